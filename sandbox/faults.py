@@ -1,0 +1,170 @@
+"""Fault injection shared by every sandbox fake.
+
+A fault is armed through the control API (``POST /__sandbox/faults``) and applies to the
+requests whose method and path match it. The modes are the failures a real API shows and that
+koppel must survive:
+
+- ``error``: answer ``status`` (default 500) *instead of* handling the request (nothing written);
+- ``after_commit``: handle the request (the write is committed), then answer ``status`` anyway:
+  the caller cannot tell whether its write happened (the unknown-outcome case);
+- ``rate_limit``: answer 429 with ``Retry-After`` (seconds) instead of handling the request;
+- ``latency``: wait ``seconds`` before handling the request;
+- ``latency_after_commit``: handle the request, then wait ``seconds`` before answering (lets a
+  test kill a client after the ledger committed but before it heard so);
+- ``drop``: handle nothing and break the connection mid-response.
+
+Each fault fires either with probability ``rate`` (seeded, so a run can be repeated) or for the
+next ``count`` matching requests, whichever is given (``count`` wins). The fake's own error body
+is produced by the ``error_body`` callable the fake passes in, so the wire format stays the fake's.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from flask import Flask, Response, jsonify, request
+
+MODES = {"error", "after_commit", "rate_limit", "latency", "latency_after_commit", "drop"}
+
+
+@dataclass
+class Fault:
+    mode: str
+    method: str = "*"
+    path: str = ".*"  # a regular expression matched against the request path
+    rate: float = 1.0
+    count: int | None = None
+    status: int = 500
+    seconds: float = 0.0
+    fired: int = 0
+    _pattern: re.Pattern = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown fault mode {self.mode!r}; one of {sorted(MODES)}")
+        self._pattern = re.compile(self.path)
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method in ("*", method)) and bool(self._pattern.fullmatch(path))
+
+    def as_dict(self) -> dict:
+        return {
+            "mode": self.mode, "method": self.method, "path": self.path, "rate": self.rate,
+            "count": self.count, "status": self.status, "seconds": self.seconds,
+            "fired": self.fired,
+        }
+
+
+class ConnectionDropped(Exception):
+    """Raised while streaming a response so that the server breaks the connection."""
+
+
+class Faults:
+    """The armed faults of one fake, plus the control endpoints to arm and clear them."""
+
+    def __init__(self, error_body: Callable[[int, str], Response], seed: int = 1) -> None:
+        self._error_body = error_body
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._random = random.Random(seed)
+
+    def arm(self, **spec) -> Fault:
+        fault = Fault(**spec)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take(self, method: str, path: str, modes: set[str]) -> Fault | None:
+        """The first armed fault of ``modes`` that fires for this request (and count it)."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.mode not in modes or not fault.matches(method, path):
+                    continue
+                if fault.count is not None:
+                    if fault.fired >= fault.count:
+                        continue
+                elif self._random.random() >= fault.rate:
+                    continue
+                fault.fired += 1
+                return fault
+        return None
+
+    def init_app(self, app: Flask) -> None:
+        app.before_request(self._before)
+        app.after_request(self._after)
+        app.add_url_rule("/__sandbox/faults", "sandbox_faults_list", self._list, methods=["GET"])
+        app.add_url_rule("/__sandbox/faults", "sandbox_faults_arm", self._arm, methods=["POST"])
+        app.add_url_rule(
+            "/__sandbox/faults", "sandbox_faults_clear", self._clear, methods=["DELETE"]
+        )
+
+    # -- control endpoints -------------------------------------------------------------
+
+    def _list(self):
+        with self._lock:
+            return jsonify([f.as_dict() for f in self._faults])
+
+    def _arm(self):
+        body = request.get_json(force=True)
+        specs = body if isinstance(body, list) else [body]
+        try:
+            armed = [self.arm(**spec) for spec in specs]
+        except (TypeError, ValueError, re.error) as exc:
+            return jsonify({"error": str(exc)}), 400
+        return jsonify([f.as_dict() for f in armed]), 201
+
+    def _clear(self):
+        self.clear()
+        return "", 204
+
+    # -- request hooks -----------------------------------------------------------------
+
+    def _before(self):
+        if request.path.startswith("/__sandbox/"):
+            return None
+        method, path = request.method, request.path
+        fault = self._take(method, path, {"latency"})
+        if fault:
+            time.sleep(fault.seconds)
+        fault = self._take(method, path, {"error", "rate_limit", "drop"})
+        if fault is None:
+            return None
+        if fault.mode == "rate_limit":
+            response = self._error_body(429, "Too many requests (sandbox fault)")
+            response.headers["Retry-After"] = str(max(1, round(fault.seconds or 1)))
+            return response
+        if fault.mode == "drop":
+            return _dropped_response()
+        return self._error_body(fault.status, "Injected failure (sandbox fault)")
+
+    def _after(self, response: Response) -> Response:
+        if request.path.startswith("/__sandbox/") or response.status_code >= 400:
+            return response
+        method, path = request.method, request.path
+        fault = self._take(method, path, {"latency_after_commit"})
+        if fault:
+            time.sleep(fault.seconds)
+        fault = self._take(method, path, {"after_commit"})
+        if fault:
+            return self._error_body(fault.status, "Injected failure after commit (sandbox fault)")
+        return response
+
+
+def _dropped_response() -> Response:
+    def body():
+        yield b"{"
+        raise ConnectionDropped("sandbox fault: connection dropped")
+
+    # A promised length that is never delivered: a real server breaks the connection and the
+    # client sees a protocol error, as it would when a load balancer drops it.
+    return Response(body(), status=200, headers={"Content-Length": "1000"},
+                    mimetype="application/json")
