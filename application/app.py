@@ -1,0 +1,75 @@
+"""The event-sourced application: documents and connections in one event store.
+
+Command methods follow the library's own style: load, call the aggregate, save. Persistence
+(SQLite or PostgreSQL) comes from the environment the composition root passes in.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+
+from domain.connection import Connection
+from domain.document import Document
+from domain.ids import connection_id, document_id
+
+
+class Koppel(Application[UUID]):
+    name = "koppel"
+    # Documents are short-lived (a handful of events); snapshots would only add writes.
+    is_snapshotting_enabled = False
+
+    # -- documents -----------------------------------------------------------------------
+
+    def find_document(self, doc_id: UUID) -> Document | None:
+        try:
+            return self.repository.get(doc_id)
+        except AggregateNotFoundError:
+            return None
+
+    def document(self, doc_id: UUID) -> Document:
+        return self.repository.get(doc_id)
+
+    def document_of(self, conn_id: UUID, kind: str, shop_id: int) -> Document | None:
+        return self.find_document(document_id(conn_id, kind, shop_id))
+
+    def history(self, doc_id: UUID) -> list[DomainEventProtocol]:
+        """Every event of one aggregate, oldest first (the audit)."""
+        return list(self.events.get(doc_id))
+
+    def notifications(self, start: int, limit: int) -> Iterator[tuple[int, DomainEventProtocol]]:
+        """The log from ``start`` on, as (notification id, event): what projections follow."""
+        for notification in self.recorder.select_notifications(start=start, limit=limit):
+            yield notification.id, self.mapper.to_domain_event(notification)
+
+    def request_reprocess(self, doc_id: UUID, by: str, reason: str) -> Document:
+        document = self.document(doc_id)
+        document.request_reprocess(by=by, reason=reason)
+        self.save(document)
+        return document
+
+    # -- connections ---------------------------------------------------------------------
+
+    def find_connection(self, conn_id: UUID) -> Connection | None:
+        try:
+            return self.repository.get(conn_id)
+        except AggregateNotFoundError:
+            return None
+
+    def connection_named(self, name: str) -> Connection | None:
+        return self.find_connection(connection_id(name))
+
+    def save_connection(self, name: str, settings: dict, by: str) -> tuple[Connection, bool]:
+        """Create the connection, or change its settings; True when anything was recorded."""
+        existing = self.connection_named(name)
+        if existing is None:
+            connection = Connection.create(name, settings)
+            self.save(connection)
+            return connection, True
+        changed = existing.change_settings(settings, by=by)
+        if changed:
+            self.save(existing)
+        return existing, changed

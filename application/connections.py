@@ -1,0 +1,133 @@
+"""Connections as the workers see them: settings in force, and the shop and ledger behind them.
+
+The directory reads the connection aggregate (so a settings change takes effect on the next
+message, and ``Checked`` can record the version), opens sealed secrets only to build a
+connector, and keeps one connector per connection version so sessions and caches are shared.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable, Mapping, Protocol
+from uuid import UUID
+
+from application import settings as settings_file
+from application.app import Koppel
+from application.ports import EBoekhouden, Shop
+from application.secrets import SecretBox
+from domain.settings import Settings
+
+
+class UnknownConnection(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class ConnectionContext:
+    id: UUID
+    name: str
+    version: int
+    settings: Settings
+    credentials_problem: str | None
+
+
+class Connectors(Protocol):
+    """Builds connectors; ``secret(path)`` opens the secret at a settings key path."""
+
+    def shop(self, settings: Settings, secret: Callable[[str], str]) -> Shop: ...
+
+    def eboekhouden(self, settings: Settings, secret: Callable[[str], str]) -> EBoekhouden: ...
+
+
+def _get_path(data: dict, path: str):
+    for key in path.split("."):
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _set_path(data: dict, path: str, value) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        data = data[key]
+    data[last] = value
+
+
+class ConnectionDirectory:
+    def __init__(self, app: Koppel, connectors: Connectors, box: SecretBox,
+                 environ: Mapping[str, str] = os.environ) -> None:
+        self.app = app
+        self.connectors = connectors
+        self.box = box
+        self.environ = environ
+        self._lock = threading.Lock()
+        self._parsed: dict[tuple[UUID, int], Settings] = {}
+        self._ports: dict[tuple[UUID, int, str], object] = {}
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, conn_id: UUID) -> ConnectionContext:
+        aggregate = self.app.find_connection(conn_id)
+        if aggregate is None:
+            raise UnknownConnection(f"no connection with id {conn_id}")
+        key = (conn_id, aggregate.settings_version)
+        with self._lock:
+            parsed = self._parsed.get(key)
+            if parsed is None:
+                parsed = self._parsed[key] = settings_file.settings_from_dict(aggregate.settings)
+        return ConnectionContext(conn_id, aggregate.name, aggregate.settings_version, parsed,
+                                 aggregate.credentials_problem)
+
+    def shop(self, connection: ConnectionContext) -> Shop:
+        return self._port(connection, "shop", self.connectors.shop)
+
+    def ledger(self, connection: ConnectionContext) -> EBoekhouden:
+        return self._port(connection, "ledger", self.connectors.eboekhouden)
+
+    def _port(self, connection: ConnectionContext, kind: str, build):
+        key = (connection.id, connection.version, kind)
+        with self._lock:
+            port = self._ports.get(key)
+            if port is None:
+                port = self._ports[key] = build(connection.settings,
+                                                lambda path: self.secret(connection, path))
+        return port
+
+    def secret(self, connection: ConnectionContext, path: str) -> str:
+        stored = self.app.find_connection(connection.id).settings
+        value = _get_path(stored, path)
+        if not value:
+            raise KeyError(f"setting {path} is empty")
+        return self.box.open(value, self.environ)
+
+    def forget_ports(self, conn_id: UUID) -> None:
+        """After a reconnect: build connectors afresh with the new credentials."""
+        with self._lock:
+            for key in [k for k in self._ports if k[0] == conn_id]:
+                del self._ports[key]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def save(self, settings: Settings, by: str) -> tuple[ConnectionContext, bool]:
+        """Create or update the connection named in the settings; secrets are sealed first."""
+        stored = settings_file.settings_to_dict(settings)
+        previous = self.app.connection_named(settings.name)
+        for path in settings_file.SECRET_FIELDS:
+            value = _get_path(stored, path)
+            if not value:
+                continue
+            earlier = _get_path(previous.settings, path) if previous else None
+            if earlier and earlier.startswith("enc:") and \
+                    self.box.open(earlier, self.environ) == value:
+                _set_path(stored, path, earlier)  # unchanged secret: no new settings version
+            else:
+                _set_path(stored, path, self.box.seal(value))
+        aggregate, changed = self.app.save_connection(settings.name, stored, by=by)
+        return self.get(aggregate.id), changed
+
+    def exported(self, conn_id: UUID) -> Settings:
+        """The settings as a merchant may see them: sealed secrets stay sealed."""
+        return self.get(conn_id).settings

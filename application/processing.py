@@ -1,0 +1,279 @@
+"""Moving a document from the shop into the ledger: intake, check, debtor, claim, post.
+
+Every step is load -> decide -> save, so a worker may die between any two of them and the next
+one carries on from the events (I2). The ledger is only called after the claim
+(``PostingStarted``) is saved, and a later attempt first asks the ledger whether an earlier one
+arrived (I1). Transient errors propagate to the caller (the worker retries with backoff);
+business errors end the document in Errors with a code, a rule and a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+from uuid import UUID
+
+from eventsourcing.persistence import RecordConflictError
+
+from application.app import Koppel
+from application.connections import ConnectionContext, ConnectionDirectory
+from application.errors import (
+    CredentialsError, DuplicateError, NotFoundError, RejectedError, TransientError,
+)
+from domain import debtor as debtor_rules
+from domain import eboekhouden as eboekhouden_rules
+from domain.booking import Booking, build_booking
+from domain.document import Document, DocumentError, Status
+
+log = logging.getLogger(__name__)
+
+# How long a claim keeps other workers away. It must outlast one ledger call (HTTP timeout)
+# and the worker's time limit, so a claim is only taken over from a worker that is gone.
+DEFAULT_CLAIM_LEASE = 120.0
+CONFLICT_RETRIES = 8
+
+
+class ClaimHeld(TransientError):
+    """Another worker is posting this document right now: try again after its lease."""
+
+
+class WaitingForReconnect(TransientError):
+    """The connection's credentials were refused: the document waits, it does not fail."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    number: str
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+
+
+class Processing:
+    def __init__(self, app: Koppel, connections: ConnectionDirectory, *,
+                 claim_lease: float = DEFAULT_CLAIM_LEASE,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.app = app
+        self.connections = connections
+        self.claim_lease = claim_lease
+        self.clock = clock
+
+    # -- intake ------------------------------------------------------------------------------
+
+    def intake(self, conn_id: UUID, kind: str, shop_id: int, via: str) -> UUID | None:
+        """Fetch the source over the signed shop API (a webhook body is only a hint) and
+        record it. Returns the document id, or None when the shop has no such document."""
+        connection = self.connections.get(conn_id)
+        shop = self.connections.shop(connection)
+        try:
+            with self._credentials_guard(connection, "shop"):
+                bundle = shop.fetch_order(shop_id) if kind == "order" else shop.fetch_invoice(shop_id)
+        except NotFoundError:
+            log.warning("shop has no %s %s (connection %s): nothing recorded", kind, shop_id,
+                        connection.name)
+            return None
+        number = _shop_number(kind, bundle)
+        for _ in range(CONFLICT_RETRIES):
+            document = self.app.document_of(conn_id, kind, shop_id)
+            if document is None:
+                document = Document.receive(conn_id, kind, shop_id, number, bundle, via)
+            elif not document.refresh(number, bundle, via):
+                return document.id
+            try:
+                self.app.save(document)
+                return document.id
+            except RecordConflictError:
+                continue  # a parallel intake of the same document won: look again
+        raise TransientError(f"{kind} {number} is being changed by others; trying again")
+
+    # -- processing ------------------------------------------------------------------------
+
+    def process(self, doc_id: UUID) -> Outcome:
+        """Take the document as far as it can go now."""
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                return self._advance(doc_id)
+            except RecordConflictError:
+                continue  # another worker advanced the document: reload and re-decide
+        raise TransientError("the document kept changing under this worker; trying again")
+
+    def _advance(self, doc_id: UUID) -> Outcome:
+        document = self.app.document(doc_id)
+        connection = self.connections.get(document.connection_id)
+        while (step := document.next_step) is not None:
+            if step == "check":
+                self._check(document, connection)
+            elif step == "debtor":
+                self._resolve_debtor(document, connection)
+            else:
+                self._post(document, connection)
+        return Outcome(document.status, document.number)
+
+    def _check(self, document: Document, connection: ConnectionContext) -> None:
+        booking = build_booking(document.source, connection.settings)
+        waiting_for = None
+        if booking.ok and _waits_for_payment(document, booking, connection):
+            waiting_for = "payment"
+        document.record_check(booking.to_dict(), connection.version, booking.ok, waiting_for)
+        if not booking.ok:
+            first = booking.failed_checks[0]
+            document.fail("check", first.code, first.rule, first.message_nl, first.message_en,
+                          detail=[c.code for c in booking.failed_checks])
+        self.app.save(document)
+
+    def _resolve_debtor(self, document: Document, connection: ConnectionContext) -> None:
+        booking = Booking.from_dict(document.booking)
+        ledger = self.connections.ledger(connection)
+        try:
+            with self._credentials_guard(connection, "ledger"):
+                relation = _find_or_create_relation(ledger, booking, connection)
+        except RejectedError as error:
+            document.fail("debtor", error.code or "DEBTOR_REJECTED", "R6", error.message,
+                          error.message, detail=error.detail)
+        else:
+            document.resolve_debtor(relation)
+        self.app.save(document)
+
+    def _post(self, document: Document, connection: ConnectionContext) -> None:
+        now = self.clock()
+        if document.claim_held(now):
+            raise ClaimHeld(f"{document.number} is being posted by another worker")
+        booking = Booking.from_dict(document.booking)
+        request = eboekhouden_rules.sale_request(booking, connection.settings,
+                                                 document.relation["id"])
+        document.start_posting(worker_name(), request, self.claim_lease, now)
+        self.app.save(document)  # the claim: a conflict here means another worker has it
+
+        ledger = self.connections.ledger(connection)
+        try:
+            with self._credentials_guard(connection, "ledger"):
+                self._send_once(document, ledger, booking.sales_number, request["body"])
+        except TransientError as error:
+            self._interrupt(document, error)
+            raise
+        self.app.save(document)
+
+    def _send_once(self, document: Document, ledger, sales_number: str, body: dict) -> None:
+        """The ledger call of one claimed attempt; records Posted or Failed on the document."""
+        if document.may_have_reached_ledger:
+            found = ledger.find_mutation(sales_number)
+            if found is not None:
+                document.record_posted(found, found, found_by_lookup=True)
+                return
+        try:
+            response = ledger.create_mutation(body)
+        except DuplicateError as error:
+            # The ledger's own guard: the number is taken, so an earlier attempt arrived.
+            found = ledger.find_mutation(sales_number)
+            if found is None:
+                self._fail_rejected(document, error)
+            else:
+                document.record_posted(found, found, found_by_lookup=True)
+        except RejectedError as error:
+            self._fail_rejected(document, error)
+        else:
+            document.record_posted({"id": response.get("id")}, response, found_by_lookup=False)
+
+    def _interrupt(self, document: Document, error: TransientError) -> None:
+        """Give the claim back at once (the retry comes with backoff) and say so in the log."""
+        document.interrupt_posting(error.message, error.outcome_unknown)
+        try:
+            self.app.save(document)
+        except RecordConflictError:
+            pass  # someone else moved on; the retry reloads
+
+    def _fail_rejected(self, document: Document, error: RejectedError) -> None:
+        document.fail("ledger", error.code or "LEDGER_REJECTED", "R7.1", error.message,
+                      error.message, detail=error.detail)
+
+    # -- credentials -------------------------------------------------------------------
+
+    def _credentials_guard(self, connection: ConnectionContext, system: str):
+        return _CredentialsGuard(self, connection, system)
+
+    def mark_credentials_refused(self, connection: ConnectionContext, system: str,
+                                 message: str) -> None:
+        for _ in range(CONFLICT_RETRIES):
+            aggregate = self.app.find_connection(connection.id)
+            aggregate.refuse_credentials(system, message)
+            try:
+                self.app.save(aggregate)
+                return
+            except RecordConflictError:
+                continue
+
+
+class _CredentialsGuard:
+    """Turns refused credentials into a red connection and a waiting document."""
+
+    def __init__(self, processing: Processing, connection: ConnectionContext, system: str):
+        self.processing, self.connection, self.system = processing, connection, system
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if isinstance(exc, CredentialsError):
+            self.processing.mark_credentials_refused(self.connection, self.system, exc.message)
+            raise WaitingForReconnect(exc.message) from exc
+        return False
+
+
+def _waits_for_payment(document: Document, booking: Booking,
+                       connection: ConnectionContext) -> bool:
+    """R5.8: in ``paid_orders`` mode an unpaid order waits in Open."""
+    return (document.kind == "order" and connection.settings.shop.process == "paid_orders"
+            and not booking.paid)
+
+
+def _shop_number(kind: str, bundle: dict) -> str:
+    """R2.1: the number the merchant knows the document by."""
+    if kind == "order":
+        order = bundle["order"]
+        return str(order.get("ordernumber_full") or order.get("ordernumber") or order["id"])
+    invoice = bundle["invoice"]
+    return str(invoice.get("invoicenumber_full") or invoice.get("invoicenumber") or invoice["id"])
+
+
+def _find_or_create_relation(ledger, booking: Booking, connection: ConnectionContext) -> dict:
+    """R6: a fixed debtor (R6.1), else the relation with the customer's e-mail (R6.2), else a
+    new one with the first free code (R6.3, R6.4). Existing relations are never modified."""
+    settings = connection.settings
+    fixed = debtor_rules.fixed_debtor_code(booking, settings, settings.shop.process)
+    if fixed:
+        relation = ledger.find_relation_by_code(fixed)
+        if relation is None:
+            raise RejectedError(
+                f"The fixed debtor {fixed} of payment method {booking.payment_method} does "
+                f"not exist in the ledger (R6.1)", code="FIXED_DEBTOR_MISSING")
+        return {"id": relation["id"], "code": relation["code"], "action": "fixed"}
+    email = booking.customer.email
+    if email:
+        relation = ledger.find_relation_by_email(email)
+        if relation is not None:
+            return {"id": relation["id"], "code": relation["code"], "action": "matched"}
+    base = debtor_rules.base_code(booking.customer)
+    fields = debtor_rules.relation_fields(booking.customer)
+    for _ in range(5):
+        code = debtor_rules.relation_code(base, ledger.relation_codes(base))
+        try:
+            created = ledger.create_relation({**fields, "code": code})
+        except DuplicateError:
+            continue  # another document took this code a moment ago: count again
+        except RejectedError as error:
+            if error.code == "REL_049":
+                continue
+            raise
+        return {"id": created["id"], "code": created.get("code", code), "action": "created"}
+    raise TransientError(f"could not find a free relation code for {base}")
+
+
+__all__ = ["Processing", "Outcome", "ClaimHeld", "WaitingForReconnect", "Status",
+           "DocumentError"]

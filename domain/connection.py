@@ -1,0 +1,80 @@
+"""A connection: one shop linked to one ledger, with its settings (settings.md).
+
+Settings changes are events, so the version in force when a document was booked is always
+known (``Checked`` records it). Secrets never enter these events in plain text: the
+application stores them as ``env:NAME`` references or encrypted (``enc:...``) before they
+reach the aggregate.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.ids import connection_id
+
+
+class Connection(Aggregate):
+    TOPIC = "koppel:Connection"
+
+    class Created(Aggregate.Created):
+        TOPIC = "koppel:Connection.Created:v1"
+        name: str
+        settings: dict
+
+    def __init__(self, name: str, settings: dict) -> None:
+        self.name = name
+        self.settings = settings
+        self.settings_version = 1
+        self.credentials_problem: str | None = None
+
+    @staticmethod
+    def create_id(name: str) -> UUID:
+        return connection_id(name)
+
+    @classmethod
+    def create(cls, name: str, settings: dict) -> "Connection":
+        return cls._create(cls.Created, name=name, settings=settings)
+
+    class SettingsChanged(Aggregate.Event):
+        TOPIC = "koppel:Connection.SettingsChanged:v1"
+        settings: dict
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.settings = self.settings
+            connection.settings_version += 1
+
+    def change_settings(self, settings: dict, by: str) -> bool:
+        """False when nothing changed, so re-importing the same file adds no version."""
+        if settings == self.settings:
+            return False
+        self.trigger_event(self.SettingsChanged, settings=settings, by=by)
+        return True
+
+    class CredentialsRefused(Aggregate.Event):
+        """The shop or ledger refused the stored credentials: documents wait, the merchant
+        must reconnect."""
+
+        TOPIC = "koppel:Connection.CredentialsRefused:v1"
+        system: str
+        message: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.credentials_problem = f"{self.system}: {self.message}"
+
+    def refuse_credentials(self, system: str, message: str) -> None:
+        if self.credentials_problem != f"{system}: {message}":
+            self.trigger_event(self.CredentialsRefused, system=system, message=message)
+
+    class Reconnected(Aggregate.Event):
+        TOPIC = "koppel:Connection.Reconnected:v1"
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.credentials_problem = None
+
+    def reconnect(self, by: str) -> None:
+        if self.credentials_problem is not None:
+            self.trigger_event(self.Reconnected, by=by)

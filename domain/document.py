@@ -1,0 +1,298 @@
+"""A shop document (an order or an invoice) on its way into the ledger: the aggregate.
+
+Its events are the document's whole history, so support can always show what the shop sent,
+which rules and settings made which booking lines, what went to the ledger and what came back
+(I3). The posting protocol that keeps a document from reaching the ledger twice (I1) lives
+here as state: ``PostingStarted`` is the claim, and a claim is only taken over once its lease
+has run out, after which the ledger must be asked whether the earlier attempt arrived.
+
+Event classes carry explicit, versioned topics: they are stored forever, so a class may be
+renamed or moved but its topic never changes, and a changed payload gets a new class with an
+upcaster rather than an edit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.ids import document_id
+
+
+class Status:
+    RECEIVED = "received"  # the source is known; the rules have not run on it yet
+    WAITING = "waiting"  # checked, but not ready to post (R5.8: an unpaid order)
+    CHECKED = "checked"  # the booking passed every check of R5
+    DEBTOR_RESOLVED = "debtor_resolved"
+    POSTING = "posting"  # claimed: a worker is talking to the ledger
+    POSTED = "posted"
+    FAILED = "failed"
+
+    OPEN = (RECEIVED, WAITING, CHECKED, DEBTOR_RESOLVED, POSTING)
+
+
+class DocumentError(Exception):
+    """A command that the document's state does not allow (a programming error upstream)."""
+
+
+class Document(Aggregate):
+    TOPIC = "koppel:Document"
+
+    class Received(Aggregate.Created):
+        """The shop's source was fetched for the first time (``via``: webhook, sweep, ...)."""
+
+        TOPIC = "koppel:Document.Received:v1"
+        connection_id: UUID
+        kind: str
+        shop_id: int
+        number: str
+        source: dict
+        via: str
+
+    class Created(Aggregate.Created):
+        """Never triggered: the library gives every aggregate a ``Created`` class, and with
+        explicit topics it must have one; a document is created by ``Received``."""
+
+        TOPIC = "koppel:Document.Created:unused"
+
+    def __init__(self, connection_id: UUID, kind: str, shop_id: int, number: str,
+                 source: dict, via: str) -> None:
+        self.connection_id = connection_id
+        self.kind = kind
+        self.shop_id = shop_id
+        self.number = number
+        self.source = source
+        self.status = Status.RECEIVED
+        self.booking: dict | None = None
+        self.settings_version: int | None = None
+        self.waiting_for: str | None = None
+        self.relation: dict | None = None
+        self.attempt = 0
+        self.claimed_at: datetime | None = None
+        self.claim_lease: float = 0.0
+        self.ledger_reference: dict | None = None
+        self.failure: dict | None = None
+        self.changed_after_posting = False
+
+    @staticmethod
+    def create_id(connection_id: UUID, kind: str, shop_id: int) -> UUID:
+        return document_id(connection_id, kind, shop_id)
+
+    @classmethod
+    def receive(cls, connection_id: UUID, kind: str, shop_id: int, number: str,
+                source: dict, via: str) -> "Document":
+        return cls._create(cls.Received, connection_id=connection_id, kind=kind,
+                           shop_id=int(shop_id), number=str(number), source=source, via=via)
+
+    # -- new source ----------------------------------------------------------------------
+
+    class Refreshed(Aggregate.Event):
+        """The shop returned a different source. After posting it is only recorded (R5.7)."""
+
+        TOPIC = "koppel:Document.Refreshed:v1"
+        number: str
+        source: dict
+        via: str
+
+        def apply(self, document: "Document") -> None:
+            document.source = self.source
+            document.number = self.number
+            if document.status == Status.POSTED:
+                document.changed_after_posting = True
+            elif document.status != Status.POSTING:
+                document.status = Status.RECEIVED
+                document.failure = None
+                document.waiting_for = None
+
+    def refresh(self, number: str, source: dict, via: str) -> bool:
+        """Record a new source; False when it is the one already known."""
+        if source == self.source:
+            return False
+        self.trigger_event(self.Refreshed, number=str(number), source=source, via=via)
+        return True
+
+    # -- the rules -----------------------------------------------------------------------
+
+    class Checked(Aggregate.Event):
+        """The rules ran: ``booking`` holds every line with its rule numbers and every check;
+        ``settings_version`` is the connection's settings in force. ``waiting_for`` says why a
+        booking that passed its checks is not posted yet (R5.8)."""
+
+        TOPIC = "koppel:Document.Checked:v1"
+        booking: dict
+        settings_version: int
+        ok: bool
+        waiting_for: str | None
+
+        def apply(self, document: "Document") -> None:
+            document.booking = self.booking
+            document.settings_version = self.settings_version
+            document.waiting_for = self.waiting_for
+            if self.ok:
+                document.status = Status.WAITING if self.waiting_for else Status.CHECKED
+
+    def record_check(self, booking: dict, settings_version: int, ok: bool,
+                     waiting_for: str | None = None) -> None:
+        self._require(Status.RECEIVED, Status.WAITING)
+        self.trigger_event(self.Checked, booking=booking, settings_version=settings_version,
+                           ok=ok, waiting_for=waiting_for if ok else None)
+
+    class DebtorResolved(Aggregate.Event):
+        """R6: the ledger relation the sale is booked on, and how it was found."""
+
+        TOPIC = "koppel:Document.DebtorResolved:v1"
+        relation: dict  # {"id", "code", "action": "matched" | "created" | "fixed"}
+
+        def apply(self, document: "Document") -> None:
+            document.relation = self.relation
+            document.status = Status.DEBTOR_RESOLVED
+
+    def resolve_debtor(self, relation: dict) -> None:
+        self._require(Status.CHECKED)
+        self.trigger_event(self.DebtorResolved, relation=relation)
+
+    # -- the claim and the ledger's answer -----------------------------------------------
+
+    class PostingStarted(Aggregate.Event):
+        """The claim (I1): saved before the ledger is called. A second worker saving its own
+        claim on the same version conflicts, so only one holds it."""
+
+        TOPIC = "koppel:Document.PostingStarted:v1"
+        attempt: int
+        worker: str
+        request: dict
+        lease_seconds: float
+
+        def apply(self, document: "Document") -> None:
+            document.status = Status.POSTING
+            document.attempt = self.attempt
+            document.claimed_at = self.timestamp
+            document.claim_lease = self.lease_seconds
+
+    def claim_held(self, now: datetime) -> bool:
+        """A live claim of another attempt: leave the document alone until the lease ends."""
+        if self.status != Status.POSTING or self.claimed_at is None:
+            return False
+        return now < self.claimed_at + timedelta(seconds=self.claim_lease)
+
+    def start_posting(self, worker: str, request: dict, lease_seconds: float,
+                      now: datetime) -> int:
+        """Take the claim; returns the attempt number. An attempt after the first must ask
+        the ledger whether an earlier one arrived before sending anything (I1)."""
+        self._require(Status.DEBTOR_RESOLVED, Status.POSTING)
+        if self.claim_held(now):
+            raise DocumentError("another worker holds the claim on this document")
+        self.trigger_event(self.PostingStarted, attempt=self.attempt + 1, worker=worker,
+                           request=request, lease_seconds=lease_seconds)
+        return self.attempt
+
+    @property
+    def may_have_reached_ledger(self) -> bool:
+        return self.attempt > 1
+
+    class Posted(Aggregate.Event):
+        """The ledger holds the document. ``found_by_lookup`` when an earlier attempt whose
+        answer was lost turned out to have arrived."""
+
+        TOPIC = "koppel:Document.Posted:v1"
+        reference: dict
+        response: Any
+        found_by_lookup: bool
+
+        def apply(self, document: "Document") -> None:
+            document.status = Status.POSTED
+            document.ledger_reference = self.reference
+            document.failure = None
+
+    def record_posted(self, reference: dict, response: Any, found_by_lookup: bool) -> None:
+        self._require(Status.POSTING)
+        self.trigger_event(self.Posted, reference=reference, response=response,
+                           found_by_lookup=found_by_lookup)
+
+    class PostingInterrupted(Aggregate.Event):
+        """The ledger call of this attempt ended without an answer we can trust (timeout, 5xx,
+        429). The claim is given back; the next attempt looks the document up first, because
+        with ``outcome_unknown`` the ledger may hold it already."""
+
+        TOPIC = "koppel:Document.PostingInterrupted:v1"
+        attempt: int
+        error: str
+        outcome_unknown: bool
+
+        def apply(self, document: "Document") -> None:
+            document.status = Status.DEBTOR_RESOLVED
+            document.claimed_at = None
+
+    def interrupt_posting(self, error: str, outcome_unknown: bool) -> None:
+        self._require(Status.POSTING)
+        self.trigger_event(self.PostingInterrupted, attempt=self.attempt, error=error,
+                           outcome_unknown=outcome_unknown)
+
+    class Failed(Aggregate.Event):
+        """A business error: a check of R5 (``stage`` "check"), the debtor (R6) or the
+        ledger's refusal ("ledger"). ``code`` and ``rule`` say which; the messages say it in
+        the merchant's words; ``detail`` keeps the ledger's own answer for support."""
+
+        TOPIC = "koppel:Document.Failed:v1"
+        stage: str
+        code: str
+        rule: str
+        message_nl: str
+        message_en: str
+        detail: Any
+
+        def apply(self, document: "Document") -> None:
+            document.status = Status.FAILED
+            document.failure = {
+                "stage": self.stage, "code": self.code, "rule": self.rule,
+                "message_nl": self.message_nl, "message_en": self.message_en,
+            }
+
+    def fail(self, stage: str, code: str, rule: str, message_nl: str, message_en: str,
+             detail: Any = None) -> None:
+        if self.status == Status.POSTED:
+            raise DocumentError("a posted document cannot fail")
+        self.trigger_event(self.Failed, stage=stage, code=code, rule=rule,
+                           message_nl=message_nl, message_en=message_en, detail=detail)
+
+    # -- people ----------------------------------------------------------------------------
+
+    class ReprocessRequested(Aggregate.Event):
+        """A person asked to run the document again (after fixing settings, say)."""
+
+        TOPIC = "koppel:Document.ReprocessRequested:v1"
+        by: str
+        reason: str
+
+        def apply(self, document: "Document") -> None:
+            document.status = Status.RECEIVED
+            document.failure = None
+            document.waiting_for = None
+
+    def request_reprocess(self, by: str, reason: str) -> None:
+        if self.status in (Status.POSTED, Status.POSTING):
+            raise DocumentError(
+                f"document {self.number} is {self.status}: it is never posted twice (R5.7)"
+            )
+        self.trigger_event(self.ReprocessRequested, by=by, reason=reason)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @property
+    def next_step(self) -> str | None:
+        """What processing must do next: "check", "debtor", "post", or None (done/waiting)."""
+        return {
+            Status.RECEIVED: "check",
+            Status.CHECKED: "debtor",
+            Status.DEBTOR_RESOLVED: "post",
+            Status.POSTING: "post",
+        }.get(self.status)
+
+    def _require(self, *statuses: str) -> None:
+        if self.status not in statuses:
+            raise DocumentError(
+                f"document {self.number} is {self.status}, expected one of {statuses}"
+            )

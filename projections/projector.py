@@ -1,0 +1,99 @@
+"""Follows the event log into the read models.
+
+Each batch of events and the tracking position are written in one transaction, so a read
+model is never ahead of or behind its position, whatever crashes (it resumes after a restart).
+The position is advanced by compare-and-set: several processes may run a projector over the
+same database and each event is still applied once. Polling works on both stores (the
+eventsourcing SQLite recorder has no subscription).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Iterable
+
+from projections import documents
+from projections.store import ReadStore
+
+log = logging.getLogger(__name__)
+
+TRACKING = """
+    CREATE TABLE IF NOT EXISTS projection_tracking (
+        name TEXT PRIMARY KEY,
+        position BIGINT NOT NULL
+    )"""
+
+VIEWS = (documents,)
+
+
+class Projector:
+    def __init__(self, app, store: ReadStore, batch_size: int = 500) -> None:
+        self.app = app
+        self.store = store
+        self.batch_size = batch_size
+        self.create_tables()
+
+    def create_tables(self) -> None:
+        with self.store.transaction() as cur:
+            cur.execute(TRACKING)
+            for view in VIEWS:
+                for ddl in view.TABLES.values():
+                    cur.execute(ddl)
+                for ddl in view.INDEXES:
+                    cur.execute(ddl)
+            cur.execute("SELECT position FROM projection_tracking WHERE name = ?", [documents.NAME])
+            if cur.fetchone() is None:
+                cur.execute("INSERT INTO projection_tracking (name, position) VALUES (?, 0)",
+                            [documents.NAME])
+
+    def position(self) -> int:
+        return int(self.store.scalar("SELECT position FROM projection_tracking WHERE name = ?",
+                                     [documents.NAME]) or 0)
+
+    def run_once(self) -> int:
+        """Apply the next batch; returns how many events were applied (0: up to date)."""
+        start = self.position()
+        batch = list(self.app.notifications(start + 1, self.batch_size))
+        if not batch:
+            return 0
+        with self.store.transaction() as cur:
+            moved = cur.execute(
+                "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?",
+                [batch[-1][0], documents.NAME, start],
+            )
+            if moved != 1:
+                return 0  # another projector applied this batch first; its transaction wins
+            for _, event in batch:
+                for view in VIEWS:
+                    view.apply(cur, event)
+        return len(batch)
+
+    def catch_up(self) -> int:
+        total = 0
+        while applied := self.run_once():
+            total += applied
+        return total
+
+    def rebuild(self) -> int:
+        """Drop every read model and replay the whole log (I4)."""
+        with self.store.transaction() as cur:
+            for view in VIEWS:
+                for table in view.TABLES:
+                    cur.execute(f"DROP TABLE IF EXISTS {table}")
+            cur.execute("DELETE FROM projection_tracking WHERE name = ?", [documents.NAME])
+        self.create_tables()
+        return self.catch_up()
+
+    def run_forever(self, stop: threading.Event, interval: float = 0.2) -> None:
+        while not stop.is_set():
+            try:
+                if self.run_once() == 0:
+                    stop.wait(interval)
+            except Exception:  # keep following the log; the error is logged with its cause
+                log.exception("projector: applying events failed; retrying")
+                stop.wait(1.0)
+
+
+def tables(views: Iterable = VIEWS) -> list[str]:
+    return [table for view in views for table in view.TABLES]

@@ -1,0 +1,84 @@
+"""The Dramatiq actors: intake (fetch the source) and process (check, debtor, claim, post).
+
+Actors are declared per broker and queue prefix rather than at import, so a test run (or two
+installations sharing one RabbitMQ) gets queues of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from uuid import UUID
+
+import dramatiq
+from dramatiq.errors import Retry
+
+from application.errors import TransientError
+from application.processing import ClaimHeld, Processing, WaitingForReconnect
+from workers.inbox import Inbox
+
+log = logging.getLogger(__name__)
+
+# A document waiting for its merchant to reconnect is looked at again this often.
+RECONNECT_WAIT_MS = 60_000
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _retry_for(error: TransientError, claim_lease: float) -> Retry | None:
+    """The wait a transient error asks for; None leaves it to Dramatiq's backoff."""
+    if isinstance(error, WaitingForReconnect):
+        return Retry(error.message, delay=RECONNECT_WAIT_MS)
+    if isinstance(error, ClaimHeld):
+        return Retry(error.message, delay=int(claim_lease * 1000))
+    if error.retry_after:
+        return Retry(error.message, delay=int(error.retry_after * 1000))
+    return None
+
+
+def _retry(error: TransientError, claim_lease: float):
+    retry = _retry_for(error, claim_lease)
+    if retry is None:
+        raise error
+    raise retry from error
+
+
+class Actors:
+    def __init__(self, broker: dramatiq.Broker, processing: Processing, inbox: Inbox,
+                 prefix: str = "koppel") -> None:
+        self.broker = broker
+        self.processing = processing
+        self.inbox = inbox
+        self.prefix = prefix
+        self.intake = dramatiq.actor(
+            self._intake, broker=broker, actor_name=f"{prefix}.intake",
+            queue_name=f"{prefix}.intake")
+        self.process = dramatiq.actor(
+            self._process, broker=broker, actor_name=f"{prefix}.process",
+            queue_name=f"{prefix}.process")
+
+    @property
+    def queues(self) -> list[str]:
+        return [self.intake.queue_name, self.process.queue_name]
+
+    def _intake(self, connection_id: str, kind: str, shop_id: int, via: str,
+                inbox_id: int | None = None) -> None:
+        try:
+            doc_id = self.processing.intake(UUID(connection_id), kind, int(shop_id), via)
+        except TransientError as error:
+            log.info("intake of %s %s waits: %s", kind, shop_id, error.message)
+            _retry(error, self.processing.claim_lease)
+        if inbox_id is not None:
+            self.inbox.handled(inbox_id, _now())
+        if doc_id is not None:
+            self.process.send(str(doc_id))
+
+    def _process(self, document_id: str) -> None:
+        try:
+            outcome = self.processing.process(UUID(document_id))
+        except TransientError as error:
+            log.info("document %s waits: %s", document_id, error.message)
+            _retry(error, self.processing.claim_lease)
+        log.debug("document %s is %s", outcome.number, outcome.status)

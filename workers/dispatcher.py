@@ -1,0 +1,44 @@
+"""Re-sends work that is written down but may no longer be on the broker.
+
+Both jobs are idempotent: intake of a known source records nothing, and processing a document
+that is posted, failed or waiting does nothing. So running them twice, or beside a live
+worker, is harmless.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from projections import queries
+from projections.store import ReadStore
+from workers.actors import Actors
+from workers.inbox import Inbox
+
+
+class Dispatcher:
+    def __init__(self, store: ReadStore, inbox: Inbox, actors: Actors,
+                 stale_after: timedelta = timedelta(minutes=2)) -> None:
+        self.store = store
+        self.inbox = inbox
+        self.actors = actors
+        self.stale_after = stale_after
+
+    def resend_inbox(self, now: datetime | None = None) -> int:
+        """Webhooks accepted but not yet taken in (broker down, process crashed)."""
+        cutoff = ((now or datetime.now(timezone.utc)) - self.stale_after).isoformat()
+        rows = self.inbox.pending(cutoff)
+        for row in rows:
+            self.actors.intake.send(row["connection_id"], row["kind"], int(row["shop_id"]),
+                                    "inbox", row["id"])
+        return len(rows)
+
+    def requeue_stale(self, now: datetime | None = None) -> int:
+        """Open documents nobody has moved for a while (a worker died, a message expired)."""
+        cutoff = ((now or datetime.now(timezone.utc)) - self.stale_after).isoformat()
+        rows = queries.stale_open_documents(self.store, cutoff)
+        for row in rows:
+            self.actors.process.send(row["id"])
+        return len(rows)
+
+    def run_once(self, now: datetime | None = None) -> dict[str, int]:
+        return {"inbox": self.resend_inbox(now), "stale": self.requeue_stale(now)}

@@ -1,0 +1,54 @@
+"""The webhook inbox: a webhook is written down before it is answered.
+
+The body is only a hint (the document is always fetched over the signed API), so the inbox
+keeps just which document to fetch. A row stays pending until intake recorded the source; the
+dispatcher sends pending rows again, so a webhook survives a broker outage or a crash of the
+process that accepted it (I2).
+"""
+
+from __future__ import annotations
+
+from projections.store import ReadStore
+
+TABLE = """
+    CREATE TABLE IF NOT EXISTS webhook_inbox (
+        id {serial} PRIMARY KEY,
+        connection_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        shop_id BIGINT NOT NULL,
+        event TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        handled_at TEXT
+    )"""
+
+
+class Inbox:
+    def __init__(self, store: ReadStore) -> None:
+        self.store = store
+        serial = "INTEGER" if store.dialect == "sqlite" else "BIGSERIAL"
+        with store.transaction() as cur:
+            cur.execute(TABLE.format(serial=serial))
+            cur.execute("CREATE INDEX IF NOT EXISTS webhook_inbox_pending "
+                        "ON webhook_inbox (handled_at, received_at)")
+
+    def add(self, connection_id: str, kind: str, shop_id: int, event: str, now: str) -> int:
+        with self.store.transaction() as cur:
+            cur.execute(
+                "INSERT INTO webhook_inbox (connection_id, kind, shop_id, event, received_at) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                [connection_id, kind, shop_id, event, now])
+            return int(cur.fetchone()[0])
+
+    def handled(self, entry_id: int, now: str) -> None:
+        with self.store.transaction() as cur:
+            cur.execute("UPDATE webhook_inbox SET handled_at = ? WHERE id = ? "
+                        "AND handled_at IS NULL", [now, entry_id])
+
+    def pending(self, received_before: str, limit: int = 500) -> list[dict]:
+        return self.store.query(
+            "SELECT * FROM webhook_inbox WHERE handled_at IS NULL AND received_at < ? "
+            "ORDER BY id LIMIT ?", [received_before, limit])
+
+    def count_pending(self) -> int:
+        return int(self.store.scalar(
+            "SELECT COUNT(*) FROM webhook_inbox WHERE handled_at IS NULL") or 0)
