@@ -1,0 +1,87 @@
+"""R7.3: the Billit order (invoice or credit note) for a booking.
+
+Billit computes VAT from ``VATPercentage`` itself, so lines carry the incl. amount as leading
+(the shop's gross total then survives Billit's own rounding). A negative document is a
+``CreditNote`` with positive amounts, as Billit requires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from .booking import Booking
+from .customer import Address
+from .ledger_lines import quantity_and_price
+from .settings import Settings
+
+ORDERS_PATH = "/v1/orders"
+
+
+def _address(kind: str, name: str, address: Address) -> dict:
+    street = address.street or address.address_line_1
+    fields = {"AddressType": kind, "Name": name, "Street": street,
+              "StreetNumber": address.housenumber if address.street else "",
+              "Box": address.housenumber_suffix if address.street else "",
+              "Zipcode": address.zipcode, "City": address.city,
+              "CountryCode": address.country_code}
+    return {key: value for key, value in fields.items() if value}
+
+
+def customer_party(booking: Booking) -> dict:
+    customer = booking.customer
+    party = {"Name": customer.name, "ContactFirstName": customer.first_name,
+             "ContactLastName": customer.last_name, "Email": customer.email,
+             "Phone": customer.phone, "VATNumber": customer.btw}
+    party = {key: value for key, value in party.items() if value}
+    party["PartyType"] = "Customer"
+    addresses = [_address("InvoiceAddress", customer.name, customer.billing)]
+    if customer.delivery != customer.billing:
+        addresses.append(_address("DeliveryAddress",
+                                  customer.delivery.name or customer.name, customer.delivery))
+    party["Addresses"] = addresses
+    return party
+
+
+def _paid(booking: Booking, settings: Settings) -> bool:
+    status = settings.billit.payment_status if settings.billit else "shop"
+    if status == "always":
+        return True
+    if status == "never":
+        return False
+    return bool(booking.paid)  # "shop": the order's paid flag at processing time
+
+
+def order_request(booking: Booking, settings: Settings, external_id: str) -> dict:
+    credit = booking.total_incl < 0
+    sign = -1 if credit else 1
+    order_lines = []
+    for line in booking.lines:
+        shown = replace(line, quantity=abs(line.quantity)) if credit else line
+        quantity, price, description = quantity_and_price(shown, line.amount_incl * sign)
+        order_line = {"Quantity": quantity, "Description": description[:512],
+                      "UnitPriceIncl": price, "InclLeading": True,
+                      "VATPercentage": line.vat_rate}
+        if line.code:
+            order_line["Reference"] = line.code
+            if settings.ledger.post_to_products:
+                order_line["ProductID"] = line.code  # the connector resolves code -> id
+        order_lines.append(order_line)
+    body: dict = {
+        "OrderType": "CreditNote" if credit else "Invoice",
+        "OrderDirection": "Income",
+        "OrderDate": booking.date.isoformat(),
+        "ExpiryDate": (booking.date + timedelta(days=settings.ledger.payment_term_days)).isoformat(),
+        "OrderTitle": booking.number,
+        "PaymentReference": booking.number,
+        "ExternalProviderID": external_id,
+        "Customer": customer_party(booking),
+        "OrderLines": order_lines,
+    }
+    if _paid(booking, settings):
+        body["Paid"] = True
+        body["PaidDate"] = booking.date.isoformat()
+    if settings.other_currencies_enabled():
+        body["Currency"] = booking.currency
+    return {"method": "POST", "path": ORDERS_PATH,
+            "headers": {"Idempotency-Key": external_id}, "body": body}

@@ -1,0 +1,77 @@
+"""R7.1/R7.2: the e-Boekhouden request for a sale.
+
+Every ``ledgerId`` holds the account CODE (e.g. ``"8000"``) and ``templateId`` the template
+NAME: the connector resolves both to ledger ids (R7.1 "cached per connection"), so a booking
+is built and shown without the ledger. Amounts are ``Decimal`` (R0.1): the connector writes
+them as JSON numbers.
+"""
+
+from __future__ import annotations
+
+from .booking import Booking
+from .ledger_lines import amount_in, quantity_and_price
+from .settings import Settings
+
+MUTATION_PATH, INVOICE_PATH = "/v1/mutation", "/v1/invoice"
+SALE_INVOICE_SENT = "2"   # mutation type "invoice sent"; sent as a string, like the clients do
+
+
+def _description(booking: Booking) -> str:
+    """``"<number> - <payment method>"``, at most 50 characters (e-Boekhouden's limit)."""
+    return f"{booking.sales_number} - {booking.payment_method}"[:50]
+
+
+def _in_ex(booking: Booking) -> str:
+    return "IN" if booking.taxes_included else "EX"
+
+
+def mutation_body(booking: Booking, settings: Settings, relation_id: object) -> dict:
+    """R7.1: a type-2 mutation, header on the debtors account, one row per booking line."""
+    incl = booking.taxes_included
+    return {
+        "type": SALE_INVOICE_SENT,
+        "date": booking.date.isoformat(),
+        "ledgerId": settings.ledger.debtors_account,
+        "relationId": relation_id,
+        "invoiceNumber": booking.sales_number,
+        "termOfPayment": settings.ledger.payment_term_days,
+        "description": _description(booking),
+        "inExVat": _in_ex(booking),
+        "rows": [{"ledgerId": line.account, "vatCode": line.vat_code,
+                  "amount": amount_in(line, incl), "description": line.description[:200]}
+                 for line in booking.lines],
+    }
+
+
+def invoice_body(booking: Booking, settings: Settings, relation_id: object) -> dict:
+    """R7.2: an invoice of the invoicing module; optional parts only when switched on."""
+    ledger = settings.ledger
+    incl = booking.taxes_included
+    items = []
+    for line in booking.lines:
+        quantity, price, description = quantity_and_price(line, amount_in(line, incl))
+        item = {"quantity": quantity, "description": description[:200], "pricePerUnit": price,
+                "vatCode": line.vat_code, "ledgerId": line.account}
+        if ledger.post_to_products and line.code:
+            item["code"] = line.code
+        items.append(item)
+    body: dict = {"relationId": relation_id, "date": booking.date.isoformat(),
+                  "termOfPayment": ledger.payment_term_days,
+                  "templateId": ledger.invoice_template, "inExVat": _in_ex(booking)}
+    if ledger.invoice_number == "shop":
+        body["invoiceNumber"] = booking.sales_number
+    body["items"] = items
+    if ledger.book_invoice:
+        body["mutation"] = {"ledgerId": ledger.debtors_account,
+                            "description": _description(booking),
+                            "paymentReference": booking.sales_number}
+    return body
+
+
+def sale_request(booking: Booking, settings: Settings, relation_id: object) -> dict:
+    """``{"method", "path", "body"}`` for the sale (``ledger.document`` chooses R7.1/R7.2)."""
+    if settings.ledger.document == "invoice":
+        return {"method": "POST", "path": INVOICE_PATH,
+                "body": invoice_body(booking, settings, relation_id)}
+    return {"method": "POST", "path": MUTATION_PATH,
+            "body": mutation_body(booking, settings, relation_id)}
