@@ -131,6 +131,9 @@ class Faults:
     def _before(self):
         if request.path.startswith("/__sandbox/"):
             return None
+        # Read the body now: a fault that answers before the handler would otherwise leave it
+        # unread, and the server's later read of it blocks until the client gives up.
+        request.get_data()
         method, path = request.method, request.path
         fault = self._take(method, path, {"latency"})
         if fault:

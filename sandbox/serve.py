@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from werkzeug.serving import BaseWSGIServer, make_server
+
+# A fake answers thousands of requests in a demo or benchmark; a line per request on the
+# terminal buries what matters. Failures are still logged.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 class RunningServer:

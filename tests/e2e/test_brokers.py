@@ -1,0 +1,147 @@
+"""Production mode: PostgreSQL with RabbitMQ or Redis, worker processes that really die (I1, I2).
+
+The fakes run on real ports here, because the workers are separate processes started with
+``koppel worker`` exactly as an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+import pytest
+
+from sandbox import ccvshop as sandbox_shop
+from sandbox import eboekhouden as sandbox_ledger
+from sandbox.serve import serve
+from tests.harness import LEDGER_TOKEN, SHOP_KEYS, Harness
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def fakes_on_ports():
+    shop_server = serve(sandbox_shop.create_app(public_key=SHOP_KEYS[0], secret=SHOP_KEYS[1],
+                                                api_root=None))
+    ledger_server = serve(sandbox_ledger.create_app(api_token=LEDGER_TOKEN))
+    yield shop_server, ledger_server
+    shop_server.stop()
+    ledger_server.stop()
+
+
+def _harness(database_url, broker_url, prefix, fakes, claim_lease=3.0) -> Harness:
+    return Harness(database_url, broker_url=broker_url, prefix=prefix, claim_lease=claim_lease,
+                   servers=fakes)
+
+
+def _start_worker(h: Harness, processes: int = 1) -> subprocess.Popen:
+    env = {**os.environ,
+           "KOPPEL_DATABASE_URL": h.config.database_url,
+           "KOPPEL_BROKER_URL": h.config.broker_url,
+           "KOPPEL_QUEUE_PREFIX": h.config.queue_prefix,
+           "KOPPEL_SECRET_KEY": h.config.secret_key,
+           "KOPPEL_EBOEKHOUDEN_URL": h.ledger_url,
+           "KOPPEL_CLAIM_LEASE": str(h.config.claim_lease),
+           "KOPPEL_HTTP_TIMEOUT": "10",
+           "KOPPEL_WORKER_THREADS": "2"}
+    return subprocess.Popen([sys.executable, "-m", "web.cli", "worker", "--processes",
+                             str(processes)], env=env, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_a_worker_killed_after_the_ledger_committed_leaves_one_mutation(
+        postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports, paid_domestic_orders):
+    h = _harness(postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports)
+    # The ledger commits, then holds its answer: the window between commit and Posted.
+    h.arm(mode="latency_after_commit", method="POST", path="/v1/mutation", seconds=30, count=1)
+    worker = _start_worker(h)
+    try:
+        shop_id = h.put_order(paid_domestic_orders(1)[0])["id"]
+        assert h.send_webhook(shop_id).status_code == 202
+        h.wait_until(lambda: len(h.mutations()) == 1, timeout=60)
+        os.killpg(worker.pid, signal.SIGKILL)  # a real kill: no cleanup, no ack
+        worker.wait()
+        doc_id = h.runtime.app.document_of(h.connection.id, "order", shop_id).id
+        assert h.runtime.app.document(doc_id).status == "posting"  # Posted was never saved
+
+        worker = _start_worker(h)  # the broker hands the unacknowledged message on
+        h.wait_until(lambda: h.runtime.app.document(doc_id).status == "posted", timeout=90)
+        document = h.runtime.app.document(doc_id)
+        assert document.attempt == 2
+        events = h.runtime.app.history(doc_id)
+        assert type(events[-1]).__name__ == "Posted" and events[-1].found_by_lookup
+        assert len(h.mutations()) == 1
+    finally:
+        _stop(worker)
+        h.close()
+
+
+def test_two_worker_processes_on_rabbitmq_post_every_order_once(
+        postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports, paid_domestic_orders):
+    h = _harness(postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports)
+    worker = _start_worker(h, processes=2)
+    try:
+        numbers = set()
+        for order in paid_domestic_orders(30, seed=5):
+            created = h.put_order(order)
+            numbers.add(created["ordernumber_full"])
+            for _ in range(2):  # every webhook twice: the shop retries, proxies repeat
+                assert h.send_webhook(created["id"]).status_code == 202
+        h.wait_until(lambda: h.settled(30, ("posted",)), timeout=120)
+        booked = Counter(m["invoiceNumber"] for m in h.mutations())
+        assert set(booked) == numbers and max(booked.values()) == 1
+    finally:
+        _stop(worker)
+        h.close()
+
+
+def test_orders_flow_through_redis(postgres_url, redis_url, queue_prefix, paid_domestic_orders):
+    h = Harness(postgres_url, broker_url=redis_url, prefix=queue_prefix)
+    try:
+        h.runtime.start_workers(2)
+        created = [h.put_order(o) for o in paid_domestic_orders(10, seed=3)]
+        for order in created:
+            assert h.send_webhook(order["id"]).status_code == 202
+        numbers = {order["ordernumber_full"] for order in created}
+        h.wait_until(lambda: h.settled(10, ("posted",)), timeout=60)
+        assert Counter(m["invoiceNumber"] for m in h.mutations()) == Counter(numbers)
+    finally:
+        h.close()
+
+
+def test_a_webhook_accepted_while_the_broker_is_down_is_sent_again(
+        sqlite_url, paid_domestic_orders):
+    """The inbox keeps the promise a 202 makes; the dispatcher resends what never arrived."""
+    h = Harness(sqlite_url)
+    try:
+        shop_id = h.put_order(paid_domestic_orders(1)[0])["id"]
+        original_send = h.runtime.actors.intake.send
+
+        def broker_down(*args, **kwargs):
+            raise ConnectionError("broker unreachable")
+
+        h.runtime.actors.intake.send = broker_down
+        assert h.send_webhook(shop_id).status_code == 202
+        h.runtime.actors.intake.send = original_send
+        assert h.runtime.inbox.count_pending() == 1
+        h.runtime.start_workers(1)
+        an_hour_later = datetime.now(timezone.utc) + timedelta(hours=1)
+        assert h.runtime.dispatcher.resend_inbox(an_hour_later) == 1
+        h.wait_until(lambda: h.settled(1, ("posted",)), timeout=30)
+        assert h.runtime.inbox.count_pending() == 0
+        assert len(h.mutations()) == 1
+    finally:
+        h.close()
+

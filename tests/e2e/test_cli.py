@@ -1,0 +1,88 @@
+"""The support commands: audit, projections rebuild, connections import/export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.harness import SHOP_KEYS, LEDGER_TOKEN, Harness
+from web.cli import main
+
+
+@pytest.fixture
+def posted(sqlite_url, paid_domestic_orders):
+    """One posted order in a SQLite store the CLI can open through its environment."""
+    h = Harness(sqlite_url)
+    shop_id = h.put_order(paid_domestic_orders(1)[0])["id"]
+    doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
+    h.runtime.processing.process(doc_id)
+    number = h.runtime.app.document(doc_id).number
+    env = {"KOPPEL_DATABASE_URL": sqlite_url, "KOPPEL_SECRET_KEY": h.config.secret_key,
+           "KOPPEL_BROKER_URL": ""}
+    yield h, number, env
+    h.close()
+
+
+def test_audit_prints_the_whole_history_without_secrets(posted):
+    h, number, env = posted
+    result = CliRunner().invoke(main, ["audit", number], env=env)
+    assert result.exit_code == 0, result.output
+    for event in ("Received", "Checked", "DebtorResolved", "PostingStarted", "Posted"):
+        assert f" {event}\n" in result.output
+    assert "/v1/mutation" in result.output and "HOOG_VERK_21" in result.output
+
+    as_json = json.loads(CliRunner().invoke(main, ["audit", number, "--json"], env=env).output)
+    assert as_json["status"] == "posted"
+    checked = next(e for e in as_json["events"] if e["event"] == "Checked")
+    assert checked["fields"]["booking"]["lines"] and checked["fields"]["settings_version"] == 1
+    for secret in (*SHOP_KEYS, LEDGER_TOKEN):
+        assert secret not in result.output
+
+
+def test_no_secret_is_stored_in_plain_text(posted):
+    h, _, _ = posted
+    database = Path(h.config.database_url[len("sqlite:///"):])
+    stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+    for secret in (*SHOP_KEYS, LEDGER_TOKEN):
+        assert secret.encode() not in stored
+
+
+def test_audit_of_an_unknown_number_says_so(posted):
+    _, _, env = posted
+    result = CliRunner().invoke(main, ["audit", "no-such-order"], env=env)
+    assert result.exit_code == 1 and "no document with number no-such-order" in result.output
+
+
+def test_projections_rebuild_gives_the_same_rows(posted):
+    h, _, env = posted
+    before = h.rows()
+    result = CliRunner().invoke(main, ["projections", "rebuild"], env=env)
+    assert result.exit_code == 0 and "rebuilt from" in result.output
+    assert h.rows() == before
+
+
+def test_connections_import_export_round_trip(tmp_path, sqlite_url):
+    settings = Path("web/demo_settings.toml").read_text().replace("{api_root}", "https://x.test")
+    (tmp_path / "shop.toml").write_text(settings)
+    env = {"KOPPEL_DATABASE_URL": sqlite_url, "KOPPEL_SECRET_KEY": "k", "KOPPEL_BROKER_URL": ""}
+    runner = CliRunner()
+    first = runner.invoke(main, ["connections", "import", str(tmp_path / "shop.toml")], env=env)
+    assert first.exit_code == 0 and "saved (settings version 1)" in first.output
+    assert "/webhooks/" in first.output
+    again = runner.invoke(main, ["connections", "import", str(tmp_path / "shop.toml")], env=env)
+    assert "unchanged (settings version 1)" in again.output
+
+    exported = runner.invoke(main, ["connections", "export", "Demo shop"], env=env)
+    assert exported.exit_code == 0
+    assert "demo-shop-secret" not in exported.output and "enc:" in exported.output
+    (tmp_path / "back.toml").write_text(exported.output)
+    reimported = runner.invoke(main, ["connections", "import", str(tmp_path / "back.toml")],
+                               env=env)
+    assert "unchanged (settings version 1)" in reimported.output
+
+    (tmp_path / "typo.toml").write_text(settings.replace("home_country", "home_contry"))
+    typo = runner.invoke(main, ["connections", "import", str(tmp_path / "typo.toml")], env=env)
+    assert typo.exit_code == 1 and "home_contry" in typo.output

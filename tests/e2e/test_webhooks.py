@@ -1,0 +1,83 @@
+"""Bad input at the webhook endpoint gets a 4xx and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _nothing_recorded(harness):
+    assert harness.runtime.inbox.count_pending() == 0
+    assert harness.rows() == []
+    assert harness.runtime.app.recorder.max_notification_id() == 1  # only the connection
+
+
+@pytest.fixture
+def sqlite_harness(sqlite_url):
+    from tests.harness import Harness
+
+    h = Harness(sqlite_url)
+    yield h
+    h.close()
+
+
+def test_a_wrong_token_is_an_unknown_address(sqlite_harness):
+    h = sqlite_harness
+    path = h.webhook_path().replace(h.webhook_path().split("/")[3], "forged-token")
+    assert h.client.post(path, json={"id": 1}).status_code == 404
+    other_connection = path.replace(str(h.connection.id), "00000000-0000-0000-0000-000000000000")
+    assert h.client.post(other_connection, json={"id": 1}).status_code == 404
+    assert h.client.post("/webhooks/not-a-uuid/x/orders.created", json={"id": 1}).status_code == 404
+    _nothing_recorded(h)
+
+
+@pytest.mark.parametrize("body, problem", [
+    (b"{not json", "not valid JSON"),
+    (b"\xff\xfe", "not valid JSON"),
+    (b"[1, 2]", "names no document id"),
+    (b'{"id": "abc"}', "names no document id"),
+    (b'{"id": true}', "names no document id"),
+    (b'{"id": -4}', "names no document id"),
+    (b"", "not valid JSON"),
+])
+def test_malformed_bodies_are_refused_with_a_reason(sqlite_harness, body, problem):
+    response = sqlite_harness.client.post(sqlite_harness.webhook_path(), data=body,
+                                          content_type="application/json")
+    assert response.status_code == 400
+    assert problem in response.get_json()["error"]
+    _nothing_recorded(sqlite_harness)
+
+
+def test_a_huge_body_is_refused_before_it_is_read(sqlite_harness):
+    huge = b'{"id": 1, "pad": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    response = sqlite_harness.client.post(sqlite_harness.webhook_path(), data=huge,
+                                          content_type="application/json")
+    assert response.status_code == 413
+    _nothing_recorded(sqlite_harness)
+
+
+def test_an_unknown_event_is_refused(sqlite_harness):
+    path = sqlite_harness.webhook_path().replace("orders.created", "orders.exploded")
+    response = sqlite_harness.client.post(path, json={"id": 1})
+    assert response.status_code == 400 and "unknown event" in response.get_json()["error"]
+    _nothing_recorded(sqlite_harness)
+
+
+def test_a_valid_webhook_is_written_down_before_it_is_answered(sqlite_harness):
+    """No worker runs here: the inbox alone keeps the promise, and the dispatcher resends it."""
+    h = sqlite_harness
+    response = h.send_webhook(4242)
+    assert response.status_code == 202
+    assert h.runtime.inbox.count_pending() == 1
+    pending = h.runtime.inbox.pending("9999")
+    assert [(p["kind"], p["shop_id"], p["event"]) for p in pending] == [
+        ("order", 4242, "orders.created")]
+
+
+def test_a_forged_body_naming_a_foreign_order_records_nothing(sqlite_harness):
+    """The body is only a hint: the order is fetched over the signed API, and the shop has no
+    order 999999, so no document appears."""
+    h = sqlite_harness
+    h.runtime.start_workers(1)
+    assert h.send_webhook(999999).status_code == 202
+    h.wait_until(lambda: h.runtime.inbox.count_pending() == 0, timeout=20)
+    assert h.rows() == []

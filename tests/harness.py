@@ -1,0 +1,138 @@
+"""koppel wired to the sandbox fakes, for end-to-end tests.
+
+The real composition root builds everything; only the transport differs: in-process tests put
+the fakes behind their URLs with ``httpx.WSGITransport`` (the same wire formats, no sockets),
+and the shop's webhooks are delivered to koppel's own Flask app the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+
+import httpx
+
+from application.settings import load_settings_text
+from sandbox import ccvshop as sandbox_shop
+from sandbox import eboekhouden as sandbox_ledger
+from web.app import create_app
+from web.bootstrap import bootstrap
+from web.config import Config
+from web.webhooks import EVENTS
+
+SHOP_URL = "http://shop.sandbox"
+LEDGER_URL = "http://ledger.sandbox"
+PUBLIC_URL = "http://koppel.test"
+SHOP_KEYS = ("demo-public-key", "demo-shop-secret")
+LEDGER_TOKEN = "demo-ledger-token"
+
+
+def test_settings(api_root: str = SHOP_URL, **replace: str):
+    text = resources.files("web").joinpath("demo_settings.toml").read_text()
+    text = text.replace("{api_root}", api_root)
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    return load_settings_text(text)
+
+
+class _LateWSGI(httpx.BaseTransport):
+    """Delivers to an app that exists only after the fake that calls it was made."""
+
+    def __init__(self, get_app) -> None:
+        self.get_app = get_app
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.WSGITransport(app=self.get_app()).handle_request(request)
+
+
+class Harness:
+    def __init__(self, database_url: str, *, broker_url: str = "", prefix: str = "koppel",
+                 claim_lease: float = 2.0, settings=None, servers=None,
+                 http_timeout: float = 5.0) -> None:
+        """``servers``: the (shop, ledger) fakes already running on ports; by default both
+        are made here and reached in-process."""
+        self.web = None
+        if servers is None:
+            self.shop_url, self.ledger_url = SHOP_URL, LEDGER_URL
+            shop_app = sandbox_shop.create_app(
+                public_key=SHOP_KEYS[0], secret=SHOP_KEYS[1], api_root=SHOP_URL,
+                webhook_client=httpx.Client(transport=_LateWSGI(lambda: self.web),
+                                            base_url=PUBLIC_URL))
+            ledger_app = sandbox_ledger.create_app(api_token=LEDGER_TOKEN)
+            transports = {SHOP_URL: httpx.WSGITransport(app=shop_app),
+                          LEDGER_URL: httpx.WSGITransport(app=ledger_app)}
+        else:
+            self.shop_url, self.ledger_url = servers[0].url, servers[1].url
+            transports = {}
+        self.config = Config(database_url=database_url, broker_url=broker_url,
+                             secret_key="test-secret-key", public_url=PUBLIC_URL,
+                             eboekhouden_url=self.ledger_url, queue_prefix=prefix,
+                             claim_lease=claim_lease, worker_threads=4,
+                             http_timeout=http_timeout)
+        self.runtime = bootstrap(self.config, environ={}, transport_for=transports.get)
+        self.web = create_app(self.runtime)
+        self.client = self.web.test_client()
+        self.connection, _ = self.runtime.connections.save(
+            settings or test_settings(self.shop_url), by="test")
+        self.shop = httpx.Client(transport=transports.get(self.shop_url),
+                                 base_url=self.shop_url, timeout=30)
+        self.ledger = httpx.Client(transport=transports.get(self.ledger_url),
+                                   base_url=self.ledger_url, timeout=30)
+
+    # -- the shop ------------------------------------------------------------------------
+
+    def register_webhooks(self) -> None:
+        shop = self.runtime.connections.shop(self.connection)
+        for event in EVENTS:
+            address = self.runtime.webhook_address(self.connection.id, event)
+            shop.register_webhook(event, address)
+
+    def put_order(self, document: dict, notify: bool = False) -> dict:
+        body = {"order": document["order"], "orderrows": document["orderrows"],
+                "notify": notify}
+        response = self.shop.post("/__sandbox/orders", content=sandbox_shop.dumps(body),
+                                  headers={"content-type": "application/json"})
+        response.raise_for_status()
+        return response.json()
+
+    def webhook_path(self, event: str = "orders.created") -> str:
+        return self.runtime.webhook_address(self.connection.id, event)[len(PUBLIC_URL):]
+
+    def send_webhook(self, shop_id: int, event: str = "orders.created"):
+        body = {"id": shop_id, "href": f"{self.shop_url}/api/rest/v1/orders/{shop_id}"}
+        return self.client.post(self.webhook_path(event), json=body)
+
+    # -- the ledger ----------------------------------------------------------------------
+
+    def mutations(self) -> list[dict]:
+        return self.ledger.get("/__sandbox/mutations").json()
+
+    def arm(self, **fault) -> None:
+        self.ledger.post("/__sandbox/faults", json=fault).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.ledger.delete("/__sandbox/faults")
+
+    # -- koppel ----------------------------------------------------------------------------
+
+    def rows(self) -> list[dict]:
+        self.runtime.projector.catch_up()
+        return self.runtime.store.query("SELECT * FROM documents ORDER BY number")
+
+    def wait_until(self, predicate, timeout: float = 60.0, interval: float = 0.1):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        raise AssertionError(f"not reached within {timeout}s: {predicate.__doc__ or predicate}")
+
+    def settled(self, count: int, statuses=("posted", "failed", "waiting")) -> bool:
+        rows = self.rows()
+        return len(rows) >= count and all(r["status"] in statuses for r in rows)
+
+    def close(self) -> None:
+        self.shop.close()
+        self.ledger.close()
+        self.runtime.stop()

@@ -1,0 +1,24 @@
+"""The Flask app factory: webhooks in, dashboard out."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from web import dashboard, webhooks
+
+# A CCV Shop webhook body is a short summary (a few hundred bytes); anything near this is not one.
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(runtime) -> Flask:
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SECRET_KEY=runtime.config.secret_key)
+    app.extensions["koppel"] = runtime
+    app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(dashboard.blueprint)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok", "position": runtime.projector.position()}
+
+    return app

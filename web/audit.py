@@ -1,0 +1,49 @@
+"""A document's whole history, for support and for ``koppel audit`` (I3)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from uuid import UUID
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+_BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+
+
+def document_history(app, doc_id: UUID) -> dict | None:
+    document = app.find_document(doc_id)
+    if document is None:
+        return None
+    events = []
+    for event in app.history(doc_id):
+        fields = {k: _plain(v) for k, v in vars(event).items() if k not in _BASE_FIELDS}
+        events.append({"event": type(event).__name__, "version": event.originator_version,
+                       "time": event.timestamp.isoformat(), "fields": fields})
+    return {"id": str(doc_id), "number": document.number, "kind": document.kind,
+            "status": document.status, "changed_after_posting": document.changed_after_posting,
+            "events": events}
+
+
+def history_text(history: dict) -> str:
+    lines = [f"{history['kind']} {history['number']} ({history['id']}): {history['status']}"
+             + ("  [changed after posting]" if history["changed_after_posting"] else "")]
+    for event in history["events"]:
+        lines.append(f"\n#{event['version']} {event['time']}  {event['event']}")
+        for key, value in event["fields"].items():
+            rendered = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+            lines.append(f"  {key}: " + rendered.replace("\n", "\n  "))
+    return "\n".join(lines)

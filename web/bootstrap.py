@@ -1,0 +1,120 @@
+"""The composition root: builds koppel from configuration, and nothing else does.
+
+Everything that chooses a concrete part (SQLite or PostgreSQL, which broker, the HTTP
+connectors, the queue names) is decided here, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Mapping
+
+import dramatiq
+
+from application.app import Koppel
+from application.connections import ConnectionDirectory
+from application.processing import Processing
+from application.secrets import SecretBox, webhook_token
+from projections.projector import Projector
+from projections.store import ReadStore
+from web.config import Config, persistence_env
+from workers.actors import Actors
+from workers.broker import make_broker
+from workers.connectors.factory import HttpConnectors, TransportFor, _no_transport
+from workers.dispatcher import Dispatcher
+from workers.inbox import Inbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    app: Koppel
+    store: ReadStore
+    connections: ConnectionDirectory
+    processing: Processing
+    projector: Projector
+    inbox: Inbox
+    broker: dramatiq.Broker
+    actors: Actors
+    dispatcher: Dispatcher
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list = field(default_factory=list)
+    _workers: list = field(default_factory=list)
+
+    # -- intake from the web ---------------------------------------------------------------
+
+    def webhook_address(self, connection_id, event: str) -> str:
+        token = webhook_token(self.config.secret_key, connection_id)
+        return f"{self.config.public_url}/webhooks/{connection_id}/{token}/{event}"
+
+    def accept_webhook(self, connection_id: str, kind: str, shop_id: int, event: str) -> int:
+        """Write the hint down, then queue it; a broker outage only delays it (the dispatcher
+        re-sends pending inbox rows)."""
+        now = datetime.now(timezone.utc).isoformat()
+        entry = self.inbox.add(connection_id, kind, shop_id, event, now)
+        try:
+            self.actors.intake.send(connection_id, kind, shop_id, f"webhook:{event}", entry)
+        except Exception:  # the inbox row is the promise; the dispatcher keeps it
+            log.exception("broker refused the intake message; the dispatcher will resend it")
+        return entry
+
+    # -- running -------------------------------------------------------------------------
+
+    def start_workers(self, threads: int | None = None) -> dramatiq.Worker:
+        worker = dramatiq.Worker(self.broker, worker_threads=threads or self.config.worker_threads,
+                                 queues=set(self.actors.queues))
+        worker.start()
+        self._workers.append(worker)
+        return worker
+
+    def start_background(self, *, projector: bool = True, dispatcher_every: float | None = 30.0
+                         ) -> None:
+        if projector:
+            self._spawn("projector", self.projector.run_forever, self._stop)
+        if dispatcher_every:
+            self._spawn("dispatcher", self._dispatch_forever, dispatcher_every)
+
+    def _dispatch_forever(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                self.dispatcher.run_once()
+            except Exception:
+                log.exception("dispatcher run failed; trying again next round")
+
+    def _spawn(self, name: str, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.stop()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.broker.close()
+        self.store.close()
+        self.app.close()
+
+
+def bootstrap(config: Config, *, transport_for: TransportFor = _no_transport,
+              environ: Mapping[str, str] = os.environ) -> Runtime:
+    app = Koppel(env=persistence_env(config.database_url))
+    store = ReadStore(config.database_url)
+    connectors = HttpConnectors(config.eboekhouden_url, transport_for, config.http_timeout)
+    directory = ConnectionDirectory(app, connectors, SecretBox(config.secret_key), environ)
+    processing = Processing(app, directory, claim_lease=config.claim_lease)
+    projector = Projector(app, store)
+    inbox = Inbox(store)
+    broker = make_broker(config.broker_url, namespace=config.queue_prefix,
+                         time_limit_ms=config.time_limit_ms)
+    actors = Actors(broker, processing, inbox, prefix=config.queue_prefix)
+    dispatcher = Dispatcher(store, inbox, actors)
+    return Runtime(config, app, store, directory, processing, projector, inbox, broker,
+                   actors, dispatcher)

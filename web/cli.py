@@ -1,0 +1,201 @@
+"""The ``koppel`` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from web.config import from_environment
+
+
+def _runtime(**kwargs):
+    from web.bootstrap import bootstrap
+
+    return bootstrap(from_environment(), **kwargs)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the workers do.")
+def main(verbose: bool) -> None:
+    """koppel: every CCV Shop order booked in your ledger exactly once, and explained."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--orders", default=None, type=int,
+              help="Generate this many orders (default: a steady trickle until stopped).")
+@click.option("--exit", "exit_when_done", is_flag=True,
+              help="Run headless, print a summary when every order has settled, and exit.")
+@click.option("--port", default=8000, show_default=True, help="Dashboard port.")
+@click.option("--seed", default=1, show_default=True, help="Seed of the order generator.")
+@click.option("--timeout", default=600.0, show_default=True,
+              help="With --exit: give up after this many seconds.")
+def demo(orders: int | None, exit_when_done: bool, port: int, seed: int, timeout: float) -> None:
+    """Run koppel against a sandbox shop and ledger, all in this process."""
+    from web.demo import run_demo
+
+    sys.exit(run_demo(orders=orders, exit_when_done=exit_when_done, port=port, seed=seed,
+                      timeout=timeout))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def serve(host: str, port: int) -> None:
+    """The web process: webhooks and dashboard (and, embedded, the workers)."""
+    from werkzeug.serving import run_simple
+
+    from web.app import create_app
+
+    runtime = _runtime()
+    runtime.start_background()
+    if runtime.config.embedded:
+        runtime.start_workers()
+    run_simple(host, port, create_app(runtime), threaded=True)
+
+
+@main.command()
+@click.option("--processes", default=1, show_default=True, help="Worker processes to run.")
+@click.option("--threads", default=None, type=int, help="Threads per process.")
+def worker(processes: int, threads: int | None) -> None:
+    """Worker processes taking documents from the broker (KOPPEL_BROKER_URL)."""
+    config = from_environment()
+    if config.embedded:
+        raise click.UsageError("KOPPEL_BROKER_URL is empty: embedded mode runs its workers "
+                               "inside `koppel serve` or `koppel demo`")
+    if processes > 1:
+        _run_children(processes, threads)
+        return
+    runtime = _runtime()
+    runtime.start_workers(threads)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"worker {os.getpid()} consuming {', '.join(runtime.actors.queues)}")
+    stop.wait()
+    runtime.stop()
+
+
+def _run_children(processes: int, threads: int | None) -> None:
+    import subprocess
+
+    command = [sys.executable, "-m", "web.cli", "worker", "--processes", "1"]
+    if threads:
+        command += ["--threads", str(threads)]
+    children = [subprocess.Popen(command) for _ in range(processes)]
+
+    def forward(sig, _frame):
+        for child in children:
+            child.send_signal(sig)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        child.wait()
+
+
+@main.command()
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+def audit(number: str, as_json: bool) -> None:
+    """Print a document's whole history: every event, source, booking lines, ledger calls."""
+    import json
+
+    from web.audit import document_history, history_text
+
+    runtime = _runtime()
+    try:
+        runtime.projector.catch_up()
+        rows = runtime.store.query("SELECT id FROM documents WHERE number = ? ORDER BY kind",
+                                   [number])
+        if not rows:
+            raise click.ClickException(f"no document with number {number}")
+        for row in rows:
+            from uuid import UUID
+
+            history = document_history(runtime.app, UUID(row["id"]))
+            click.echo(json.dumps(history, indent=2, ensure_ascii=False) if as_json
+                       else history_text(history))
+    finally:
+        runtime.stop()
+
+
+@main.group()
+def projections() -> None:
+    """The read models behind the pages."""
+
+
+@projections.command()
+def rebuild() -> None:
+    """Drop every read model and replay the event log."""
+    runtime = _runtime()
+    try:
+        applied = runtime.projector.rebuild()
+        click.echo(f"read models rebuilt from {applied} events")
+    finally:
+        runtime.stop()
+
+
+@main.group()
+def connections() -> None:
+    """Connections (one shop linked to one ledger) and their settings files."""
+
+
+@connections.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def import_connection(file: Path) -> None:
+    """Create a connection from a settings file, or record its changed settings."""
+    from application.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(file)
+    except (OSError, SettingsError) as error:
+        raise click.ClickException(f"{file}: {error}") from None
+    runtime = _runtime()
+    try:
+        connection, changed = runtime.connections.save(settings, by="cli")
+        state = "saved" if changed else "unchanged"
+        click.echo(f"connection {connection.name!r} {state} (settings version "
+                   f"{connection.version})")
+        for event in ("orders.created", "orders.updated.ispaid", "orders.updated.status",
+                      "invoices.updated.status"):
+            click.echo(f"  webhook {event}: {runtime.webhook_address(connection.id, event)}")
+    finally:
+        runtime.stop()
+
+
+@connections.command("export")
+@click.argument("name")
+def export_connection(name: str) -> None:
+    """Print a connection's settings file (secrets stay sealed or as env: references)."""
+    from application.settings import settings_to_toml
+
+    runtime = _runtime()
+    try:
+        aggregate = runtime.app.connection_named(name)
+        if aggregate is None:
+            raise click.ClickException(f"no connection named {name!r}")
+        click.echo(settings_to_toml(runtime.connections.exported(aggregate.id)), nl=False)
+    finally:
+        runtime.stop()
+
+
+def _register_preview() -> None:
+    try:
+        from web.preview_command import preview
+    except ImportError:  # pragma: no cover - only while the command is being written
+        return
+    main.add_command(preview)
+
+
+_register_preview()
+
+if __name__ == "__main__":
+    main()

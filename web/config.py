@@ -1,0 +1,83 @@
+"""Configuration from the environment (architecture.md, "Configuration")."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_DATABASE_URL = "sqlite:///var/koppel.sqlite"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = DEFAULT_DATABASE_URL
+    broker_url: str = ""
+    secret_key: str = ""
+    public_url: str = DEFAULT_PUBLIC_URL
+    eboekhouden_url: str = "https://api.e-boekhouden.nl"
+    queue_prefix: str = "koppel"
+    claim_lease: float = 120.0
+    worker_threads: int = 4
+    http_timeout: float = 15.0
+
+    @property
+    def embedded(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def time_limit_ms(self) -> int:
+        # A worker is stopped well before its claim's lease ends, so a claim is only ever
+        # taken over from a worker that is gone (I1).
+        return int(self.claim_lease * 1000 * 0.75)
+
+    def with_(self, **changes) -> "Config":
+        return replace(self, **changes)
+
+
+def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Path("var")) -> Config:
+    return Config(
+        database_url=environ.get("KOPPEL_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        broker_url=environ.get("KOPPEL_BROKER_URL", ""),
+        secret_key=environ.get("KOPPEL_SECRET_KEY") or _generated_secret_key(var_dir),
+        public_url=(environ.get("KOPPEL_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/"),
+        eboekhouden_url=environ.get("KOPPEL_EBOEKHOUDEN_URL") or "https://api.e-boekhouden.nl",
+        queue_prefix=environ.get("KOPPEL_QUEUE_PREFIX") or "koppel",
+        claim_lease=float(environ.get("KOPPEL_CLAIM_LEASE") or 120),
+        worker_threads=int(environ.get("KOPPEL_WORKER_THREADS") or 4),
+        http_timeout=float(environ.get("KOPPEL_HTTP_TIMEOUT") or 15),
+    )
+
+
+def _generated_secret_key(var_dir: Path) -> str:
+    """Embedded only: a key made on first run and kept in var/, readable by its owner only."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
+def persistence_env(database_url: str) -> dict[str, str]:
+    """The eventsourcing library's environment for the event store behind the URL."""
+    from projections.store import dialect_of, postgres_params, sqlite_path
+
+    if dialect_of(database_url) == "sqlite":
+        path = sqlite_path(database_url)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
+                "SQLITE_LOCK_TIMEOUT": "30"}
+    params = postgres_params(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": params["dbname"], "POSTGRES_HOST": params["host"],
+        "POSTGRES_PORT": params["port"], "POSTGRES_USER": params["user"],
+        "POSTGRES_PASSWORD": params["password"], "POSTGRES_POOL_SIZE": "8",
+        "POSTGRES_MAX_OVERFLOW": "8", "POSTGRES_LOCK_TIMEOUT": "10",
+    }

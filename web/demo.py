@@ -1,0 +1,182 @@
+"""``koppel demo``: a sandbox shop and ledger, the dashboard and the workers in one process.
+
+Generated orders are put into the sandbox shop, which sends its webhooks to the dashboard's
+webhook address like a real CCV Shop would; from there on it is the real path: inbox, intake
+over the signed API, the rules, the debtor, the claim, the ledger. With ``--exit`` every order
+is compared with what the generator meant to happen to it, and any difference is a failure.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from application.settings import load_settings_text
+from sandbox import ccvshop as sandbox_shop
+from sandbox import eboekhouden as sandbox_ledger
+from sandbox.generator import generate
+from sandbox.serve import serve
+from web.app import create_app
+from web.bootstrap import Runtime, bootstrap
+from web.config import from_environment
+from web.webhooks import EVENTS
+
+SHOP_KEYS = ("demo-public-key", "demo-shop-secret")
+LEDGER_TOKEN = "demo-ledger-token"
+SETTLED = {"posted", "failed", "waiting"}
+# In paid_orders mode the shop's orders are what is booked; invoices come with that mode.
+ORDER_SCOPES = {"domestic", "be", "icp", "international", "oss"}
+
+
+@dataclass
+class Expectation:
+    number: str
+    outcome: str  # posted | failed | open
+    check: str | None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def demo_settings(api_root: str):
+    text = resources.files("web").joinpath("demo_settings.toml").read_text()
+    return load_settings_text(text.replace("{api_root}", api_root))
+
+
+def _fresh_database(var: Path) -> str:
+    var.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        (var / f"demo.sqlite{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{var / 'demo.sqlite'}"
+
+
+class Demo:
+    def __init__(self, port: int, seed: int) -> None:
+        shop_port = free_port()
+        self.shop_url = f"http://127.0.0.1:{shop_port}"
+        self.shop = serve(sandbox_shop.create_app(public_key=SHOP_KEYS[0], secret=SHOP_KEYS[1],
+                                                  api_root=self.shop_url, seed=seed),
+                          port=shop_port)
+        self.ledger = serve(sandbox_ledger.create_app(api_token=LEDGER_TOKEN, seed=seed))
+        config = from_environment().with_(
+            database_url=_fresh_database(Path("var")), broker_url="", queue_prefix="demo",
+            public_url=f"http://127.0.0.1:{port}", eboekhouden_url=self.ledger.url,
+            claim_lease=30.0)
+        self.runtime: Runtime = bootstrap(config, environ={})
+        self.connection, _ = self.runtime.connections.save(demo_settings(self.shop_url),
+                                                           by="demo")
+        self.web = serve(create_app(self.runtime), port=port)
+        self.runtime.start_workers()
+        self.runtime.start_background(dispatcher_every=5.0)
+        shop_client = self.runtime.connections.shop(self.connection)
+        for event in EVENTS:
+            shop_client.register_webhook(event,
+                                         self.runtime.webhook_address(self.connection.id, event))
+        self.control = httpx.Client(base_url=self.shop_url, timeout=30)
+
+    def put_orders(self, documents: list[dict]) -> list[Expectation]:
+        expected = []
+        for document in documents:
+            body = {"order": document["order"], "orderrows": document["orderrows"]}
+            response = self.control.post("/__sandbox/orders", content=sandbox_shop.dumps(body),
+                                         headers={"content-type": "application/json"})
+            response.raise_for_status()
+            expect = document["expect"]
+            expected.append(Expectation(str(response.json()["ordernumber_full"]),
+                                        expect["outcome"], expect.get("check")))
+        return expected
+
+    def states(self) -> dict[str, dict]:
+        self.runtime.projector.catch_up()
+        rows = self.runtime.store.query(
+            "SELECT number, status, failure_code FROM documents WHERE kind = 'order'")
+        return {row["number"]: row for row in rows}
+
+    def stop(self) -> None:
+        self.control.close()
+        self.web.stop()
+        self.runtime.stop()
+        self.shop.stop()
+        self.ledger.stop()
+
+
+def _mismatch(expectation: Expectation, state: dict | None) -> str | None:
+    if state is None:
+        return f"order {expectation.number}: never arrived (expected {expectation.outcome})"
+    wanted = {"posted": "posted", "failed": "failed", "open": "waiting"}[expectation.outcome]
+    if state["status"] != wanted:
+        return (f"order {expectation.number}: {state['status']} "
+                f"({state['failure_code'] or '-'}), expected {expectation.outcome}")
+    if expectation.check and state["failure_code"] != expectation.check:
+        return (f"order {expectation.number}: failed with {state['failure_code']}, "
+                f"expected {expectation.check}")
+    return None
+
+
+def run_demo(*, orders: int | None, exit_when_done: bool, port: int, seed: int,
+             timeout: float) -> int:
+    console = Console(stderr=exit_when_done)
+    demo = Demo(free_port() if exit_when_done else port, seed)
+    try:
+        documents = generate(orders or 50, seed, scopes=ORDER_SCOPES)
+        started = time.monotonic()
+        if exit_when_done:
+            return _run_headless(demo, documents, started, timeout, console)
+        console.print(f"koppel demo: dashboard on http://127.0.0.1:{port}  (Ctrl-C stops)")
+        console.print(f"  sandbox CCV Shop {demo.shop_url}, sandbox e-Boekhouden {demo.ledger.url}")
+        _trickle(demo, documents, seed, endless=orders is None)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        demo.stop()
+
+
+def _trickle(demo: Demo, documents: list[dict], seed: int, endless: bool) -> None:
+    batch = 0
+    while True:
+        for document in documents:
+            demo.put_orders([document])
+            time.sleep(0.3)
+        if not endless:
+            while True:
+                time.sleep(3600)
+        batch += 1
+        documents = generate(50, seed + batch, scopes=ORDER_SCOPES)
+
+
+def _run_headless(demo: Demo, documents: list[dict], started: float, timeout: float,
+                  console: Console) -> int:
+    expected = demo.put_orders(documents)
+    with Progress(TextColumn("settling orders"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("orders", total=len(expected))
+        while True:
+            states = demo.states()
+            settled = sum(1 for e in expected
+                          if states.get(e.number, {}).get("status") in SETTLED)
+            progress.update(task, completed=settled)
+            if settled == len(expected) or time.monotonic() - started > timeout:
+                break
+            time.sleep(0.25)
+    seconds = time.monotonic() - started
+    states = demo.states()
+    counts = Counter(states[e.number]["status"] for e in expected if e.number in states)
+    problems = [p for e in expected if (p := _mismatch(e, states.get(e.number)))]
+    print(f"posted {counts['posted']} / failed {counts['failed']} / open "
+          f"{sum(counts[s] for s in counts if s not in ('posted', 'failed'))} / "
+          f"{seconds:.1f} seconds for {len(expected)} orders")
+    for problem in problems:
+        print(f"UNEXPECTED {problem}")
+    return 1 if problems else 0
