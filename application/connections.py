@@ -16,6 +16,7 @@ from uuid import UUID
 from application import settings as settings_file
 from application.app import Koppel
 from application.ports import EBoekhouden, Shop
+from application.posting import SalePosting, sale_posting
 from application.secrets import SecretBox
 from domain.settings import Settings
 
@@ -39,6 +40,8 @@ class Connectors(Protocol):
     def shop(self, settings: Settings, secret: Callable[[str], str]) -> Shop: ...
 
     def eboekhouden(self, settings: Settings, secret: Callable[[str], str]) -> EBoekhouden: ...
+
+    def billit(self, settings: Settings, secret: Callable[[str], str], tokens) -> object: ...
 
 
 def _get_path(data: dict, path: str):
@@ -84,8 +87,17 @@ class ConnectionDirectory:
     def shop(self, connection: ConnectionContext) -> Shop:
         return self._port(connection, "shop", self.connectors.shop)
 
-    def ledger(self, connection: ConnectionContext) -> EBoekhouden:
+    def ledger(self, connection: ConnectionContext):
+        if connection.settings.ledger.system == "billit":
+            return self._port(connection, "ledger", lambda settings, secret: self.connectors.billit(
+                settings, secret, self.token_store(connection.id)))
         return self._port(connection, "ledger", self.connectors.eboekhouden)
+
+    def posting(self, connection: ConnectionContext) -> SalePosting:
+        return sale_posting(connection.settings, self.ledger(connection))
+
+    def token_store(self, conn_id: UUID):
+        raise NotImplementedError("OAuth tokens are stored with the Billit connect flow")
 
     def _port(self, connection: ConnectionContext, kind: str, build):
         key = (connection.id, connection.version, kind)

@@ -53,3 +53,18 @@ class EBoekhouden(Protocol):
     def create_mutation(self, body: dict) -> dict:
         """R7.1: ``POST /v1/mutation``; returns ``{"id": ...}``. A duplicate invoice number
         raises ``DuplicateError``."""
+
+    def find_payment(self, invoice_number: str) -> dict | None:
+        """I1 for payments: the type-3 mutation already booked against this invoice, or None."""
+
+    def find_outstanding(self, invoice_number: str) -> dict | None:
+        """R8.2: the open debtor item of this invoice (``outstandingAmount``), or None."""
+
+    def create_invoice(self, body: dict) -> dict:
+        """R7.2: ``POST /v1/invoice``; returns ``{"id", "invoiceNumber"}``."""
+
+    def find_invoice(self, invoice_number: str) -> dict | None:
+        """I1 for R7.2 with the shop's number."""
+
+    def find_invoice_by_reference(self, reference: str, relation_id: int) -> dict | None:
+        """I1 for R7.2 when the ledger numbers the invoice: found by koppel's reference."""

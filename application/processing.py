@@ -26,7 +26,7 @@ from application.errors import (
     CredentialsError, DuplicateError, NotFoundError, RejectedError, TransientError,
 )
 from domain import debtor as debtor_rules
-from domain import eboekhouden as eboekhouden_rules
+from domain import payments as payment_rules
 from domain.booking import Booking, build_booking
 from domain.document import Document, DocumentError, Status
 
@@ -95,16 +95,17 @@ class Processing:
 
     # -- processing ------------------------------------------------------------------------
 
-    def process(self, doc_id: UUID) -> Outcome:
-        """Take the document as far as it can go now."""
+    def process(self, doc_id: UUID, *, recheck_payment: bool = False) -> Outcome:
+        """Take the document as far as it can go now. ``recheck_payment``: the scheduled
+        payment check also tries payments that failed for want of an open item (R8.3)."""
         for _ in range(CONFLICT_RETRIES):
             try:
-                return self._advance(doc_id)
+                return self._advance(doc_id, recheck_payment)
             except RecordConflictError:
                 continue  # another worker advanced the document: reload and re-decide
         raise TransientError("the document kept changing under this worker; trying again")
 
-    def _advance(self, doc_id: UUID) -> Outcome:
+    def _advance(self, doc_id: UUID, recheck_payment: bool) -> Outcome:
         document = self.app.document(doc_id)
         connection = self.connections.get(document.connection_id)
         while (step := document.next_step) is not None:
@@ -114,6 +115,8 @@ class Processing:
                 self._resolve_debtor(document, connection)
             else:
                 self._post(document, connection)
+        if self._payment_due(document, connection, recheck_payment):
+            self._pay(document, connection)
         return Outcome(document.status, document.number)
 
     def _check(self, document: Document, connection: ConnectionContext) -> None:
@@ -130,6 +133,10 @@ class Processing:
 
     def _resolve_debtor(self, document: Document, connection: ConnectionContext) -> None:
         booking = Booking.from_dict(document.booking)
+        if not self.connections.posting(connection).needs_debtor:
+            document.resolve_debtor({"action": "in_document", "name": booking.customer.name})
+            self.app.save(document)
+            return
         ledger = self.connections.ledger(connection)
         try:
             with self._credentials_guard(connection, "ledger"):
@@ -146,40 +153,95 @@ class Processing:
         if document.claim_held(now):
             raise ClaimHeld(f"{document.number} is being posted by another worker")
         booking = Booking.from_dict(document.booking)
-        request = eboekhouden_rules.sale_request(booking, connection.settings,
-                                                 document.relation["id"])
+        posting = self.connections.posting(connection)
+        request = posting.request(booking, document.relation, str(document.id))
         document.start_posting(worker_name(), request, self.claim_lease, now)
         self.app.save(document)  # the claim: a conflict here means another worker has it
 
-        ledger = self.connections.ledger(connection)
         try:
             with self._credentials_guard(connection, "ledger"):
-                self._send_once(document, ledger, booking.sales_number, request["body"])
+                self._send_once(document, posting, booking, request)
         except TransientError as error:
             self._interrupt(document, error)
             raise
         self.app.save(document)
 
-    def _send_once(self, document: Document, ledger, sales_number: str, body: dict) -> None:
+    def _send_once(self, document: Document, posting, booking: Booking, request: dict) -> None:
         """The ledger call of one claimed attempt; records Posted or Failed on the document."""
         if document.may_have_reached_ledger:
-            found = ledger.find_mutation(sales_number)
+            found = posting.find(booking, request)
             if found is not None:
-                document.record_posted(found, found, found_by_lookup=True)
+                document.record_posted(_reference(found), found, found_by_lookup=True)
                 return
         try:
-            response = ledger.create_mutation(body)
+            response = posting.send(request)
         except DuplicateError as error:
-            # The ledger's own guard: the number is taken, so an earlier attempt arrived.
-            found = ledger.find_mutation(sales_number)
+            # The ledger's own guard: the number or key is taken, so an earlier attempt arrived.
+            found = posting.find(booking, request)
             if found is None:
-                self._fail_rejected(document, error)
+                self._fail_rejected(document, error, posting.rule)
             else:
-                document.record_posted(found, found, found_by_lookup=True)
+                document.record_posted(_reference(found), found, found_by_lookup=True)
         except RejectedError as error:
-            self._fail_rejected(document, error)
+            self._fail_rejected(document, error, posting.rule)
         else:
-            document.record_posted({"id": response.get("id")}, response, found_by_lookup=False)
+            document.record_posted(_reference(response), response, found_by_lookup=False)
+
+    # -- the payment (R8) ---------------------------------------------------------------
+
+    def _payment_due(self, document: Document, connection: ConnectionContext,
+                     recheck: bool) -> bool:
+        if document.status != Status.POSTED or document.booking is None:
+            return False
+        retryable = {None, "interrupted", "posting"} | ({"failed"} if recheck else set())
+        if document.payment_status not in retryable:
+            return False
+        booking = Booking.from_dict(document.booking)
+        return payment_rules.payment_due(document.kind, booking, connection.settings)
+
+    def _pay(self, document: Document, connection: ConnectionContext) -> None:
+        now = self.clock()
+        if document.payment_claim_held(now):
+            raise ClaimHeld(f"the payment of {document.number} is being booked by another worker")
+        booking = Booking.from_dict(document.booking)
+        request = payment_rules.payment_request(document.kind, booking, connection.settings,
+                                                document.relation["id"])
+        document.start_payment(worker_name(), request, self.claim_lease, now)
+        self.app.save(document)  # the claim on the payment
+
+        ledger = self.connections.ledger(connection)
+        try:
+            with self._credentials_guard(connection, "ledger"):
+                self._pay_once(document, ledger, booking, request, connection)
+        except TransientError as error:
+            document.interrupt_payment(error.message, error.outcome_unknown)
+            try:
+                self.app.save(document)
+            except RecordConflictError:
+                pass
+            raise
+        self.app.save(document)
+
+    def _pay_once(self, document: Document, ledger, booking: Booking, request: dict,
+                  connection: ConnectionContext) -> None:
+        if document.payment_may_have_reached_ledger:
+            found = ledger.find_payment(booking.sales_number)
+            if found is not None:
+                document.record_payment(_reference(found), found, found_by_lookup=True)
+                return
+        problem = payment_rules.check_open_item(ledger.find_outstanding(booking.sales_number),
+                                                booking)
+        if problem and not connection.settings.payments.without_open_item:
+            document.fail_payment(problem.code, problem.rule, problem.message_nl,
+                                  problem.message_en)
+            return
+        try:
+            response = ledger.create_mutation(request["body"])
+        except RejectedError as error:
+            document.fail_payment(error.code or "PAYMENT_REJECTED", "R8.2", error.message,
+                                  error.message, detail=error.detail)
+        else:
+            document.record_payment(_reference(response), response, found_by_lookup=False)
 
     def _interrupt(self, document: Document, error: TransientError) -> None:
         """Give the claim back at once (the retry comes with backoff) and say so in the log."""
@@ -189,8 +251,8 @@ class Processing:
         except RecordConflictError:
             pass  # someone else moved on; the retry reloads
 
-    def _fail_rejected(self, document: Document, error: RejectedError) -> None:
-        document.fail("ledger", error.code or "LEDGER_REJECTED", "R7.1", error.message,
+    def _fail_rejected(self, document: Document, error: RejectedError, rule: str) -> None:
+        document.fail("ledger", error.code or "LEDGER_REJECTED", rule, error.message,
                       error.message, detail=error.detail)
 
     # -- credentials -------------------------------------------------------------------
@@ -224,6 +286,19 @@ class _CredentialsGuard:
             self.processing.mark_credentials_refused(self.connection, self.system, exc.message)
             raise WaitingForReconnect(exc.message) from exc
         return False
+
+
+def booked_kind(settings) -> str:
+    """Which shop documents a connection books (settings.md ``shop.process``): paid orders, or
+    every invoice (debit and credit). The other kind's webhooks are not for it."""
+    return "invoice" if settings.shop.process == "invoices" else "order"
+
+
+def _reference(found: dict) -> dict:
+    """What identifies the document in the ledger (shown on Report; the rest stays in the
+    event for the audit)."""
+    keys = ("id", "invoiceNumber", "mutationId")
+    return {key: found[key] for key in keys if found.get(key) is not None}
 
 
 def _waits_for_payment(document: Document, booking: Booking,

@@ -34,6 +34,10 @@ class Status:
     OPEN = (RECEIVED, WAITING, CHECKED, DEBTOR_RESOLVED, POSTING)
 
 
+def _lease_running(claimed_at: datetime | None, lease: float, now: datetime) -> bool:
+    return claimed_at is not None and now < claimed_at + timedelta(seconds=lease)
+
+
 class DocumentError(Exception):
     """A command that the document's state does not allow (a programming error upstream)."""
 
@@ -76,6 +80,12 @@ class Document(Aggregate):
         self.ledger_reference: dict | None = None
         self.failure: dict | None = None
         self.changed_after_posting = False
+        self.payment_status: str | None = None  # posting | posted | failed | interrupted
+        self.payment_attempt = 0
+        self.payment_claimed_at: datetime | None = None
+        self.payment_claim_lease: float = 0.0
+        self.payment_reference: dict | None = None
+        self.payment_failure: dict | None = None
 
     @staticmethod
     def create_id(connection_id: UUID, kind: str, shop_id: int) -> UUID:
@@ -174,9 +184,8 @@ class Document(Aggregate):
 
     def claim_held(self, now: datetime) -> bool:
         """A live claim of another attempt: leave the document alone until the lease ends."""
-        if self.status != Status.POSTING or self.claimed_at is None:
-            return False
-        return now < self.claimed_at + timedelta(seconds=self.claim_lease)
+        return self.status == Status.POSTING and _lease_running(self.claimed_at,
+                                                                self.claim_lease, now)
 
     def start_posting(self, worker: str, request: dict, lease_seconds: float,
                       now: datetime) -> int:
@@ -257,6 +266,101 @@ class Document(Aggregate):
             raise DocumentError("a posted document cannot fail")
         self.trigger_event(self.Failed, stage=stage, code=code, rule=rule,
                            message_nl=message_nl, message_en=message_en, detail=detail)
+
+    # -- the payment (R8), with the same claim protocol as the sale -------------------------
+
+    class PaymentStarted(Aggregate.Event):
+        """The claim on booking the payment (I1 for payments)."""
+
+        TOPIC = "koppel:Document.PaymentStarted:v1"
+        attempt: int
+        worker: str
+        request: dict
+        lease_seconds: float
+
+        def apply(self, document: "Document") -> None:
+            document.payment_status = "posting"
+            document.payment_attempt = self.attempt
+            document.payment_claimed_at = self.timestamp
+            document.payment_claim_lease = self.lease_seconds
+
+    def payment_claim_held(self, now: datetime) -> bool:
+        return self.payment_status == "posting" and _lease_running(
+            self.payment_claimed_at, self.payment_claim_lease, now)
+
+    def start_payment(self, worker: str, request: dict, lease_seconds: float,
+                      now: datetime) -> int:
+        self._require(Status.POSTED)
+        if self.payment_status == "posted":
+            raise DocumentError(f"the payment of {self.number} is booked already")
+        if self.payment_claim_held(now):
+            raise DocumentError("another worker holds the claim on this payment")
+        self.trigger_event(self.PaymentStarted, attempt=self.payment_attempt + 1,
+                           worker=worker, request=request, lease_seconds=lease_seconds)
+        return self.payment_attempt
+
+    @property
+    def payment_may_have_reached_ledger(self) -> bool:
+        return self.payment_attempt > 1
+
+    class PaymentInterrupted(Aggregate.Event):
+        TOPIC = "koppel:Document.PaymentInterrupted:v1"
+        attempt: int
+        error: str
+        outcome_unknown: bool
+
+        def apply(self, document: "Document") -> None:
+            document.payment_status = "interrupted"
+            document.payment_claimed_at = None
+
+    def interrupt_payment(self, error: str, outcome_unknown: bool) -> None:
+        self._require_payment("posting")
+        self.trigger_event(self.PaymentInterrupted, attempt=self.payment_attempt, error=error,
+                           outcome_unknown=outcome_unknown)
+
+    class PaymentPosted(Aggregate.Event):
+        TOPIC = "koppel:Document.PaymentPosted:v1"
+        reference: dict
+        response: Any
+        found_by_lookup: bool
+
+        def apply(self, document: "Document") -> None:
+            document.payment_status = "posted"
+            document.payment_reference = self.reference
+            document.payment_failure = None
+
+    def record_payment(self, reference: dict, response: Any, found_by_lookup: bool) -> None:
+        self._require_payment("posting")
+        self.trigger_event(self.PaymentPosted, reference=reference, response=response,
+                           found_by_lookup=found_by_lookup)
+
+    class PaymentFailed(Aggregate.Event):
+        """No open item, another amount (R8.2), or the ledger's refusal. The payment check
+        looks again later: the merchant may book the missing item meanwhile."""
+
+        TOPIC = "koppel:Document.PaymentFailed:v1"
+        code: str
+        rule: str
+        message_nl: str
+        message_en: str
+        detail: Any
+
+        def apply(self, document: "Document") -> None:
+            document.payment_status = "failed"
+            document.payment_failure = {"code": self.code, "rule": self.rule,
+                                        "message_nl": self.message_nl,
+                                        "message_en": self.message_en}
+
+    def fail_payment(self, code: str, rule: str, message_nl: str, message_en: str,
+                     detail: Any = None) -> None:
+        self._require_payment("posting")
+        self.trigger_event(self.PaymentFailed, code=code, rule=rule, message_nl=message_nl,
+                           message_en=message_en, detail=detail)
+
+    def _require_payment(self, *statuses: str) -> None:
+        if self.payment_status not in statuses:
+            raise DocumentError(f"the payment of {self.number} is {self.payment_status}, "
+                                f"expected one of {statuses}")
 
     # -- people ----------------------------------------------------------------------------
 

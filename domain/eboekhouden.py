@@ -60,11 +60,16 @@ def invoice_body(booking: Booking, settings: Settings, relation_id: object) -> d
                   "templateId": ledger.invoice_template, "inExVat": _in_ex(booking)}
     if ledger.invoice_number == "shop":
         body["invoiceNumber"] = booking.sales_number
+    # The sales number rides along as the reference even when the ledger numbers the
+    # invoice: it is how a retry finds an invoice whose answer was lost (I1).
+    body["reference"] = booking.sales_number[:50]
     body["items"] = items
     if ledger.book_invoice:
+        # checkPaymentReference makes e-Boekhouden itself refuse a second booking of it.
         body["mutation"] = {"ledgerId": ledger.debtors_account,
                             "description": _description(booking),
-                            "paymentReference": booking.sales_number}
+                            "paymentReference": booking.sales_number,
+                            "checkPaymentReference": True}
     return body
 
 

@@ -43,7 +43,17 @@ TABLES = {
             ledger_reference TEXT,
             found_by_lookup INTEGER NOT NULL DEFAULT 0,
             changed_after_posting INTEGER NOT NULL DEFAULT 0,
-            reprocessed_by TEXT
+            reprocessed_by TEXT,
+            payment_status TEXT,
+            payment_attempts INTEGER NOT NULL DEFAULT 0,
+            payment_code TEXT,
+            payment_rule TEXT,
+            payment_message_nl TEXT,
+            payment_message_en TEXT,
+            payment_last_error TEXT,
+            payment_posted_at TEXT,
+            payment_reference TEXT,
+            payment_found_by_lookup INTEGER NOT NULL DEFAULT 0
         )""",
     "connections": """
         CREATE TABLE IF NOT EXISTS connections (
@@ -57,6 +67,7 @@ TABLES = {
 INDEXES = [
     "CREATE INDEX IF NOT EXISTS documents_status ON documents (status, updated_at, id)",
     "CREATE INDEX IF NOT EXISTS documents_number ON documents (number)",
+    "CREATE INDEX IF NOT EXISTS documents_payment ON documents (payment_status, updated_at, id)",
 ]
 
 
@@ -138,6 +149,26 @@ def _reprocess(cur: Cursor, doc_id: str, e: Document.ReprocessRequested) -> None
          failure_message_en=None, reprocessed_by=e.by)
 
 
+def _payment_started(cur: Cursor, doc_id: str, e: Document.PaymentStarted) -> None:
+    _set(cur, doc_id, e, payment_status="posting", payment_attempts=e.attempt)
+
+
+def _payment_interrupted(cur: Cursor, doc_id: str, e: Document.PaymentInterrupted) -> None:
+    _set(cur, doc_id, e, payment_status="interrupted", payment_last_error=e.error)
+
+
+def _payment_posted(cur: Cursor, doc_id: str, e: Document.PaymentPosted) -> None:
+    _set(cur, doc_id, e, payment_status="posted", payment_posted_at=_ts(e),
+         payment_reference=json.dumps(e.reference, default=str, sort_keys=True),
+         payment_found_by_lookup=int(e.found_by_lookup), payment_code=None, payment_rule=None,
+         payment_message_nl=None, payment_message_en=None, payment_last_error=None)
+
+
+def _payment_failed(cur: Cursor, doc_id: str, e: Document.PaymentFailed) -> None:
+    _set(cur, doc_id, e, payment_status="failed", payment_code=e.code, payment_rule=e.rule,
+         payment_message_nl=e.message_nl, payment_message_en=e.message_en)
+
+
 def _connection_created(cur: Cursor, conn_id: str, e: Connection.Created) -> None:
     cur.execute("INSERT INTO connections (id, name, settings_version, created_at) "
                 "VALUES (?, ?, 1, ?)", [conn_id, e.name, _ts(e)])
@@ -173,6 +204,10 @@ _HANDLERS = {
     Document.Posted: _posted,
     Document.Failed: _failed,
     Document.ReprocessRequested: _reprocess,
+    Document.PaymentStarted: _payment_started,
+    Document.PaymentInterrupted: _payment_interrupted,
+    Document.PaymentPosted: _payment_posted,
+    Document.PaymentFailed: _payment_failed,
     Connection.Created: _connection_created,
     Connection.SettingsChanged: _settings_changed,
     Connection.CredentialsRefused: _credentials_refused,

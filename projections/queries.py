@@ -16,6 +16,7 @@ PAGES = {
     "report": ("status = ?", [Status.POSTED]),
     "errors": ("status = ?", [Status.FAILED]),
     "open": ("status IN (" + ", ".join("?" * len(Status.OPEN)) + ")", list(Status.OPEN)),
+    "payments": ("payment_status IS NOT NULL", []),
 }
 
 
@@ -55,11 +56,22 @@ def documents_page(store: ReadStore, page: str, *, limit: int = 50, after: str |
 def counts(store: ReadStore) -> dict[str, int]:
     found = {row["status"]: row["n"] for row in
              store.query("SELECT status, COUNT(*) AS n FROM documents GROUP BY status")}
+    payments = store.scalar("SELECT COUNT(*) FROM documents WHERE payment_status IS NOT NULL")
     return {
         "report": found.get(Status.POSTED, 0),
         "errors": found.get(Status.FAILED, 0),
         "open": sum(found.get(s, 0) for s in Status.OPEN),
+        "payments": int(payments or 0),
     }
+
+
+def payments_to_check(store: ReadStore, limit: int = 1000) -> list[dict]:
+    """R8.3: posted documents whose payment is not booked yet (failed, interrupted, never
+    tried): the scheduled payment check looks at each again."""
+    return store.query(
+        "SELECT id, number FROM documents WHERE status = ? AND (payment_status IS NULL OR "
+        "payment_status IN ('failed', 'interrupted', 'posting')) ORDER BY updated_at LIMIT ?",
+        [Status.POSTED, limit])
 
 
 def stale_open_documents(store: ReadStore, older_than: str, limit: int = 500) -> list[dict]:

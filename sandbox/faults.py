@@ -14,7 +14,8 @@ koppel must survive:
 - ``drop``: handle nothing and break the connection mid-response.
 
 Each fault fires either with probability ``rate`` (seeded, so a run can be repeated) or for the
-next ``count`` matching requests, whichever is given (``count`` wins). The fake's own error body
+next ``count`` matching requests, whichever is given (``count`` wins); ``skip`` lets that many
+matching requests through first (e.g. fail the second POST, not the first). The fake's own error body
 is produced by the ``error_body`` callable the fake passes in, so the wire format stays the fake's.
 """
 
@@ -41,7 +42,9 @@ class Fault:
     count: int | None = None
     status: int = 500
     seconds: float = 0.0
+    skip: int = 0
     fired: int = 0
+    seen: int = 0
     _pattern: re.Pattern = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -56,7 +59,7 @@ class Fault:
         return {
             "mode": self.mode, "method": self.method, "path": self.path, "rate": self.rate,
             "count": self.count, "status": self.status, "seconds": self.seconds,
-            "fired": self.fired,
+            "skip": self.skip, "fired": self.fired,
         }
 
 
@@ -88,6 +91,9 @@ class Faults:
         with self._lock:
             for fault in self._faults:
                 if fault.mode not in modes or not fault.matches(method, path):
+                    continue
+                fault.seen += 1
+                if fault.seen <= fault.skip:
                     continue
                 if fault.count is not None:
                     if fault.fired >= fault.count:

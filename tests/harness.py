@@ -95,17 +95,28 @@ class Harness:
         response.raise_for_status()
         return response.json()
 
+    def put_invoice(self, item: dict, notify: bool = False) -> dict:
+        """A generator invoice item with its linked order; ``{"id", "number", "order_id"}``."""
+        return sandbox_shop.seed_items(self.shop, [item], notify=notify)[0]
+
+    def change_settings(self, **replace: str) -> None:
+        self.connection, _ = self.runtime.connections.save(
+            test_settings(self.shop_url, **replace), by="test")
+
     def webhook_path(self, event: str = "orders.created") -> str:
         return self.runtime.webhook_address(self.connection.id, event)[len(PUBLIC_URL):]
 
     def send_webhook(self, shop_id: int, event: str = "orders.created"):
-        body = {"id": shop_id, "href": f"{self.shop_url}/api/rest/v1/orders/{shop_id}"}
+        kind = "invoices" if event.startswith("invoices") else "orders"
+        body = {"id": shop_id, "href": f"{self.shop_url}/api/rest/v1/{kind}/{shop_id}"}
         return self.client.post(self.webhook_path(event), json=body)
 
     # -- the ledger ----------------------------------------------------------------------
 
-    def mutations(self) -> list[dict]:
-        return self.ledger.get("/__sandbox/mutations").json()
+    def mutations(self, kind: int = 2) -> list[dict]:
+        """What the ledger holds: sales (type 2) by default, payments are type 3."""
+        return [m for m in self.ledger.get("/__sandbox/mutations").json()
+                if int(m["type"]) == kind]
 
     def arm(self, **fault) -> None:
         self.ledger.post("/__sandbox/faults", json=fault).raise_for_status()

@@ -12,7 +12,7 @@ from web.audit import document_history
 
 blueprint = Blueprint("dashboard", __name__)
 
-TITLES = {"report": "Report", "errors": "Errors", "open": "Open"}
+TITLES = {"report": "Report", "errors": "Errors", "open": "Open", "payments": "Payments"}
 PAGE_SIZE = 50
 
 
@@ -43,7 +43,7 @@ def home():
                            connections=queries.connections(runtime.store), titles=TITLES)
 
 
-@blueprint.get("/<any(report, errors, open):page>")
+@blueprint.get("/<any(report, errors, open, payments):page>")
 def documents(page: str):
     result = _page(page)
     return render_template("documents.html", page=page, title=TITLES[page], rows=result.rows,
@@ -51,7 +51,7 @@ def documents(page: str):
                            counts=queries.counts(_runtime().store), titles=TITLES)
 
 
-@blueprint.get("/api/<any(report, errors, open):page>")
+@blueprint.get("/api/<any(report, errors, open, payments):page>")
 def documents_json(page: str):
     result = _page(page)
     return jsonify({"items": result.rows, "next": result.next_cursor})

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
+from application.processing import booked_kind
 from application.secrets import token_matches
 
 blueprint = Blueprint("webhooks", __name__)
@@ -46,6 +47,7 @@ def receive(connection_id: str, token: str, event: str):
         return _problem(400, f"unknown event {event!r}; expected one of {sorted(EVENTS)}")
     if runtime.app.find_connection(conn_uuid) is None:
         abort(404)
+    connection = runtime.connections.get(conn_uuid)
     try:
         body = json.loads(request.get_data(cache=False) or b"")
     except (ValueError, UnicodeDecodeError):
@@ -53,6 +55,11 @@ def receive(connection_id: str, token: str, event: str):
     shop_id = _shop_id(body, EVENTS[event])
     if shop_id is None:
         return _problem(400, "the body names no document id (expected 'id' or 'href')")
+    if EVENTS[event] != booked_kind(connection.settings):
+        # Answered as received so the shop does not retry; this connection books the other
+        # kind of document (shop.process), which arrives by its own events and the sweep.
+        return jsonify({"ignored": f"this connection books {booked_kind(connection.settings)}s"
+                        }), 202
     entry = runtime.accept_webhook(connection_id, EVENTS[event], shop_id, event)
     return jsonify({"accepted": entry}), 202
 

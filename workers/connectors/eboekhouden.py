@@ -43,7 +43,7 @@ TOKEN_REFUSED = ("e-Boekhouden refused the API token; check it (or create a new 
                  "Beheer > Inrichting > Koppelingen and reconnect")
 NO_ACCESS = ("e-Boekhouden refused access to the administration; log in to e-Boekhouden to "
              "check the account, then reconnect")
-DUPLICATE_CODES = {"MUT_019", "FACT_101", "REL_049"}
+DUPLICATE_CODES = {"MUT_019", "FACT_101", "REL_049", "MUTA_008", "FACT_VERWERK_004"}
 ACCESS_CODES = {"SECURITY_001", "SECURITY_002", "SECURITY_003", "SECURITY_004", "SECURITY_005",
                 "SECURITY_006", "SECURITY_010", "SECURITY_011", "SECURITY_999"}
 
@@ -204,10 +204,17 @@ class EBoekhoudenClient:
 
     def find_mutation(self, invoice_number: str) -> dict | None:
         """I1: the sales (type 2) mutation with this invoice number, with its rows, or None."""
-        items = self._items("/v1/mutation", {"invoiceNumber": invoice_number, "type": 2,
+        return self._find_of_type(invoice_number, 2)
+
+    def find_payment(self, invoice_number: str) -> dict | None:
+        """I1 for payments (R8.2): the type-3 mutation booked against this invoice, or None."""
+        return self._find_of_type(invoice_number, 3)
+
+    def _find_of_type(self, invoice_number: str, kind: int) -> dict | None:
+        items = self._items("/v1/mutation", {"invoiceNumber": invoice_number, "type": kind,
                                            "limit": 10})
         for item in items:
-            if (str(item.get("type")) == "2"
+            if (str(item.get("type")) == str(kind)
                     and str(item.get("invoiceNumber", "")).casefold() == invoice_number.casefold()):
                 return self.get_mutation(item["id"]) or item
         return None
@@ -232,6 +239,14 @@ class EBoekhoudenClient:
         items = self._items("/v1/invoice", {"invoiceNumber": invoice_number, "limit": 10})
         for item in items:
             if str(item.get("invoiceNumber", "")).casefold() == invoice_number.casefold():
+                return _money_fields(item)
+        return None
+
+    def find_invoice_by_reference(self, reference: str, relation_id: int) -> dict | None:
+        """An invoice the ledger numbered itself, found by the ``reference`` koppel gave it;
+        the list can only be filtered by relation, so the match is made here."""
+        for item in self._all("/v1/invoice", {"relationId": relation_id}):
+            if str(item.get("reference") or "").casefold() == reference.casefold():
                 return _money_fields(item)
         return None
 

@@ -1,0 +1,101 @@
+"""How a sale reaches each kind of ledger document, behind one small interface.
+
+Processing needs three things of a ledger to keep I1: build the request (the domain's rules),
+find the document when an earlier attempt may have arrived, and send it. Each ledger document
+kind (an e-Boekhouden mutation or invoice, a Billit order) answers those its own way.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from domain import billit as billit_rules
+from domain import eboekhouden as eboekhouden_rules
+from domain.booking import Booking
+from domain.settings import Settings
+
+
+class SalePosting(Protocol):
+    needs_debtor: bool
+    rule: str  # the rule of mapping.md that says what is sent
+
+    def request(self, booking: Booking, relation: dict, external_id: str) -> dict: ...
+
+    def find(self, booking: Booking, request: dict) -> dict | None: ...
+
+    def send(self, request: dict) -> dict: ...
+
+
+class EBoekhoudenMutation:
+    """R7.1: a type-2 mutation, found again by its invoice number (the sales number)."""
+
+    needs_debtor = True
+    rule = "R7.1"
+
+    def __init__(self, ledger, settings: Settings) -> None:
+        self.ledger, self.settings = ledger, settings
+
+    def request(self, booking: Booking, relation: dict, external_id: str) -> dict:
+        return eboekhouden_rules.sale_request(booking, self.settings, relation["id"])
+
+    def find(self, booking: Booking, request: dict) -> dict | None:
+        return self.ledger.find_mutation(booking.sales_number)
+
+    def send(self, request: dict) -> dict:
+        response = self.ledger.create_mutation(request["body"])
+        return {"id": response.get("id")}
+
+
+class EBoekhoudenInvoice:
+    """R7.2: an invoice of the invoicing module. With the shop's number it is found by that
+    number; when the ledger numbers it, by the sales number kept in its ``reference``."""
+
+    needs_debtor = True
+    rule = "R7.2"
+
+    def __init__(self, ledger, settings: Settings) -> None:
+        self.ledger, self.settings = ledger, settings
+
+    def request(self, booking: Booking, relation: dict, external_id: str) -> dict:
+        return eboekhouden_rules.sale_request(booking, self.settings, relation["id"])
+
+    def find(self, booking: Booking, request: dict) -> dict | None:
+        if self.settings.ledger.invoice_number == "shop":
+            return self.ledger.find_invoice(booking.sales_number)
+        return self.ledger.find_invoice_by_reference(booking.sales_number,
+                                                     request["body"]["relationId"])
+
+    def send(self, request: dict) -> dict:
+        response = self.ledger.create_invoice(request["body"])
+        return {"id": response.get("id"), "invoiceNumber": response.get("invoiceNumber")}
+
+
+class BillitOrder:
+    """R7.3: a Billit order, sent with an idempotency key and found by ExternalProviderID."""
+
+    needs_debtor = False  # the customer travels inside the order
+    rule = "R7.3"
+
+    def __init__(self, client, settings: Settings) -> None:
+        self.client, self.settings = client, settings
+
+    def request(self, booking: Booking, relation: dict, external_id: str) -> dict:
+        return billit_rules.order_request(booking, self.settings, external_id)
+
+    def find(self, booking: Booking, request: dict) -> dict | None:
+        return self.client.find_order(request["body"]["ExternalProviderID"])
+
+    def send(self, request: dict) -> dict:
+        body = request["body"]
+        if self.settings.ledger.post_to_products:
+            body = self.client.resolve_products(body)
+        key = request.get("headers", {}).get("Idempotency-Key") or body["ExternalProviderID"]
+        return self.client.create_order(body, idempotency_key=key)
+
+
+def sale_posting(settings: Settings, ledger) -> SalePosting:
+    if settings.ledger.system == "billit":
+        return BillitOrder(ledger, settings)
+    if settings.ledger.document == "invoice":
+        return EBoekhoudenInvoice(ledger, settings)
+    return EBoekhoudenMutation(ledger, settings)
