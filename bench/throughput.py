@@ -46,6 +46,7 @@ webhook
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -203,6 +204,22 @@ class KoppelSide:
             self.runtime.stop()
             raise
 
+    def start_background(self, *, scheduler: bool) -> None:
+        """As ``koppel serve`` does: the projector, and in embedded mode (one process is the
+        whole installation) the scheduler with its default intervals. The first round of the
+        scheduler's jobs runs at once; it is given a moment so its calls are not counted."""
+        runtime = self.runtime
+        parameters = inspect.signature(runtime.start_background).parameters
+        if "schedule" in parameters:
+            from workers.scheduler import Intervals
+
+            runtime.start_background(schedule=Intervals() if scheduler else None)
+        elif "dispatcher_every" in parameters:  # before the scheduler existed
+            runtime.start_background(dispatcher_every=30.0 if scheduler else None)
+        else:
+            runtime.start_background()
+        time.sleep(1.0)
+
     def register_webhooks(self) -> None:
         shop = self.runtime.connections.shop(self.connection)
         for event in EVENTS:
@@ -214,8 +231,8 @@ class KoppelSide:
 
     def order_rows(self) -> list[dict]:
         return self.runtime.store.query(
-            "SELECT id, number, status, posted_at, failure_code, payment_status, "
-            "payment_posted_at, payment_code FROM documents WHERE kind = 'order'")
+            "SELECT id, number, status, posted_at, updated_at, failure_code, payment_status, "
+            "payment_posted_at, payment_code, payment_message_en FROM documents WHERE kind = 'order'")
 
     def payments_due(self, rows: list[dict]) -> set[str]:
         """The posted orders koppel owes a payment for, by its own rule (R8.1)."""
@@ -381,8 +398,7 @@ def timed_orders(label: str, control: FakesControl, side: KoppelSide, documents:
         return round((max(moments) - started_wall).total_seconds(), 3) if moments else None
 
     seconds = seconds_to("posted_at")
-    all_done = seconds_to("payment_posted_at")
-    all_done = max(all_done or 0, seconds or 0) or None
+    all_done = seconds_to("updated_at")  # settled: each row's last event is its last step
     mutations = control.mutations()
     sales = Counter(m["invoiceNumber"] for m in mutations if str(m.get("type")) == "2")
     paid = Counter(m["invoiceNumber"] for m in mutations if str(m.get("type")) == "3")
@@ -394,8 +410,8 @@ def timed_orders(label: str, control: FakesControl, side: KoppelSide, documents:
         "seconds": seconds,
         "orders_per_second": round(len(posted) / seconds, 2) if seconds else None,
         "payments_due": len(payments_due or ()), "payments_booked": payments,
-        "payment_failures": sorted({r["payment_code"] for r in rows
-                                    if r["payment_status"] == "failed"}),
+        "payment_failures": {r["number"]: r["payment_message_en"] for r in rows
+                             if r["payment_status"] == "failed"},
         "seconds_all_done": all_done,
         "orders_per_second_all_done": round(len(posted) / all_done, 2) if all_done else None,
         "put_seconds": round(put_seconds, 3),
@@ -447,7 +463,7 @@ def run_embedded(control: FakesControl, documents: list[dict], args) -> tuple[di
         try:
             side.register_webhooks()
             side.runtime.start_workers(args.threads)
-            side.runtime.start_background(dispatcher_every=5.0)
+            side.start_background(scheduler=True)
             control.clear_counts()
             capture.on = True
             result = timed_orders("embedded", control, side, documents, args.timeout)
@@ -472,7 +488,7 @@ def run_production(control: FakesControl, documents: list[dict], args) -> dict:
         workers = None
         try:
             side.register_webhooks()
-            side.runtime.start_background()  # as `koppel serve`: projector, dispatcher
+            side.start_background(scheduler=False)  # `koppel serve` without workers
             workers = Workers(side, args.processes, args.threads)
             workers.wait_ready()
             say(f"production: {args.processes} worker processes consuming")
@@ -491,8 +507,9 @@ def run_production(control: FakesControl, documents: list[dict], args) -> dict:
 def replay_plan(records: list[dict], shop_ids: dict[int, str], fakes) -> dict:
     """Per order number, the calls koppel made for it, from the client-side records:
     CCV calls by the order id in their path; e-Boekhouden calls by thread, each run of calls
-    in a thread ending with the ``POST /v1/mutation`` of one order (a process actor does one
-    document's debtor and posting in one go). Session and ledger-code lookups are per
+    in a thread ending with a call that names the order (the sale's ``POST /v1/mutation``,
+    the payment's open-item lookup and ``POST``): a process actor does one document's debtor,
+    sale and payment in one go. Session and ledger-code lookups are per
     process (``setup``)."""
     orders: dict[str, dict] = defaultdict(lambda: {"ccv": [], "ledger": []})
     setup, stray = [], []
@@ -512,11 +529,22 @@ def replay_plan(records: list[dict], shop_ids: dict[int, str], fakes) -> dict:
             setup.append(call)
             continue
         pending[record["thread"]].append(call)
-        if record["method"] == "POST" and record["path"] == "/v1/mutation":
-            number = str(json.loads(record["body"])["invoiceNumber"])
+        number = _invoice_number(record)
+        if number is not None:
             orders[number]["ledger"].extend(pending.pop(record["thread"]))
     stray += [c for calls in pending.values() for c in calls]
     return {"orders": dict(orders), "setup": setup, "stray": len(stray)}
+
+
+def _invoice_number(record: dict) -> str | None:
+    """The order a call names: a mutation's body, an open-item lookup's query."""
+    if record["method"] == "POST" and record["path"] == "/v1/mutation":
+        return str(json.loads(record["body"])["invoiceNumber"])
+    if record["path"] == "/v1/mutation/invoice/outstanding":
+        from urllib.parse import parse_qs
+
+        return parse_qs(record["query"]).get("invoiceNumber", [None])[0]
+    return None
 
 
 def run_ceiling(control: FakesControl, documents: list[dict], plan: dict, processes: int,
@@ -565,7 +593,7 @@ def run_webhooks(control: FakesControl, args, variant: str) -> dict:
         side = KoppelSide(control.fakes, database_url=database_url, broker_url=broker_url,
                           prefix=prefix, threads=args.threads)
         try:
-            side.runtime.start_background()  # as `koppel serve` (its workers not started)
+            side.start_background(scheduler=variant == "embedded")  # as `koppel serve`
             url = side.webhook_url()
             root = control.fakes.shop_url
 

@@ -677,8 +677,9 @@ def _matches(item: dict, clauses) -> bool:
 
 def _page(items: list[dict], allowed: set[str], kind: str) -> Response:
     args = request.args
-    if args.get("$filter"):
-        items = [i for i in items if _matches(i, _parse_filter(args["$filter"], allowed, kind))]
+    if args.get("$filter"):  # parsed up front: a bad filter is an error even on no items
+        clauses = _parse_filter(args["$filter"], allowed, kind)
+        items = [i for i in items if _matches(i, clauses)]
     order_by = (args.get("$orderby") or "").strip()
     if order_by:
         prop, _, direction = order_by.partition(" ")

@@ -27,6 +27,8 @@ from workers.broker import make_broker
 from workers.connectors.factory import HttpConnectors, TransportFor, _no_transport
 from workers.dispatcher import Dispatcher
 from workers.inbox import Inbox
+from workers.scheduler import Intervals, Scheduler, build_scheduler
+from workers.sweep import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class Runtime:
     broker: dramatiq.Broker
     actors: Actors
     dispatcher: Dispatcher
+    sweeper: Sweeper
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
     _workers: list = field(default_factory=list)
@@ -73,19 +76,18 @@ class Runtime:
         self._workers.append(worker)
         return worker
 
-    def start_background(self, *, projector: bool = True, dispatcher_every: float | None = 30.0
-                         ) -> None:
+    def scheduler(self, intervals: Intervals = Intervals()) -> Scheduler:
+        return build_scheduler(self.store, self.actors, self.dispatcher, self.sweeper,
+                               intervals)
+
+    def start_background(self, *, projector: bool = True,
+                         schedule: Intervals | None = None) -> None:
+        """The projector and, when ``schedule`` is given, the in-process scheduler (embedded:
+        koppel runs as one process, so it is the installation's one scheduler)."""
         if projector:
             self._spawn("projector", self.projector.run_forever, self._stop)
-        if dispatcher_every:
-            self._spawn("dispatcher", self._dispatch_forever, dispatcher_every)
-
-    def _dispatch_forever(self, every: float) -> None:
-        while not self._stop.wait(every):
-            try:
-                self.dispatcher.run_once()
-            except Exception:
-                log.exception("dispatcher run failed; trying again next round")
+        if schedule is not None:
+            self._spawn("scheduler", self.scheduler(schedule).run_forever, self._stop)
 
     def _spawn(self, name: str, target, *args) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -116,5 +118,6 @@ def bootstrap(config: Config, *, transport_for: TransportFor = _no_transport,
                          time_limit_ms=config.time_limit_ms)
     actors = Actors(broker, processing, inbox, prefix=config.queue_prefix)
     dispatcher = Dispatcher(store, inbox, actors)
+    sweeper = Sweeper(app, store, directory, actors)
     return Runtime(config, app, store, directory, processing, projector, inbox, broker,
-                   actors, dispatcher)
+                   actors, dispatcher, sweeper)

@@ -54,11 +54,38 @@ def serve(host: str, port: int) -> None:
 
     from web.app import create_app
 
+    from workers.scheduler import Intervals
+
     runtime = _runtime()
-    runtime.start_background()
-    if runtime.config.embedded:
+    if runtime.config.embedded:  # one process is the whole installation
         runtime.start_workers()
+        runtime.start_background(schedule=Intervals())
+    else:
+        runtime.start_background()
     run_simple(host, port, create_app(runtime), threaded=True)
+
+
+@main.command()
+def scheduler() -> None:
+    """The one scheduler of a production installation: sweep, payment check, re-checks."""
+    from workers.scheduler import Intervals, SchedulerLock
+
+    runtime = _runtime()
+    lock = SchedulerLock(runtime.config.database_url)
+    if not lock.acquire():
+        runtime.stop()
+        raise click.ClickException("another koppel scheduler is running for this database; "
+                                   "an installation has exactly one")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"scheduler {os.getpid()} running")
+    runtime.start_background()
+    try:
+        runtime.scheduler(Intervals()).run_forever(stop)
+    finally:
+        lock.release()
+        runtime.stop()
 
 
 @main.command()

@@ -75,9 +75,10 @@ class Actors:
         if doc_id is not None:
             self.process.send(str(doc_id))
 
-    def _process(self, document_id: str) -> None:
+    def _process(self, document_id: str, recheck_payment: bool = False) -> None:
         try:
-            outcome = self.processing.process(UUID(document_id))
+            outcome = self.processing.process(UUID(document_id),
+                                              recheck_payment=recheck_payment)
         except TransientError as error:
             log.info("document %s waits: %s", document_id, error.message)
             _retry(error, self.processing.claim_lease)

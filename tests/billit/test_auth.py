@@ -8,7 +8,7 @@ import threading
 import httpx
 import pytest
 
-from application.errors import CredentialsError
+from application.errors import CredentialsError, TransientError
 from workers.connectors.billit import RECONNECT, BillitClient, MemoryTokenStore
 
 from .conftest import API_KEY, CLIENT_ID, CLIENT_SECRET, PARTY_ID, REDIRECT
@@ -300,3 +300,16 @@ def test_tokens_in_an_error_body_never_reach_the_exception():
     text = str(caught.value) + repr(caught.value.detail) + repr(client)
     _secrets_absent(text, API_KEY)  # ... and never came back out
     assert "***" in repr(caught.value.detail)
+
+
+def test_billit_outage_during_refresh_is_transient_not_reconnect(fake):
+    """A 500 from the token endpoint says nothing about koppel's access: retry later."""
+    store = MemoryTokenStore()
+    client = fake.connect(store)
+    before = store.load()
+    fake.post("tokens/expire")
+    fake.fault(mode="error", method="POST", path="/OAuth2/token", count=1)
+    with pytest.raises(TransientError):
+        client.account_information()
+    assert store.load() == before  # nothing spent, nothing overwritten
+    assert client.account_information()["Companies"]  # and the next try refreshes fine

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from application.errors import RejectedError
+from workers.connectors.billit import BillitClient
 
 from .conftest import billit_settings, bundles, order_for
 
@@ -86,3 +88,23 @@ def test_create_product_answers_an_id(fake, client):
     [product] = fake.get("products")
     assert created == {"id": product["ProductID"]}
     assert Decimal(str(product["AmountIncl"])) == Decimal("12.10")
+
+
+def test_find_product_falls_back_to_full_text_search_when_the_filter_is_refused():
+    """Filtering products on Reference is undocumented: if Billit refuses it, search."""
+    seen = []
+
+    def billit(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(request.url.params))
+        if "$filter" in request.url.params:
+            return httpx.Response(400, json={"errors": [{
+                "Code": "GenericError",
+                "Description": "Could not find a property named 'Reference'"}]})
+        return httpx.Response(200, json={"Items": [
+            {"ProductID": 7, "Reference": "MOK-01-XL"}, {"ProductID": 8, "Reference": "MOK-01"}],
+            "NextPageLink": None})
+
+    client = BillitClient("http://billit.test", api_key="k" * 12, party_id="1",
+                          transport=httpx.MockTransport(billit))
+    assert client.find_product("MOK-01")["id"] == 8
+    assert seen[1]["fullTextSearch"] == "MOK-01"

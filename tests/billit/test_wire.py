@@ -6,6 +6,9 @@ import json
 from decimal import Decimal
 
 import httpx
+import pytest
+
+from application.errors import CredentialsError
 
 from .conftest import billit_settings, bundles, order_for
 
@@ -96,3 +99,16 @@ def test_requests_log_never_holds_secrets(fake):
     log = json.dumps(fake.get("requests"))
     assert "Authorization" not in log and "ApiKey" not in log
     assert "client-secret" not in log and "access_token" not in log
+
+
+def test_reset_clears_data_and_keeps_connections_unless_asked(fake):
+    client = fake.connect()
+    _raw_create(fake, _order_body("r-1"), key="r-1")
+    fake.post("reset")
+    assert fake.get("orders") == [] and fake.get("requests") == []
+    assert _raw_create(fake, _order_body("r-1"), key="r-1").status_code == 200  # key freed
+    assert client.account_information()["Companies"]  # still connected
+
+    fake.post("reset", {"tokens": True})
+    with pytest.raises(CredentialsError):
+        client.account_information()
