@@ -7,11 +7,14 @@ connector, and keeps one connector per connection version so sessions and caches
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol
 from uuid import UUID
+
+from eventsourcing.persistence import RecordConflictError
 
 from application import settings as settings_file
 from application.app import Koppel
@@ -96,8 +99,20 @@ class ConnectionDirectory:
     def posting(self, connection: ConnectionContext) -> SalePosting:
         return sale_posting(connection.settings, self.ledger(connection))
 
-    def token_store(self, conn_id: UUID):
-        raise NotImplementedError("OAuth tokens are stored with the Billit connect flow")
+    def token_store(self, conn_id: UUID) -> "EventStoreTokens":
+        return EventStoreTokens(self, conn_id)
+
+    def reconnected(self, conn_id: UUID, by: str) -> None:
+        """The merchant connected again (new token, new OAuth grant): documents go on."""
+        for _ in range(8):
+            aggregate = self.app.find_connection(conn_id)
+            aggregate.reconnect(by=by)
+            try:
+                self.app.save(aggregate)
+                break
+            except RecordConflictError:
+                continue
+        self.forget_ports(conn_id)
 
     def _port(self, connection: ConnectionContext, kind: str, build):
         key = (connection.id, connection.version, kind)
@@ -138,8 +153,41 @@ class ConnectionDirectory:
             else:
                 _set_path(stored, path, self.box.seal(value))
         aggregate, changed = self.app.save_connection(settings.name, stored, by=by)
+        if changed and aggregate.credentials_problem:
+            self.reconnected(aggregate.id, by=by)  # new credentials: give them a try
         return self.get(aggregate.id), changed
 
     def exported(self, conn_id: UUID) -> Settings:
         """The settings as a merchant may see them: sealed secrets stay sealed."""
         return self.get(conn_id).settings
+
+
+class EventStoreTokens:
+    """The ledger's OAuth tokens, kept sealed in the connection's events.
+
+    ``load`` reads the connection afresh each time, so a worker process sees the tokens another
+    process saved after its refresh; ``save`` returns only once the event is stored."""
+
+    def __init__(self, directory: ConnectionDirectory, conn_id: UUID) -> None:
+        self.directory, self.conn_id = directory, conn_id
+
+    def load(self) -> dict | None:
+        aggregate = self.directory.app.find_connection(self.conn_id)
+        if aggregate is None or not aggregate.ledger_tokens:
+            return None
+        return json.loads(self.directory.box.open(aggregate.ledger_tokens, {}))
+
+    def save(self, tokens: dict) -> None:
+        sealed = self.directory.box.seal(json.dumps(tokens, sort_keys=True))
+        for _ in range(8):
+            aggregate = self.directory.app.find_connection(self.conn_id)
+            aggregate.issue_ledger_tokens(sealed)
+            try:
+                self.directory.app.save(aggregate)
+                return
+            except RecordConflictError:
+                continue  # a settings change landed meanwhile: record on top of it
+        raise RuntimeError("could not record the new ledger tokens")
+
+    def __repr__(self) -> str:
+        return f"EventStoreTokens({self.conn_id}, <tokens hidden>)"

@@ -285,6 +285,10 @@ class _CredentialsGuard:
         if isinstance(exc, CredentialsError):
             self.processing.mark_credentials_refused(self.connection, self.system, exc.message)
             raise WaitingForReconnect(exc.message) from exc
+        if exc is None and self.connection.credentials_problem:
+            # The credentials work again (the token's end date moved, say): the connection
+            # is no longer red.
+            self.processing.connections.reconnected(self.connection.id, by="koppel")
         return False
 
 

@@ -28,6 +28,7 @@ class Connection(Aggregate):
         self.settings = settings
         self.settings_version = 1
         self.credentials_problem: str | None = None
+        self.ledger_tokens: str | None = None  # sealed by the application, never plain
 
     @staticmethod
     def create_id(name: str) -> UUID:
@@ -67,6 +68,21 @@ class Connection(Aggregate):
     def refuse_credentials(self, system: str, message: str) -> None:
         if self.credentials_problem != f"{system}: {message}":
             self.trigger_event(self.CredentialsRefused, system=system, message=message)
+
+    class LedgerTokensIssued(Aggregate.Event):
+        """New OAuth tokens for the ledger (Billit), sealed. Refresh tokens are single-use,
+        so the new pair is recorded before it is used: losing it would cut the connection."""
+
+        TOPIC = "koppel:Connection.LedgerTokensIssued:v1"
+        sealed_tokens: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.ledger_tokens = self.sealed_tokens
+
+    def issue_ledger_tokens(self, sealed_tokens: str) -> None:
+        if not sealed_tokens.startswith("enc:"):
+            raise ValueError("ledger tokens must be sealed before they are recorded")
+        self.trigger_event(self.LedgerTokensIssued, sealed_tokens=sealed_tokens)
 
     class Reconnected(Aggregate.Event):
         TOPIC = "koppel:Connection.Reconnected:v1"

@@ -83,6 +83,11 @@ def stale_open_documents(store: ReadStore, older_than: str, limit: int = 500) ->
         [*Status.OPEN, Status.WAITING, older_than, limit])
 
 
+def missed_webhooks(store: ReadStore) -> int:
+    """Documents koppel first heard of from the sweep: their webhook never came (I2)."""
+    return int(store.scalar("SELECT COUNT(*) FROM documents WHERE via = 'sweep'") or 0)
+
+
 def connections(store: ReadStore) -> list[dict]:
     return store.query("SELECT * FROM connections ORDER BY name")
 

@@ -8,28 +8,30 @@ and the shop's webhooks are delivered to koppel's own Flask app the same way.
 from __future__ import annotations
 
 import time
-from importlib import resources
-
 import httpx
 
 from application.settings import load_settings_text
 from sandbox import ccvshop as sandbox_shop
+from sandbox import billit as sandbox_billit
 from sandbox import eboekhouden as sandbox_ledger
 from web.app import create_app
 from web.bootstrap import bootstrap
 from web.config import Config
+from web.demo import BILLIT_KEY, BILLIT_PARTY, demo_settings_text
 from web.webhooks import EVENTS
 
 SHOP_URL = "http://shop.sandbox"
 LEDGER_URL = "http://ledger.sandbox"
+BILLIT_URL = "http://billit.sandbox"
+BILLIT_CLIENT = ("demo-client", "demo-client-secret")
 PUBLIC_URL = "http://koppel.test"
 SHOP_KEYS = ("demo-public-key", "demo-shop-secret")
 LEDGER_TOKEN = "demo-ledger-token"
 
 
-def test_settings(api_root: str = SHOP_URL, **replace: str):
-    text = resources.files("web").joinpath("demo_settings.toml").read_text()
-    text = text.replace("{api_root}", api_root)
+def test_settings(api_root: str = SHOP_URL, ledger: str = "eboekhouden", **replace: str):
+    """The demo connection's settings, with some text replaced (``old=new``)."""
+    text = demo_settings_text(api_root, ledger)
     for old, new in replace.items():
         text = text.replace(old, new)
     return load_settings_text(text)
@@ -48,7 +50,7 @@ class _LateWSGI(httpx.BaseTransport):
 class Harness:
     def __init__(self, database_url: str, *, broker_url: str = "", prefix: str = "koppel",
                  claim_lease: float = 2.0, settings=None, servers=None,
-                 http_timeout: float = 5.0) -> None:
+                 http_timeout: float = 5.0, ledger: str = "eboekhouden") -> None:
         """``servers``: the (shop, ledger) fakes already running on ports; by default both
         are made here and reached in-process."""
         self.web = None
@@ -59,25 +61,35 @@ class Harness:
                 webhook_client=httpx.Client(transport=_LateWSGI(lambda: self.web),
                                             base_url=PUBLIC_URL))
             ledger_app = sandbox_ledger.create_app(api_token=LEDGER_TOKEN)
+            self.billit_app = sandbox_billit.create_app(
+                api_key=BILLIT_KEY, client_id=BILLIT_CLIENT[0], client_secret=BILLIT_CLIENT[1],
+                party_id=int(BILLIT_PARTY))
             transports = {SHOP_URL: httpx.WSGITransport(app=shop_app),
-                          LEDGER_URL: httpx.WSGITransport(app=ledger_app)}
+                          LEDGER_URL: httpx.WSGITransport(app=ledger_app),
+                          BILLIT_URL: httpx.WSGITransport(app=self.billit_app)}
         else:
             self.shop_url, self.ledger_url = servers[0].url, servers[1].url
             transports = {}
         self.config = Config(database_url=database_url, broker_url=broker_url,
                              secret_key="test-secret-key", public_url=PUBLIC_URL,
                              eboekhouden_url=self.ledger_url, queue_prefix=prefix,
+                             billit_url=BILLIT_URL, billit_login_url=BILLIT_URL,
+                             billit_client_id=BILLIT_CLIENT[0],
+                             billit_client_secret=BILLIT_CLIENT[1],
                              claim_lease=claim_lease, worker_threads=4,
                              http_timeout=http_timeout)
         self.runtime = bootstrap(self.config, environ={}, transport_for=transports.get)
         self.web = create_app(self.runtime)
         self.client = self.web.test_client()
+        self.ledger_system = ledger
         self.connection, _ = self.runtime.connections.save(
-            settings or test_settings(self.shop_url), by="test")
+            settings or test_settings(self.shop_url, ledger), by="test")
         self.shop = httpx.Client(transport=transports.get(self.shop_url),
                                  base_url=self.shop_url, timeout=30)
         self.ledger = httpx.Client(transport=transports.get(self.ledger_url),
                                    base_url=self.ledger_url, timeout=30)
+        self.billit = httpx.Client(transport=transports.get(BILLIT_URL), base_url=BILLIT_URL,
+                                   timeout=30)
 
     # -- the shop ------------------------------------------------------------------------
 
@@ -101,7 +113,7 @@ class Harness:
 
     def change_settings(self, **replace: str) -> None:
         self.connection, _ = self.runtime.connections.save(
-            test_settings(self.shop_url, **replace), by="test")
+            test_settings(self.shop_url, self.ledger_system, **replace), by="test")
 
     def webhook_path(self, event: str = "orders.created") -> str:
         return self.runtime.webhook_address(self.connection.id, event)[len(PUBLIC_URL):]
@@ -146,4 +158,5 @@ class Harness:
     def close(self) -> None:
         self.shop.close()
         self.ledger.close()
+        self.billit.close()
         self.runtime.stop()

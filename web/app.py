@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web import dashboard, webhooks
+from web import connect, dashboard, webhooks
 
 # A CCV Shop webhook body is a short summary (a few hundred bytes); anything near this is not one.
 MAX_BODY_BYTES = 64 * 1024
@@ -16,6 +16,7 @@ def create_app(runtime) -> Flask:
     app.extensions["koppel"] = runtime
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(dashboard.blueprint)
+    app.register_blueprint(connect.blueprint)
 
     @app.get("/healthz")
     def healthz():

@@ -24,7 +24,7 @@ from projections.store import ReadStore
 from web.config import Config, persistence_env
 from workers.actors import Actors
 from workers.broker import make_broker
-from workers.connectors.factory import HttpConnectors, TransportFor, _no_transport
+from workers.connectors.factory import BillitApp, HttpConnectors, TransportFor, _no_transport
 from workers.dispatcher import Dispatcher
 from workers.inbox import Inbox
 from workers.scheduler import Intervals, Scheduler, build_scheduler
@@ -109,7 +109,10 @@ def bootstrap(config: Config, *, transport_for: TransportFor = _no_transport,
               environ: Mapping[str, str] = os.environ) -> Runtime:
     app = Koppel(env=persistence_env(config.database_url))
     store = ReadStore(config.database_url)
-    connectors = HttpConnectors(config.eboekhouden_url, transport_for, config.http_timeout)
+    connectors = HttpConnectors(
+        config.eboekhouden_url, transport_for, config.http_timeout,
+        BillitApp(config.billit_url, config.billit_login_url, config.billit_client_id,
+                  config.billit_client_secret))
     directory = ConnectionDirectory(app, connectors, SecretBox(config.secret_key), environ)
     processing = Processing(app, directory, claim_lease=config.claim_lease)
     projector = Projector(app, store)

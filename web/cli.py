@@ -37,12 +37,15 @@ def main(verbose: bool) -> None:
 @click.option("--seed", default=1, show_default=True, help="Seed of the order generator.")
 @click.option("--timeout", default=600.0, show_default=True,
               help="With --exit: give up after this many seconds.")
-def demo(orders: int | None, exit_when_done: bool, port: int, seed: int, timeout: float) -> None:
+@click.option("--ledger", type=click.Choice(["eboekhouden", "billit"]), default="eboekhouden",
+              show_default=True, help="Which sandbox ledger the demo shop is linked to.")
+def demo(orders: int | None, exit_when_done: bool, port: int, seed: int, timeout: float,
+         ledger: str) -> None:
     """Run koppel against a sandbox shop and ledger, all in this process."""
     from web.demo import run_demo
 
     sys.exit(run_demo(orders=orders, exit_when_done=exit_when_done, port=port, seed=seed,
-                      timeout=timeout))
+                      timeout=timeout, ledger=ledger))
 
 
 @main.command()

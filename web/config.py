@@ -19,6 +19,11 @@ class Config:
     secret_key: str = ""
     public_url: str = DEFAULT_PUBLIC_URL
     eboekhouden_url: str = "https://api.e-boekhouden.nl"
+    billit_url: str = "https://api.billit.be"
+    billit_login_url: str = "https://my.billit.be"
+    # koppel's own OAuth client at Billit (issued per installation), not a merchant's secret.
+    billit_client_id: str = ""
+    billit_client_secret: str = ""
     queue_prefix: str = "koppel"
     claim_lease: float = 120.0
     worker_threads: int = 4
@@ -45,6 +50,10 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         secret_key=environ.get("KOPPEL_SECRET_KEY") or _generated_secret_key(var_dir),
         public_url=(environ.get("KOPPEL_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/"),
         eboekhouden_url=environ.get("KOPPEL_EBOEKHOUDEN_URL") or "https://api.e-boekhouden.nl",
+        billit_url=environ.get("KOPPEL_BILLIT_URL") or "https://api.billit.be",
+        billit_login_url=environ.get("KOPPEL_BILLIT_LOGIN_URL") or "https://my.billit.be",
+        billit_client_id=environ.get("KOPPEL_BILLIT_CLIENT_ID", ""),
+        billit_client_secret=environ.get("KOPPEL_BILLIT_CLIENT_SECRET", ""),
         queue_prefix=environ.get("KOPPEL_QUEUE_PREFIX") or "koppel",
         claim_lease=float(environ.get("KOPPEL_CLAIM_LEASE") or 120),
         worker_threads=int(environ.get("KOPPEL_WORKER_THREADS") or 4),

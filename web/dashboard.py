@@ -20,6 +20,12 @@ def _runtime():
     return current_app.extensions["koppel"]
 
 
+@blueprint.app_context_processor
+def navigation():
+    """Every page shows the navigation with its counts."""
+    return {"titles": TITLES, "counts": queries.counts(_runtime().store)}
+
+
 def _date_arg(name: str) -> date | None:
     value = request.args.get(name)
     if not value:
@@ -39,16 +45,15 @@ def _page(page: str):
 @blueprint.get("/")
 def home():
     runtime = _runtime()
-    return render_template("home.html", counts=queries.counts(runtime.store),
-                           connections=queries.connections(runtime.store), titles=TITLES)
+    return render_template("home.html", connections=queries.connections(runtime.store),
+                           missed=queries.missed_webhooks(runtime.store))
 
 
 @blueprint.get("/<any(report, errors, open, payments):page>")
 def documents(page: str):
     result = _page(page)
     return render_template("documents.html", page=page, title=TITLES[page], rows=result.rows,
-                           next_cursor=result.next_cursor, args=request.args,
-                           counts=queries.counts(_runtime().store), titles=TITLES)
+                           next_cursor=result.next_cursor, args=request.args)
 
 
 @blueprint.get("/api/<any(report, errors, open, payments):page>")
@@ -70,5 +75,4 @@ def document(doc_id: str):
         abort(404)
     if history is None:
         abort(404)
-    return render_template("document.html", history=history,
-                           counts=queries.counts(_runtime().store), titles=TITLES)
+    return render_template("document.html", history=history)

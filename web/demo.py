@@ -22,7 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from application.settings import load_settings_text
 from sandbox import ccvshop as sandbox_shop
-from sandbox import eboekhouden as sandbox_ledger
+from sandbox import billit as sandbox_billit
+from sandbox import eboekhouden as sandbox_eboekhouden
 from sandbox.generator import generate
 from sandbox.serve import serve
 from web.app import create_app
@@ -51,9 +52,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def demo_settings(api_root: str):
+BILLIT_KEY = "demo-billit-key"
+BILLIT_PARTY = "123456"
+
+
+def demo_settings_text(api_root: str, ledger: str = "eboekhouden") -> str:
+    """The demo connection's settings file, for the e-Boekhouden or the Billit sandbox."""
     text = resources.files("web").joinpath("demo_settings.toml").read_text()
-    return load_settings_text(text.replace("{api_root}", api_root))
+    text = text.replace("{api_root}", api_root)
+    if ledger == "billit":
+        text = text.replace('system = "eboekhouden"', 'system = "billit"')
+        text = text.replace('api_token = "demo-ledger-token"', f'api_key = "{BILLIT_KEY}"')
+        text += f'\n[billit]\nparty_id = "{BILLIT_PARTY}"\npayment_status = "shop"\n'
+    return text
+
+
+def demo_settings(api_root: str, ledger: str = "eboekhouden"):
+    return load_settings_text(demo_settings_text(api_root, ledger))
 
 
 def _fresh_database(var: Path) -> str:
@@ -64,20 +79,24 @@ def _fresh_database(var: Path) -> str:
 
 
 class Demo:
-    def __init__(self, port: int, seed: int) -> None:
+    def __init__(self, port: int, seed: int, ledger: str = "eboekhouden") -> None:
         shop_port = free_port()
         self.shop_url = f"http://127.0.0.1:{shop_port}"
         self.shop = serve(sandbox_shop.create_app(public_key=SHOP_KEYS[0], secret=SHOP_KEYS[1],
                                                   api_root=self.shop_url, seed=seed),
                           port=shop_port)
-        self.ledger = serve(sandbox_ledger.create_app(api_token=LEDGER_TOKEN, seed=seed))
+        self.ledger_name = "Billit" if ledger == "billit" else "e-Boekhouden"
+        self.ledger = serve(
+            sandbox_billit.create_app(api_key=BILLIT_KEY, party_id=int(BILLIT_PARTY), seed=seed)
+            if ledger == "billit" else
+            sandbox_eboekhouden.create_app(api_token=LEDGER_TOKEN, seed=seed))
         config = from_environment().with_(
             database_url=_fresh_database(Path("var")), broker_url="", queue_prefix="demo",
             public_url=f"http://127.0.0.1:{port}", eboekhouden_url=self.ledger.url,
-            claim_lease=30.0)
+            billit_url=self.ledger.url, claim_lease=30.0)
         self.runtime: Runtime = bootstrap(config, environ={})
-        self.connection, _ = self.runtime.connections.save(demo_settings(self.shop_url),
-                                                           by="demo")
+        self.connection, _ = self.runtime.connections.save(
+            demo_settings(self.shop_url, ledger), by="demo")
         self.web = serve(create_app(self.runtime), port=port)
         self.runtime.start_workers()
         # The demo's schedules run faster than a shop's, so a dropped webhook shows up soon.
@@ -130,16 +149,17 @@ def _mismatch(expectation: Expectation, state: dict | None) -> str | None:
 
 
 def run_demo(*, orders: int | None, exit_when_done: bool, port: int, seed: int,
-             timeout: float) -> int:
+             timeout: float, ledger: str = "eboekhouden") -> int:
     console = Console(stderr=exit_when_done)
-    demo = Demo(free_port() if exit_when_done else port, seed)
+    demo = Demo(free_port() if exit_when_done else port, seed, ledger)
     try:
         documents = generate(orders or 50, seed, scopes=ORDER_SCOPES)
         started = time.monotonic()
         if exit_when_done:
             return _run_headless(demo, documents, started, timeout, console)
         console.print(f"koppel demo: dashboard on http://127.0.0.1:{port}  (Ctrl-C stops)")
-        console.print(f"  sandbox CCV Shop {demo.shop_url}, sandbox e-Boekhouden {demo.ledger.url}")
+        console.print(f"  sandbox CCV Shop {demo.shop_url}, sandbox {demo.ledger_name} "
+                      f"{demo.ledger.url}")
         _trickle(demo, documents, seed, endless=orders is None)
         return 0
     except KeyboardInterrupt:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import httpx
 
+from workers.connectors.billit import BillitClient
 from workers.connectors.ccvshop import CCVShopClient
 from workers.connectors.eboekhouden import EBoekhoudenClient
 
 EBOEKHOUDEN_URL = "https://api.e-boekhouden.nl"
+
+
+@dataclass(frozen=True)
+class BillitApp:
+    """koppel's registration at Billit: where its API is and koppel's OAuth client."""
+
+    url: str = "https://api.billit.be"
+    login_url: str = "https://my.billit.be"
+    client_id: str = ""
+    client_secret: str = ""
 
 TransportFor = Callable[[str], "httpx.BaseTransport | None"]
 
@@ -22,10 +34,12 @@ class HttpConnectors:
     """``transport_for(base_url)`` lets tests put a sandbox fake in-process behind a URL."""
 
     def __init__(self, eboekhouden_url: str = EBOEKHOUDEN_URL,
-                 transport_for: TransportFor = _no_transport, timeout: float = 15.0) -> None:
+                 transport_for: TransportFor = _no_transport, timeout: float = 15.0,
+                 billit: BillitApp | None = None) -> None:
         self.eboekhouden_url = eboekhouden_url
         self.transport_for = transport_for
         self.timeout = timeout
+        self.billit_app = billit or BillitApp()
 
     def shop(self, settings, secret):
         root = settings.shop.api_root
@@ -36,3 +50,14 @@ class HttpConnectors:
         return EBoekhoudenClient(self.eboekhouden_url, secret("ledger.api_token"),
                                  transport=self.transport_for(self.eboekhouden_url),
                                  timeout=self.timeout)
+
+    def billit(self, settings, secret, tokens):
+        """An API key when the merchant gave one, else the OAuth tokens of the connect flow."""
+        app = self.billit_app
+        api_key = secret("ledger.api_key") if settings.ledger.api_key else None
+        return BillitClient(app.url, api_key=api_key, tokens=None if api_key else tokens,
+                            party_id=str(settings.billit.party_id) if settings.billit else "",
+                            transport=self.transport_for(app.url), timeout=self.timeout,
+                            client_id=app.client_id or None,
+                            client_secret=app.client_secret or None,
+                            login_url=app.login_url)
