@@ -7,6 +7,7 @@ kind (an e-Boekhouden mutation or invoice, a Billit order) answers those its own
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Protocol
 
 from domain import billit as billit_rules
@@ -24,6 +25,15 @@ class SalePosting(Protocol):
     def find(self, booking: Booking, request: dict) -> dict | None: ...
 
     def send(self, request: dict) -> dict: ...
+
+    def is_ours(self, found: dict, request: dict) -> bool:
+        """Is the ledger document found under our number the one this request describes?
+        A number can be taken by another document (two shops without a prefix, a number
+        reused by hand); taking that for ours would lose this sale (I2)."""
+
+
+def _rows_total(rows: list[dict]) -> Decimal:
+    return sum((Decimal(str(row.get("amount") or 0)) for row in rows), Decimal(0))
 
 
 class EBoekhoudenMutation:
@@ -44,6 +54,12 @@ class EBoekhoudenMutation:
     def send(self, request: dict) -> dict:
         response = self.ledger.create_mutation(request["body"])
         return {"id": response.get("id")}
+
+    def is_ours(self, found: dict, request: dict) -> bool:
+        body = request["body"]
+        return (found.get("relationId") == body["relationId"]
+                and str(found.get("date", ""))[:10] == body["date"]
+                and _rows_total(found.get("rows") or []) == _rows_total(body["rows"]))
 
 
 class EBoekhoudenInvoice:
@@ -69,6 +85,14 @@ class EBoekhoudenInvoice:
         response = self.ledger.create_invoice(request["body"])
         return {"id": response.get("id"), "invoiceNumber": response.get("invoiceNumber")}
 
+    def is_ours(self, found: dict, request: dict) -> bool:
+        body = request["body"]
+        sent = sum((Decimal(str(item["quantity"])) * Decimal(str(item["pricePerUnit"]))
+                    for item in body["items"]), Decimal(0))
+        return (found.get("relationId") == body["relationId"]
+                and str(found.get("date", ""))[:10] == body["date"]
+                and Decimal(str(found.get("totalAmount", "NaN"))) == sent)
+
 
 class BillitOrder:
     """R7.3: a Billit order, sent with an idempotency key and found by ExternalProviderID."""
@@ -91,6 +115,10 @@ class BillitOrder:
             body = self.client.resolve_products(body)
         key = request.get("headers", {}).get("Idempotency-Key") or body["ExternalProviderID"]
         return self.client.create_order(body, idempotency_key=key)
+
+    def is_ours(self, found: dict, request: dict) -> bool:
+        # Found by ExternalProviderID, which is this document's own id: nobody else's.
+        return found.get("ExternalProviderID") == request["body"]["ExternalProviderID"]
 
 
 def sale_posting(settings: Settings, ledger) -> SalePosting:

@@ -171,17 +171,18 @@ class Processing:
         if document.may_have_reached_ledger:
             found = posting.find(booking, request)
             if found is not None:
-                document.record_posted(_reference(found), found, found_by_lookup=True)
+                self._found(document, posting, booking, request, found)
                 return
         try:
             response = posting.send(request)
         except DuplicateError as error:
-            # The ledger's own guard: the number or key is taken, so an earlier attempt arrived.
+            # The ledger's own guard: the number or key is taken. By an earlier attempt of
+            # ours, or by another document: only the first may count as posted.
             found = posting.find(booking, request)
             if found is None:
                 self._fail_rejected(document, error, posting.rule)
             else:
-                document.record_posted(_reference(found), found, found_by_lookup=True)
+                self._found(document, posting, booking, request, found)
         except RejectedError as error:
             self._fail_rejected(document, error, posting.rule)
         else:
@@ -242,6 +243,22 @@ class Processing:
                                   error.message, detail=error.detail)
         else:
             document.record_payment(_reference(response), response, found_by_lookup=False)
+
+    def _found(self, document: Document, posting, booking: Booking, request: dict,
+               found: dict) -> None:
+        if posting.is_ours(found, request):
+            document.record_posted(_reference(found), found, found_by_lookup=True)
+            return
+        number = booking.sales_number
+        document.fail(
+            "ledger", "NUMBER_TAKEN", "R2.1",
+            f"De boekhouding heeft al een andere boeking met nummer {number} (andere klant "
+            f"of ander bedrag); koppel heeft er niets aan veranderd of toegevoegd. Gebruiken "
+            f"meer winkels deze administratie, stel dan shop.number_prefix in.",
+            f"The ledger already holds another booking numbered {number} (another customer "
+            f"or amount); koppel neither changed nor added to it. If several shops feed this "
+            f"ledger, set shop.number_prefix.",
+            detail=found)
 
     def _interrupt(self, document: Document, error: TransientError) -> None:
         """Give the claim back at once (the retry comes with backoff) and say so in the log."""

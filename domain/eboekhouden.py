@@ -21,13 +21,23 @@ def _description(booking: Booking) -> str:
     return f"{booking.sales_number} - {booking.payment_method}"[:50]
 
 
+# R7.1 says ``inExVat`` follows the shop (EX when its prices exclude VAT). But e-Boekhouden
+# computes the VAT itself, per VAT code over the summed rows; with EX amounts that can land a
+# cent away from the shop's per-line VAT, so the debtor's open item is a cent off the invoice
+# the customer got (and its payment then fails R8.2). The incl. amounts are what the shop's
+# total is made of (R0.3, R4.6): sent as IN, the ledger's total is the shop's total to the
+# cent, whichever way e-Boekhouden rounds. The VAT per code is then the ledger's share of
+# those amounts.
+IN_EX_VAT = "IN"
+
+
 def _in_ex(booking: Booking) -> str:
-    return "IN" if booking.taxes_included else "EX"
+    return IN_EX_VAT
 
 
 def mutation_body(booking: Booking, settings: Settings, relation_id: object) -> dict:
     """R7.1: a type-2 mutation, header on the debtors account, one row per booking line."""
-    incl = booking.taxes_included
+    incl = True  # see IN_EX_VAT
     return {
         "type": SALE_INVOICE_SENT,
         "date": booking.date.isoformat(),
@@ -46,7 +56,7 @@ def mutation_body(booking: Booking, settings: Settings, relation_id: object) -> 
 def invoice_body(booking: Booking, settings: Settings, relation_id: object) -> dict:
     """R7.2: an invoice of the invoicing module; optional parts only when switched on."""
     ledger = settings.ledger
-    incl = booking.taxes_included
+    incl = True  # see IN_EX_VAT
     items = []
     for line in booking.lines:
         quantity, price, description = quantity_and_price(line, amount_in(line, incl))

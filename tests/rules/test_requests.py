@@ -36,13 +36,14 @@ def test_r7_1_mutation(settings):
              "description": "Shipping costs"}]}
 
 
-def test_r7_1_excl_amounts_and_description_limit():
+def test_r7_1_excl_prices_are_sent_incl_so_the_ledger_total_is_the_shops_and_description_limit():
     prefix = "WEBSHOP-AMSTERDAM-CENTRUM-EN-OMSTREKEN-"   # 39 characters
     settings = make_settings(replace={'number_prefix = ""': f'number_prefix = "{prefix}"'})
     bundle = order([row("Pen", "3.33", 3, 21)], total_price="9.99", total_tax="2.10",
                    incl=False, paymethod="Cadeaubon", paymethod_label="")
     body = sale_request(build_booking(bundle, settings), settings, None)["body"]
-    assert body["inExVat"] == "EX" and body["rows"][0]["amount"] == D("9.99")
+    # 3 x 3.33 excl. = 9.99 + 2.10 VAT: sent as the 12.09 the customer pays (see IN_EX_VAT)
+    assert body["inExVat"] == "IN" and body["rows"][0]["amount"] == D("12.09")
     assert body["invoiceNumber"] == prefix + "1042"
     # "<number> - <payment method>" is 53 characters: cut to e-Boekhouden's 50
     assert body["description"] == f"{prefix}1042 - defa"
@@ -76,13 +77,13 @@ def test_r7_2_invoice_all_options():
 
 def test_r7_2_unit_price_that_does_not_divide_goes_as_one():
     settings = make_settings(replace={'document = "mutation"': 'document = "invoice"'})
-    # 3 x 1.99 incl = 5.97, but as an excl. document 3 x 0.333 = 1.00 (0.999 -> 1.00):
-    # 1.00 / 3 is no whole cent, so quantity 1 at 1.00, "3 x" in the description
+    # 3 x 0.333 excl. = 1.00 (0.999 -> 1.00) + 0.21 VAT = 1.21, sent incl. (IN_EX_VAT):
+    # 1.21 / 3 is no whole cent, so quantity 1 at 1.21, "3 x" in the description
     bundle = order([row("Clip", "0.333", 3, 21)], total_price="1.00", total_tax="0.21",
                    incl=False)
     item = sale_request(build_booking(bundle, settings), settings, 5)["body"]["items"][0]
     assert (item["quantity"], item["pricePerUnit"], item["description"]) == (
-        D("1"), D("1.00"), "3 x Clip")
+        D("1"), D("1.21"), "3 x Clip")
 
 
 def test_r7_3_billit_invoice():
