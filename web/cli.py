@@ -157,6 +157,38 @@ def audit(number: str, as_json: bool) -> None:
         runtime.stop()
 
 
+@main.command()
+@click.argument("number")
+@click.option("--by", required=True, help="Who asks (kept in the document's history).")
+@click.option("--reason", required=True, help="Why (kept in the document's history).")
+def reprocess(number: str, by: str, reason: str) -> None:
+    """Run a document that is in Errors or Open through the rules again (never a posted one)."""
+    from uuid import UUID
+
+    from domain.document import DocumentError
+
+    runtime = _runtime()
+    try:
+        runtime.projector.catch_up()
+        rows = runtime.store.query("SELECT id FROM documents WHERE number = ?", [number])
+        if not rows:
+            raise click.ClickException(f"no document with number {number}")
+        for row in rows:
+            doc_id = UUID(row["id"])
+            try:
+                runtime.app.request_reprocess(doc_id, by=by, reason=reason)
+            except DocumentError as error:
+                raise click.ClickException(str(error)) from None
+            if runtime.config.embedded:  # no worker outlives this command: do it here
+                outcome = runtime.processing.process(doc_id)
+                click.echo(f"{number}: {outcome.status}")
+            else:
+                runtime.actors.process.send(str(doc_id))
+                click.echo(f"{number}: sent to the workers")
+    finally:
+        runtime.stop()
+
+
 @main.group()
 def projections() -> None:
     """The read models behind the pages."""

@@ -1,7 +1,10 @@
 import pytest
 
+from sandbox import ccvshop as sandbox_shop
+from sandbox import eboekhouden as sandbox_ledger
 from sandbox.generator import generate
-from tests.harness import Harness
+from sandbox.serve import serve
+from tests.harness import LEDGER_TOKEN, SHOP_KEYS, Harness
 
 
 @pytest.fixture
@@ -21,3 +24,14 @@ def paid_domestic_orders():
         assert len(docs) >= count
         return docs[:count]
     return make
+
+
+@pytest.fixture
+def fakes_on_ports():
+    """The shop and ledger fakes on real ports, for code that runs in another process."""
+    shop_server = serve(sandbox_shop.create_app(public_key=SHOP_KEYS[0], secret=SHOP_KEYS[1],
+                                                api_root=None))
+    ledger_server = serve(sandbox_ledger.create_app(api_token=LEDGER_TOKEN))
+    yield shop_server, ledger_server
+    shop_server.stop()
+    ledger_server.stop()

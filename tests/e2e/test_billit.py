@@ -189,3 +189,18 @@ def test_a_forged_connect_callback_is_refused(billit):
     response = billit.client.get(
         f"/connections/{billit.connection.id}/billit/callback?code=x&state=forged")
     assert response.status_code == 400
+
+
+def test_a_billit_refusal_lands_in_errors_in_the_merchants_words(billit,
+                                                                 paid_domestic_orders):
+    billit.billit.post("/__sandbox/faults", json={"mode": "error", "method": "POST",
+                                                  "path": "/v1/orders", "status": 400,
+                                                  "count": 1})
+    document = _post(billit, paid_domestic_orders(1)[0])
+    assert document.status == "failed"
+    assert (document.failure["stage"], document.failure["rule"]) == ("ledger", "R7.3")
+    assert document.failure["code"] and "Billit" in document.failure["message_en"]
+    assert _orders(billit) == []
+    billit.rows()  # bring the read model up to date
+    page = billit.client.get("/errors").get_data(as_text=True)
+    assert document.number in page and document.failure["code"] in page

@@ -14,22 +14,9 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 import pytest
 
-from sandbox import ccvshop as sandbox_shop
-from sandbox import eboekhouden as sandbox_ledger
-from sandbox.serve import serve
-from tests.harness import LEDGER_TOKEN, SHOP_KEYS, Harness
+from tests.harness import Harness
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def fakes_on_ports():
-    shop_server = serve(sandbox_shop.create_app(public_key=SHOP_KEYS[0], secret=SHOP_KEYS[1],
-                                                api_root=None))
-    ledger_server = serve(sandbox_ledger.create_app(api_token=LEDGER_TOKEN))
-    yield shop_server, ledger_server
-    shop_server.stop()
-    ledger_server.stop()
 
 
 def _harness(database_url, broker_url, prefix, fakes, claim_lease=3.0) -> Harness:

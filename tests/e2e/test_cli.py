@@ -86,3 +86,44 @@ def test_connections_import_export_round_trip(tmp_path, sqlite_url):
     (tmp_path / "typo.toml").write_text(settings.replace("home_country", "home_contry"))
     typo = runner.invoke(main, ["connections", "import", str(tmp_path / "typo.toml")], env=env)
     assert typo.exit_code == 1 and "home_contry" in typo.output
+
+
+def test_reprocess_after_fixing_the_settings_posts_and_says_who_and_why(sqlite_url,
+                                                                     fakes_on_ports):
+    """A missing VAT mapping lands in Errors; support adds it and runs ``koppel reprocess``:
+    the history shows the person, the reason, and the settings version each check used (I3)."""
+    from sandbox.generator import generate
+
+    h = Harness(sqlite_url, servers=fakes_on_ports)
+    try:
+        item = next(i for i in generate(200, 23, failing_share=1.0, unpaid_share=0)
+                    if i["expect"]["check"] == "VAT_CODE_MISSING")
+        shop_id = h.put_order(item)["id"]
+        doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
+        h.runtime.processing.process(doc_id)
+        document = h.runtime.app.document(doc_id)
+        assert document.failure["code"] == "VAT_CODE_MISSING"
+        rate = next(line["vat_rate"] for line in document.booking["lines"]
+                    if not line["vat_code"])
+        h.change_settings(**{"[icp]": f'[[vat]]\nrate = "{rate}"\nvat_code = "LAAG_VERK_9"\n'
+                                      f'revenue_account = "8001"\n\n[icp]'})
+        env = {"KOPPEL_DATABASE_URL": sqlite_url, "KOPPEL_SECRET_KEY": h.config.secret_key,
+               "KOPPEL_BROKER_URL": "", "KOPPEL_EBOEKHOUDEN_URL": h.ledger_url}
+        runner = CliRunner()
+        done = runner.invoke(main, ["reprocess", document.number, "--by", "anna@support",
+                                    "--reason", f"rate {rate} mapped"], env=env)
+        assert done.exit_code == 0, done.output
+        assert f"{document.number}: posted" in done.output
+
+        document = h.runtime.app.document(doc_id)
+        assert document.status == "posted" and len(h.mutations()) == 1
+        checks = [e for e in h.runtime.app.history(doc_id) if type(e).__name__ == "Checked"]
+        assert [c.settings_version for c in checks] == [1, 2]
+        audit = runner.invoke(main, ["audit", document.number], env=env)
+        assert "ReprocessRequested" in audit.output and "anna@support" in audit.output
+
+        again = runner.invoke(main, ["reprocess", document.number, "--by", "x",
+                                     "--reason", "y"], env=env)
+        assert again.exit_code == 1 and "never posted twice" in again.output
+    finally:
+        h.close()
