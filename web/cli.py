@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from web.config import from_environment
+from web.preview_command import preview
 
 
 def _runtime(**kwargs):
@@ -249,15 +250,7 @@ def export_connection(name: str) -> None:
         runtime.stop()
 
 
-def _register_preview() -> None:
-    try:
-        from web.preview_command import preview
-    except ImportError:  # pragma: no cover - only while the command is being written
-        return
-    main.add_command(preview)
-
-
-_register_preview()
+main.add_command(preview)
 
 if __name__ == "__main__":
     main()

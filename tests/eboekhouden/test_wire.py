@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from sandbox.eboekhouden import create_app
-from workers.connectors.eboekhouden import _dumps, _retry_after
+from workers.connectors.eboekhouden import _dumps
+from workers.connectors.exchange import retry_after as _retry_after
 
 from .conftest import API_TOKEN, BASE
 

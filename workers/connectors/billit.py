@@ -25,9 +25,8 @@ import threading
 import time
 import weakref
 from copy import deepcopy
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -35,6 +34,7 @@ import httpx
 
 from application.errors import (CredentialsError, DuplicateError, NotFoundError, RejectedError,
                                 TransientError)
+from workers.connectors import exchange
 
 log = logging.getLogger(__name__)
 
@@ -415,35 +415,13 @@ class BillitClient:
         if status == 429 or status >= 500:
             raise TransientError("Billit could not renew koppel's access right now; koppel "
                                  "will try again.", code=_code(body) or str(status), detail=body,
-                                 retry_after=_retry_after(response.headers.get("Retry-After")))
+                                 retry_after=exchange.retry_after(response.headers.get("Retry-After")))
         log.warning("Billit refused a token request (%s)", status)
         return None
 
     def _send(self, method: str, path: str, *, write: bool | None = None,
               **kwargs) -> httpx.Response:
-        """One HTTP exchange; ``write`` says whether a lost answer may hide a committed write
-        (default: every POST)."""
-        write = method == "POST" if write is None else write
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # Nothing reached Billit: the outcome is known (nothing happened).
-            raise TransientError("Billit cannot be reached; koppel will try again.",
-                                 code="CONNECT", detail=type(exc).__name__) from None
-        except httpx.TransportError as exc:
-            # Sent, but no (complete) answer: a POST may have been committed (I1).
-            raise TransientError("Billit did not answer in time; koppel will check and try "
-                                 "again.", code="NO_ANSWER", detail=type(exc).__name__,
-                                 outcome_unknown=write) from None
-        except Exception as exc:  # noqa: BLE001 - see below
-            # An in-process transport (httpx.WSGITransport) lets the server's own exception
-            # through when it breaks a response mid-way; to the caller that is a lost answer.
-            log.warning("Billit %s %s broke off: %s", method, path, type(exc).__name__)
-            raise TransientError("Billit did not answer; koppel will check and try again.",
-                                 code="NO_ANSWER", detail=type(exc).__name__,
-                                 outcome_unknown=write) from None
-        log.debug("Billit %s %s -> %s", method, path, response.status_code)
-        return response
+        return exchange.send(self._http, "Billit", method, path, write=write, **kwargs)
 
     def _answer(self, method: str, response: httpx.Response, *, sent: dict | None,
                 missing_ok: bool):
@@ -455,7 +433,7 @@ class BillitClient:
         if status == 429:
             raise TransientError("Billit asks koppel to slow down; it will try again.",
                                  code=code or "429", detail=body,
-                                 retry_after=_retry_after(response.headers.get("Retry-After")))
+                                 retry_after=exchange.retry_after(response.headers.get("Retry-After")))
         if status >= 500:
             raise TransientError("Billit had a problem; koppel will try again.",
                                  code=code or str(status), detail=body,
@@ -607,23 +585,6 @@ def _product_fields(reference: str, line: dict) -> dict:
     if line.get("Unit"):
         fields["Unit"] = line["Unit"]
     return fields
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:  # the HTTP-date form
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def _dumps(value) -> str:

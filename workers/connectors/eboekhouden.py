@@ -19,14 +19,14 @@ import logging
 import re
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from email.utils import parsedate_to_datetime
 
 import httpx
 
 from application.errors import (CredentialsError, DuplicateError, NotFoundError, RejectedError,
                                 TransientError)
+from workers.connectors import exchange
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ TOKEN_REFUSED = ("e-Boekhouden refused the API token; check it (or create a new 
                  "Beheer > Inrichting > Koppelingen and reconnect")
 NO_ACCESS = ("e-Boekhouden refused access to the administration; log in to e-Boekhouden to "
              "check the account, then reconnect")
+# The ledger's own "already there" answers: a number, a relation code or a payment reference.
 DUPLICATE_CODES = {"MUT_019", "FACT_101", "REL_049", "MUTA_008", "FACT_VERWERK_004"}
 ACCESS_CODES = {"SECURITY_001", "SECURITY_002", "SECURITY_003", "SECURITY_004", "SECURITY_005",
                 "SECURITY_006", "SECURITY_010", "SECURITY_011", "SECURITY_999"}
@@ -369,29 +370,7 @@ class EBoekhoudenClient:
 
     def _send(self, method: str, path: str, *, write: bool | None = None,
               **kwargs) -> httpx.Response:
-        """One HTTP exchange; ``write`` says whether a lost answer may hide a committed write
-        (default: every POST)."""
-        write = method == "POST" if write is None else write
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # Nothing reached the server: the outcome is known (nothing happened).
-            raise TransientError("e-Boekhouden cannot be reached; koppel will try again.",
-                                 code="CONNECT", detail=type(exc).__name__) from None
-        except httpx.TransportError as exc:
-            # Sent, but no (complete) answer: a POST may have been committed (I1).
-            raise TransientError("e-Boekhouden did not answer in time; koppel will check and "
-                                 "try again.", code="NO_ANSWER", detail=type(exc).__name__,
-                                 outcome_unknown=write) from None
-        except Exception as exc:  # noqa: BLE001 - see below
-            # An in-process transport (httpx.WSGITransport) lets the server's own exception
-            # through when it breaks a response mid-way; to the caller that is a lost answer.
-            log.warning("e-Boekhouden %s %s broke off: %s", method, path, type(exc).__name__)
-            raise TransientError("e-Boekhouden did not answer; koppel will check and try "
-                                 "again.", code="NO_ANSWER", detail=type(exc).__name__,
-                                 outcome_unknown=write) from None
-        log.debug("e-Boekhouden %s %s -> %s", method, path, response.status_code)
-        return response
+        return exchange.send(self._http, "e-Boekhouden", method, path, write=write, **kwargs)
 
     def _answer(self, method: str, path: str, response: httpx.Response, sent: dict | None):
         status = response.status_code
@@ -401,7 +380,7 @@ class EBoekhoudenClient:
         if status == 429:
             raise TransientError("e-Boekhouden asks koppel to slow down; it will try again.",
                                  code="429", detail=body,
-                                 retry_after=_retry_after(response.headers.get("Retry-After")))
+                                 retry_after=exchange.retry_after(response.headers.get("Retry-After")))
         if status >= 500:
             raise TransientError("e-Boekhouden had a problem; koppel will try again.",
                                  code=_code(body) or str(status), detail=body,
@@ -448,7 +427,7 @@ class EBoekhoudenClient:
         if status == 429:
             raise TransientError("e-Boekhouden asks koppel to slow down; it will try again.",
                                  code="429", detail=body,
-                                 retry_after=_retry_after(response.headers.get("Retry-After")))
+                                 retry_after=exchange.retry_after(response.headers.get("Retry-After")))
         if status >= 500 or not 400 <= status < 500:
             raise TransientError("e-Boekhouden could not open a session; koppel will try "
                                  "again.", code=_code(body) or str(status), detail=body)
@@ -507,23 +486,6 @@ def _merchant_message(code: str, body, sent: dict | None) -> str:
     if prop:
         suffix += f" at {prop}"
     return f"{text} ({suffix})"
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:  # the HTTP-date form
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def _money_fields(item: dict) -> dict:

@@ -1,0 +1,61 @@
+"""One HTTP exchange with a ledger, its failures told apart the way I1 needs them.
+
+Shared by the ledger connectors: what matters is whether a lost answer may hide a committed
+write (``outcome_unknown``), which decides if a retry must look the document up first.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from application.errors import TransientError
+
+log = logging.getLogger(__name__)
+
+
+def send(http: httpx.Client, system: str, method: str, path: str, *,
+         write: bool | None = None, **kwargs) -> httpx.Response:
+    """``write`` says whether a lost answer may hide a committed write (default: a POST)."""
+    write = method == "POST" if write is None else write
+    try:
+        response = http.request(method, path, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        # Nothing reached the server: the outcome is known (nothing happened).
+        raise TransientError(f"{system} cannot be reached; koppel will try again.",
+                             code="CONNECT", detail=type(exc).__name__) from None
+    except httpx.TransportError as exc:
+        # Sent, but no (complete) answer: a POST may have been committed (I1).
+        raise TransientError(f"{system} did not answer in time; koppel will check and try "
+                             "again.", code="NO_ANSWER", detail=type(exc).__name__,
+                             outcome_unknown=write) from None
+    except Exception as exc:  # noqa: BLE001 - see below
+        # An in-process transport (httpx.WSGITransport) lets the server's own exception
+        # through when it breaks a response mid-way; to the caller that is a lost answer.
+        log.warning("%s %s %s broke off: %s", system, method, path, type(exc).__name__)
+        raise TransientError(f"{system} did not answer; koppel will check and try again.",
+                             code="NO_ANSWER", detail=type(exc).__name__,
+                             outcome_unknown=write) from None
+    log.debug("%s %s %s -> %s", system, method, path, response.status_code)
+    return response
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header, in either of its forms (seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
