@@ -29,6 +29,7 @@ from domain import debtor as debtor_rules
 from domain import payments as payment_rules
 from domain.booking import Booking, build_booking
 from domain.document import Document, DocumentError, Status
+from domain.source import DocumentError as UnreadableSource
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,17 @@ class Processing:
         return Outcome(document.status, document.number)
 
     def _check(self, document: Document, connection: ConnectionContext) -> None:
-        booking = build_booking(document.source, connection.settings)
+        try:
+            booking = build_booking(document.source, connection.settings)
+        except UnreadableSource as error:
+            # The shop sent something the rules cannot read (a field missing, a price that
+            # is no number): no booking can be made, and retrying will not change that.
+            document.record_check({"error": str(error)}, connection.version, ok=False)
+            document.fail("check", "SOURCE_UNREADABLE", "R1",
+                          f"Het document uit de winkel is niet te lezen: {error}",
+                          f"The shop's document cannot be read: {error}")
+            self.app.save(document)
+            return
         waiting_for = None
         if booking.ok and _waits_for_payment(document, booking, connection):
             waiting_for = "payment"

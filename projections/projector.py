@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Iterable
+from typing import Callable, Iterable
 
 from projections import documents
 from projections.store import ReadStore
@@ -69,13 +69,17 @@ class Projector:
                     view.apply(cur, event)
         return len(batch)
 
-    def catch_up(self) -> int:
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Apply everything up to the log's end; ``progress(done, total)`` after each batch."""
         total = 0
+        end = self.app.recorder.max_notification_id() or 0
         while applied := self.run_once():
             total += applied
+            if progress:
+                progress(self.position(), end)
         return total
 
-    def rebuild(self) -> int:
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Drop every read model and replay the whole log (I4)."""
         with self.store.transaction() as cur:
             for view in VIEWS:
@@ -83,7 +87,7 @@ class Projector:
                     cur.execute(f"DROP TABLE IF EXISTS {table}")
             cur.execute("DELETE FROM projection_tracking WHERE name = ?", [documents.NAME])
         self.create_tables()
-        return self.catch_up()
+        return self.catch_up(progress)
 
     def run_forever(self, stop: threading.Event, interval: float = 0.2) -> None:
         while not stop.is_set():

@@ -27,7 +27,7 @@ from workers.broker import make_broker
 from workers.connectors.factory import BillitApp, HttpConnectors, TransportFor, _no_transport
 from workers.dispatcher import Dispatcher
 from workers.inbox import Inbox
-from workers.scheduler import Intervals, Scheduler, build_scheduler
+from workers.scheduler import Intervals, Scheduler, SchedulerLock, build_scheduler
 from workers.sweep import Sweeper
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class Runtime:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
     _workers: list = field(default_factory=list)
+    _locks: list = field(default_factory=list)
 
     # -- intake from the web ---------------------------------------------------------------
 
@@ -87,6 +88,12 @@ class Runtime:
         if projector:
             self._spawn("projector", self.projector.run_forever, self._stop)
         if schedule is not None:
+            lock = SchedulerLock(self.config.database_url)
+            if not lock.acquire():
+                log.warning("another koppel scheduler runs for this database; this process "
+                            "schedules nothing (an installation has exactly one)")
+                return
+            self._locks.append(lock)
             self._spawn("scheduler", self.scheduler(schedule).run_forever, self._stop)
 
     def _spawn(self, name: str, target, *args) -> None:
@@ -100,6 +107,8 @@ class Runtime:
             worker.stop()
         for thread in self._threads:
             thread.join(timeout=5)
+        for lock in self._locks:
+            lock.release()
         self.broker.close()
         self.store.close()
         self.app.close()

@@ -198,9 +198,14 @@ def projections() -> None:
 @projections.command()
 def rebuild() -> None:
     """Drop every read model and replay the event log."""
+    from rich.progress import Progress
+
     runtime = _runtime()
     try:
-        applied = runtime.projector.rebuild()
+        with Progress(transient=True) as bar:  # a long log takes a while: show how far
+            task = bar.add_task("replaying the event log", total=None)
+            applied = runtime.projector.rebuild(
+                lambda done, end: bar.update(task, completed=done, total=end))
         click.echo(f"read models rebuilt from {applied} events")
     finally:
         runtime.stop()

@@ -181,3 +181,15 @@ def test_a_number_taken_by_another_document_is_an_error_not_a_posting(h):
     assert failed.status == "failed" and failed.failure["code"] == "NUMBER_TAKEN"
     assert "number_prefix" in failed.failure["message_en"]
     assert [m["invoiceNumber"] for m in h.mutations()] == [document.number]
+
+
+def test_a_shop_document_the_rules_cannot_read_lands_in_errors(h):
+    item = _items("domestic", 1, seed=37)[0]
+    item["order"]["total_price"] = "lots"  # a shop bug: no number where an amount must be
+    shop_id = h.put_order(item)["id"]
+    doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
+    h.runtime.processing.process(doc_id)
+    failure = h.runtime.app.document(doc_id).failure
+    assert (failure["code"], failure["rule"]) == ("SOURCE_UNREADABLE", "R1")
+    assert "total_price" in failure["message_en"]
+    assert h.mutations() == []
