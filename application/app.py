@@ -19,8 +19,10 @@ from domain.ids import connection_id, document_id
 
 class Koppel(Application[UUID]):
     name = "koppel"
-    # Documents are short-lived (a handful of events); snapshots would only add writes.
-    is_snapshotting_enabled = False
+    # A document lives for a handful of events: no snapshots. A connection gains an event at
+    # every OAuth token rotation (hourly with Billit) and is read for every message, so it is
+    # snapshotted now and then.
+    snapshotting_intervals = {Connection: 50}
 
     # -- documents -----------------------------------------------------------------------
 
