@@ -7,14 +7,14 @@ Nothing is recorded for a bad token, bad JSON or an oversized body (4xx).
 
 from __future__ import annotations
 
-import json
-import re
 from uuid import UUID
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
+from application.connections import UnknownConnection
 from application.processing import booked_kind
 from application.secrets import token_matches
+from workers.connectors.ccvshop import parse_webhook
 
 blueprint = Blueprint("webhooks", __name__)
 
@@ -25,7 +25,6 @@ EVENTS = {
     "orders.updated.status": "order",
     "invoices.updated.status": "invoice",
 }
-_HREF_KIND = re.compile(r"/(orders|invoices)/(\d+)/?$")
 
 
 def _problem(status: int, message: str):
@@ -45,16 +44,18 @@ def receive(connection_id: str, token: str, event: str):
         abort(404)  # the same answer as an unknown address: a wrong token reveals nothing
     if event not in EVENTS:
         return _problem(400, f"unknown event {event!r}; expected one of {sorted(EVENTS)}")
-    if runtime.app.find_connection(conn_uuid) is None:
-        abort(404)
-    connection = runtime.connections.get(conn_uuid)
     try:
-        body = json.loads(request.get_data(cache=False) or b"")
-    except (ValueError, UnicodeDecodeError):
-        return _problem(400, "the body is not valid JSON")
-    shop_id = _shop_id(body, EVENTS[event])
-    if shop_id is None:
-        return _problem(400, "the body names no document id (expected 'id' or 'href')")
+        connection = runtime.connections.get(conn_uuid)
+    except UnknownConnection:
+        abort(404)
+    try:
+        hint = parse_webhook(request.get_data(cache=False))
+    except ValueError as error:
+        return _problem(400, str(error))
+    if hint["event_kind"] != EVENTS[event] or hint["id"] <= 0:
+        return _problem(400, f"the body names {hint['event_kind']} {hint['id']}; {event} "
+                             f"is about {EVENTS[event]}s")
+    shop_id = hint["id"]
     if EVENTS[event] != booked_kind(connection.settings):
         # Answered as received so the shop does not retry; this connection books the other
         # kind of document (shop.process), which arrives by its own events and the sweep.
@@ -62,21 +63,3 @@ def receive(connection_id: str, token: str, event: str):
                         }), 202
     entry = runtime.accept_webhook(connection_id, EVENTS[event], shop_id, event)
     return jsonify({"accepted": entry}), 202
-
-
-def _shop_id(body, kind: str) -> int | None:
-    if not isinstance(body, dict):
-        return None
-    href = body.get("href")
-    if isinstance(href, str):
-        match = _HREF_KIND.search(href)
-        if match and match.group(1) == f"{kind}s":
-            return int(match.group(2))
-    value = body.get("id")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) and value > 0:
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None

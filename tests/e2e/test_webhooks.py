@@ -33,10 +33,12 @@ def test_a_wrong_token_is_an_unknown_address(sqlite_harness):
 @pytest.mark.parametrize("body, problem", [
     (b"{not json", "not valid JSON"),
     (b"\xff\xfe", "not valid JSON"),
-    (b"[1, 2]", "names no document id"),
-    (b'{"id": "abc"}', "names no document id"),
-    (b'{"id": true}', "names no document id"),
-    (b'{"id": -4}', "names no document id"),
+    (b"[1, 2]", "not a JSON object"),
+    (b'{"id": "abc", "order_number": 1}', "not a whole number"),
+    (b'{"id": true}', "has no id"),
+    (b'{"id": -4, "order_number": 1}', "names order -4"),
+    (b'{"id": 7, "href": "http://shop/api/rest/v1/invoices/7"}', "is about orders"),
+    (b'{"id": 7, "href": "http://shop/api/rest/v1/orders/8"}', "differs from its href"),
     (b"", "not valid JSON"),
 ])
 def test_malformed_bodies_are_refused_with_a_reason(sqlite_harness, body, problem):
