@@ -135,32 +135,55 @@ def ceiling_child(job: dict, ready, start, results) -> None:
 
 def webhook_child(job: dict, ready, start, results) -> None:
     """POST ``job["posts"]`` (``(url, body bytes)``) on ``job["threads"]`` threads, each with
-    a client of its own, as a few shops or proxies delivering at once would."""
+    a client of its own, as a few shops or proxies delivering at once would. A request that
+    fails counts as ``error <kind>``; no new request starts after ``job["deadline"]`` seconds,
+    so a stalling endpoint bounds the run instead of hanging it."""
     statuses: Counter = Counter()
+    latencies: list[float] = []
     lock = threading.Lock()
     local = threading.local()
     clients: list[httpx.Client] = []
+    began = {"t": 0.0}
 
     def post(item) -> None:
+        if time.monotonic() - began["t"] > job["deadline"]:
+            with lock:
+                statuses["not sent (deadline)"] += 1
+            return
         client = getattr(local, "client", None)
         if client is None:
-            client = local.client = httpx.Client(timeout=30)
+            client = local.client = httpx.Client(timeout=job.get("request_timeout", 15))
             with lock:
                 clients.append(client)
         url, body = item
-        response = client.post(url, content=body, headers={"content-type": "application/json"})
+        t0 = time.monotonic()
+        try:
+            response = client.post(url, content=body,
+                                   headers={"content-type": "application/json"})
+            status = str(response.status_code)
+        except httpx.HTTPError as exc:
+            status = f"error {type(exc).__name__}"
         with lock:
-            statuses[response.status_code] += 1
+            statuses[status] += 1
+            latencies.append(time.monotonic() - t0)
 
     ready.put(multiprocessing.current_process().pid)
     start.wait()
+    began["t"] = time.monotonic()
     error = None
     try:
         _pool(job["posts"], job["threads"], post)
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
-    results.put({"end": time.time(), "statuses": {str(k): v for k, v in statuses.items()},
-                 "error": error})
+    latencies.sort()
+
+    def pct(q: float) -> float | None:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1) \
+            if latencies else None
+
+    results.put({"end": time.time(), "statuses": dict(statuses), "error": error,
+                 "latency_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99),
+                                "max": pct(1.0)}})
     for client in clients:
         client.close()
 

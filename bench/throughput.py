@@ -17,11 +17,13 @@ koppel's webhook endpoint, served on a port by werkzeug (threaded) in this proce
 Modes
 -----
 embedded
-    SQLite and the in-process broker with ``--threads`` worker threads, as ``koppel demo``
-    wires them (the projector and the dispatcher run too). Timed from the first order put
-    into the shop to the last ``Posted`` (the event's own timestamp, read from the read
-    model). The HTTP calls koppel makes are also recorded on the client side (a transport
-    wrapper handed to ``bootstrap``) to learn the calls per order and their order.
+    SQLite and the in-process broker with ``--threads`` worker threads, wired as ``koppel
+    demo`` / embedded ``koppel serve`` wire them (the projector and the scheduler, with its
+    default intervals, run too). Timed from the first order put into the shop to the last
+    ``Posted`` (the event's own timestamp, read from the read model), and to the last event
+    of any order ("all done": the payments of R8 booked or refused). The HTTP calls koppel
+    makes are also recorded on the client side (a transport wrapper handed to ``bootstrap``)
+    to learn the calls per order and their order.
 production
     A throwaway PostgreSQL database and RabbitMQ with a unique queue prefix;
     ``python -m web.cli worker --processes P`` (``KOPPEL_WORKER_THREADS`` = ``--threads``) as
@@ -31,7 +33,8 @@ ceiling
     The sandbox's own ceiling: the calls koppel made for each order in the embedded run
     (learned from that run; it is run first when not asked for) replayed with bare httpx
     against the same fakes (reset), on the same concurrency as the workers: 1 process x
-    ``--threads`` (for embedded) and P processes x ``--threads`` (for production). CCV
+    ``--threads`` (for embedded) and P processes x ``--threads`` (for production); the best
+    of ``--ceiling-runs`` replays counts. CCV
     requests are signed (the fake insists) but their answers are not verified; a process
     opens its own e-Boekhouden session and looks up the ledger codes once, as a koppel worker
     process does. Each mode is reported as a ratio to the matching ceiling.
@@ -40,7 +43,8 @@ webhook
     separate process, ``--webhooks`` of them after a short warm-up, with no workers running
     (the endpoint writes the inbox row and enqueues): once on SQLite + the in-process broker,
     once on PostgreSQL + RabbitMQ. Note werkzeug's server speaks HTTP/1.0: one connection per
-    request, as a shop's deliveries would be.
+    request, as a shop's deliveries would be. A request gets 15 s; none starts after 120 s,
+    so a stalling endpoint ends the run with what was answered (req/s counts 202s only).
 """
 
 from __future__ import annotations
@@ -249,10 +253,17 @@ class KoppelSide:
                 due.add(row["number"])
         return due
 
-    def stop(self) -> None:
+    def stop(self) -> str | None:
+        """Stop serving and the runtime; a failure to stop is reported, not raised, so the
+        database and queues are still removed."""
         if self.web is not None:
             self.web.stop()
-        self.runtime.stop()
+        try:
+            self.runtime.stop()
+        except Exception as error:
+            say(f"  koppel's Runtime.stop() failed: {type(error).__name__}: {error}")
+            return f"{type(error).__name__}: {error}"
+        return None
 
 
 # -- PostgreSQL and RabbitMQ, made for one run and removed after ------------------------------
@@ -608,20 +619,30 @@ def run_webhooks(control: FakesControl, args, variant: str) -> dict:
                     client.post(url_, content=body,
                                 headers={"content-type": "application/json"}).raise_for_status()
             posts = [post(warmup + i) for i in range(1, args.webhooks + 1)]
-            jobs = [{"posts": posts, "threads": args.webhook_clients}]
-            seconds, reports = load.run_children(load.webhook_child, jobs, args.timeout)
+            deadline = min(args.timeout, 120.0)
+            jobs = [{"posts": posts, "threads": args.webhook_clients, "deadline": deadline,
+                     "request_timeout": 15}]
+            seconds, reports = load.run_children(load.webhook_child, jobs, deadline + 60)
             statuses = sum((Counter(r["statuses"]) for r in reports), Counter())
             inbox_rows = int(side.runtime.store.scalar("SELECT COUNT(*) FROM webhook_inbox"))
+            broker_connections = len(getattr(side.runtime.broker, "connections", ()) or ())
         finally:
-            side.stop()
+            stop_error = side.stop()
+    answered = statuses.get("202", 0)
     result = {"requests": args.webhooks, "client_threads": args.webhook_clients,
               "seconds": round(seconds, 3),
-              "requests_per_second": round(args.webhooks / seconds, 1),
+              "requests_per_second": round(answered / seconds, 1),
               "statuses": dict(statuses), "inbox_rows": inbox_rows - warmup,
+              "latency_ms": reports[0]["latency_ms"],
+              "broker_connections_in_web_process": broker_connections,
               "errors": [r["error"] for r in reports if r["error"]],
               "setup": f"{setup}; web endpoint only, no workers"}
-    say(f"{label}: {args.webhooks} webhooks in {seconds:.2f}s -> "
-        f"{result['requests_per_second']} req/s, statuses {dict(statuses)}")
+    if stop_error:
+        result["stop_error"] = stop_error
+    say(f"{label}: {answered} of {args.webhooks} webhooks answered 202 in {seconds:.2f}s -> "
+        f"{result['requests_per_second']} req/s; statuses {dict(statuses)}; latency "
+        f"{result['latency_ms']}; broker connections held by the web process: "
+        f"{broker_connections}")
     return result
 
 
@@ -706,6 +727,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="webhook POSTs in webhook mode (default 2000)")
     parser.add_argument("--webhook-clients", type=int, default=4,
                         help="client threads posting webhooks (default 4)")
+    parser.add_argument("--ceiling-runs", type=int, default=3,
+                        help="replays per ceiling; the best counts (default 3)")
     parser.add_argument("--seed", type=int, default=11, help="order generator seed")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="give up on one run after this many seconds (default 300)")
@@ -722,8 +745,9 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.webhooks <= MAX_WEBHOOKS:
         parser.error(f"--webhooks must be 1..{MAX_WEBHOOKS}")
     if not (1 <= args.threads <= 32 and 1 <= args.processes <= 8
-            and 1 <= args.webhook_clients <= 32):
-        parser.error("--threads 1..32, --processes 1..8, --webhook-clients 1..32")
+            and 1 <= args.webhook_clients <= 32 and 1 <= args.ceiling_runs <= 10):
+        parser.error("--threads 1..32, --processes 1..8, --webhook-clients 1..32, "
+                     "--ceiling-runs 1..10")
 
     report: dict = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -753,8 +777,12 @@ def main(argv: list[str] | None = None) -> int:
         if "ceiling" in modes:
             report["ceiling"] = {}
             for processes in sorted({1, args.processes} if "production" in modes else {1}):
-                report["ceiling"][f"{processes}x{args.threads}"] = run_ceiling(
-                    control, documents, plan, processes, args)
+                # A ceiling is the best the fakes did: best of --ceiling-runs replays.
+                runs = [run_ceiling(control, documents, plan, processes, args)
+                        for _ in range(args.ceiling_runs)]
+                best = max(runs, key=lambda r: r["orders_per_second"])
+                best["runs_orders_per_second"] = [r["orders_per_second"] for r in runs]
+                report["ceiling"][f"{processes}x{args.threads}"] = best
             ratios = {}
             for mode, key in (("embedded", f"1x{args.threads}"),
                               ("production", f"{args.processes}x{args.threads}")):

@@ -27,6 +27,7 @@ from workers.broker import make_broker
 from workers.connectors.factory import BillitApp, HttpConnectors, TransportFor, _no_transport
 from workers.dispatcher import Dispatcher
 from workers.inbox import Inbox
+from workers.publisher import Publisher
 from workers.scheduler import Intervals, Scheduler, SchedulerLock, build_scheduler
 from workers.sweep import Sweeper
 
@@ -46,6 +47,7 @@ class Runtime:
     actors: Actors
     dispatcher: Dispatcher
     sweeper: Sweeper
+    publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
     _workers: list = field(default_factory=list)
@@ -58,14 +60,12 @@ class Runtime:
         return f"{self.config.public_url}/webhooks/{connection_id}/{token}/{event}"
 
     def accept_webhook(self, connection_id: str, kind: str, shop_id: int, event: str) -> int:
-        """Write the hint down, then queue it; a broker outage only delays it (the dispatcher
-        re-sends pending inbox rows)."""
+        """Write the hint down, then queue it from the publisher's thread; a broker outage only
+        delays it (the dispatcher re-sends pending inbox rows)."""
         now = datetime.now(timezone.utc).isoformat()
         entry = self.inbox.add(connection_id, kind, shop_id, event, now)
-        try:
-            self.actors.intake.send(connection_id, kind, shop_id, f"webhook:{event}", entry)
-        except Exception:  # the inbox row is the promise; the dispatcher keeps it
-            log.exception("broker refused the intake message; the dispatcher will resend it")
+        self.publisher.publish(self.actors.intake.send, connection_id, kind, shop_id,
+                               f"webhook:{event}", entry)
         return entry
 
     # -- running -------------------------------------------------------------------------
@@ -102,6 +102,7 @@ class Runtime:
         self._threads.append(thread)
 
     def stop(self) -> None:
+        self.publisher.stop()
         self._stop.set()
         for worker in self._workers:
             worker.stop()

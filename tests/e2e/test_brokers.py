@@ -11,9 +11,12 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+import httpx
 import pytest
 
+from sandbox.serve import serve
 from tests.harness import Harness
 
 pytestmark = pytest.mark.slow
@@ -130,6 +133,7 @@ def test_a_webhook_accepted_while_the_broker_is_down_is_sent_again(
 
         h.runtime.actors.intake.send = broker_down
         assert h.send_webhook(shop_id).status_code == 202
+        h.runtime.publisher.drain()
         h.runtime.actors.intake.send = original_send
         assert h.runtime.inbox.count_pending() == 1
         h.runtime.start_workers(1)
@@ -141,3 +145,27 @@ def test_a_webhook_accepted_while_the_broker_is_down_is_sent_again(
     finally:
         h.close()
 
+
+
+def test_webhooks_on_a_threaded_server_share_one_broker_connection(postgres_url, rabbitmq_url,
+                                                                  queue_prefix):
+    """Each request of a threaded web server runs on a new thread; sending to RabbitMQ from
+    there opened a connection per webhook until RabbitMQ stopped answering (found by the
+    benchmark). Messages go out from one publisher thread."""
+    h = Harness(postgres_url, broker_url=rabbitmq_url, prefix=queue_prefix)
+    server = serve(h.web)
+    try:
+        path = h.webhook_path()
+
+        def deliver(n: int) -> int:
+            body = {"id": n, "href": f"{h.shop_url}/api/rest/v1/orders/{n}"}
+            return httpx.post(server.url + path, json=body, timeout=30).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            assert set(pool.map(deliver, range(1, 41))) == {202}
+        h.runtime.publisher.drain()
+        assert h.runtime.inbox.count_pending() == 40  # no worker runs: all are still pending
+        assert len(h.runtime.broker.connections) <= 2
+    finally:
+        server.stop()
+        h.close()
