@@ -1,9 +1,11 @@
 """Moving a document from the shop into the ledger: intake, check, debtor, claim, post.
 
-Every step is load -> decide -> save, so a worker may die between any two of them and the next
-one carries on from the events (I2). The ledger is only called after the claim
-(``PostingStarted``) is saved, and a later attempt first asks the ledger whether an earlier one
-arrived (I1). Transient errors propagate to the caller (the worker retries with backoff);
+Every step records its events on the document, and they are saved at the latest before the
+ledger is written to: the check and the debtor go into the store together with the claim
+(``PostingStarted``), the sale's ``Posted`` together with the payment's claim. A worker may die
+anywhere: what was not saved is worked out again (the check is pure, the debtor is found by
+e-mail), what was saved is carried on from (I2). A later attempt first asks the ledger whether
+an earlier one arrived (I1). Transient errors propagate to the caller (the worker retries with backoff);
 business errors end the document in Errors with a code, a rule and a message.
 """
 
@@ -109,16 +111,32 @@ class Processing:
     def _advance(self, doc_id: UUID, recheck_payment: bool) -> Outcome:
         document = self.app.document(doc_id)
         connection = self.connections.get(document.connection_id)
-        while (step := document.next_step) is not None:
-            if step == "check":
-                self._check(document, connection)
-            elif step == "debtor":
-                self._resolve_debtor(document, connection)
-            else:
-                self._post(document, connection)
-        if self._payment_due(document, connection, recheck_payment):
-            self._pay(document, connection)
+        try:
+            while (step := document.next_step) is not None:
+                if step == "check":
+                    self._check(document, connection)
+                elif step == "debtor":
+                    self._resolve_debtor(document, connection)
+                else:
+                    self._post(document, connection)
+            if self._payment_due(document, connection, recheck_payment):
+                self._pay(document, connection)
+        except TransientError:
+            self._keep_what_is_known(document)
+            raise
+        if document.pending_events:
+            self.app.save(document)
         return Outcome(document.status, document.number)
+
+    def _keep_what_is_known(self, document: Document) -> None:
+        """A document that must wait (a ledger outage, refused credentials) keeps its check,
+        so Open shows what it waits with."""
+        if not document.pending_events:
+            return
+        try:
+            self.app.save(document)
+        except RecordConflictError:
+            pass  # another worker got further; the retry reloads
 
     def _check(self, document: Document, connection: ConnectionContext) -> None:
         try:
@@ -130,7 +148,6 @@ class Processing:
             document.fail("check", "SOURCE_UNREADABLE", "R1",
                           f"Het document uit de winkel is niet te lezen: {error}",
                           f"The shop's document cannot be read: {error}")
-            self.app.save(document)
             return
         waiting_for = None
         if booking.ok and _waits_for_payment(document, booking, connection):
@@ -140,13 +157,11 @@ class Processing:
             first = booking.failed_checks[0]
             document.fail("check", first.code, first.rule, first.message_nl, first.message_en,
                           detail=[c.code for c in booking.failed_checks])
-        self.app.save(document)
 
     def _resolve_debtor(self, document: Document, connection: ConnectionContext) -> None:
         booking = Booking.from_dict(document.booking)
         if not self.connections.posting(connection).needs_debtor:
             document.resolve_debtor({"action": "in_document", "name": booking.customer.name})
-            self.app.save(document)
             return
         ledger = self.connections.ledger(connection)
         try:
@@ -157,7 +172,6 @@ class Processing:
                           error.message, detail=error.detail)
         else:
             document.resolve_debtor(relation)
-        self.app.save(document)
 
     def _post(self, document: Document, connection: ConnectionContext) -> None:
         now = self.clock()
@@ -167,15 +181,19 @@ class Processing:
         posting = self.connections.posting(connection)
         request = posting.request(booking, document.relation, str(document.id))
         document.start_posting(worker_name(), request, self.claim_lease, now)
-        self.app.save(document)  # the claim: a conflict here means another worker has it
+        # The claim, with the check and debtor before it: a conflict means another worker has
+        # moved the document on. Nothing reaches the ledger before this is stored.
+        self.app.save(document)
 
         try:
             with self._credentials_guard(connection, "ledger"):
                 self._send_once(document, posting, booking, request)
         except TransientError as error:
-            self._interrupt(document, error)
+            # The claim is given back at once (the caller saves it; the retry comes with
+            # backoff) and the next attempt looks the document up first.
+            document.interrupt_posting(error.message, error.outcome_unknown)
             raise
-        self.app.save(document)
+        # Posted (or Failed) is saved by the caller, with the payment's claim when one is due.
 
     def _send_once(self, document: Document, posting, booking: Booking, request: dict) -> None:
         """The ledger call of one claimed attempt; records Posted or Failed on the document."""
@@ -219,20 +237,16 @@ class Processing:
         request = payment_rules.payment_request(document.kind, booking, connection.settings,
                                                 document.relation["id"])
         document.start_payment(worker_name(), request, self.claim_lease, now)
-        self.app.save(document)  # the claim on the payment
+        self.app.save(document)  # the payment's claim, with the sale's Posted before it
 
         ledger = self.connections.ledger(connection)
         try:
             with self._credentials_guard(connection, "ledger"):
                 self._pay_once(document, ledger, booking, request, connection)
         except TransientError as error:
+            # The claim is given back at once (the caller saves it); the retry looks first.
             document.interrupt_payment(error.message, error.outcome_unknown)
-            try:
-                self.app.save(document)
-            except RecordConflictError:
-                pass
             raise
-        self.app.save(document)
 
     def _pay_once(self, document: Document, ledger, booking: Booking, request: dict,
                   connection: ConnectionContext) -> None:
@@ -270,14 +284,6 @@ class Processing:
             f"or amount); koppel neither changed nor added to it. If several shops feed this "
             f"ledger, set shop.number_prefix.",
             detail=found)
-
-    def _interrupt(self, document: Document, error: TransientError) -> None:
-        """Give the claim back at once (the retry comes with backoff) and say so in the log."""
-        document.interrupt_posting(error.message, error.outcome_unknown)
-        try:
-            self.app.save(document)
-        except RecordConflictError:
-            pass  # someone else moved on; the retry reloads
 
     def _fail_rejected(self, document: Document, error: RejectedError, rule: str) -> None:
         document.fail("ledger", error.code or "LEDGER_REJECTED", rule, error.message,

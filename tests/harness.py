@@ -8,6 +8,7 @@ and the shop's webhooks are delivered to koppel's own Flask app the same way.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 import httpx
 
 from application.settings import load_settings_text
@@ -19,6 +20,8 @@ from web.bootstrap import bootstrap
 from web.config import Config
 from web.demo import BILLIT_KEY, BILLIT_PARTY, demo_settings_text
 from web.webhooks import EVENTS
+from workers.dispatcher import Dispatcher
+from workers.scheduler import Job, Scheduler
 
 SHOP_URL = "http://shop.sandbox"
 LEDGER_URL = "http://ledger.sandbox"
@@ -49,7 +52,7 @@ class _LateWSGI(httpx.BaseTransport):
 
 class Harness:
     def __init__(self, database_url: str, *, broker_url: str = "", prefix: str = "koppel",
-                 claim_lease: float = 2.0, settings=None, servers=None,
+                 claim_lease: float = 10.0, settings=None, servers=None,
                  http_timeout: float = 5.0, ledger: str = "eboekhouden") -> None:
         """``servers``: the (shop, ledger) fakes already running on ports; by default both
         are made here and reached in-process."""
@@ -137,6 +140,14 @@ class Harness:
         self.ledger.delete("/__sandbox/faults")
 
     # -- koppel ----------------------------------------------------------------------------
+
+    def start_requeue(self, every: float = 2.0, stale_after: float = 10.0) -> None:
+        """The scheduler's re-queue job, on a test's time scale: what production relies on
+        when a message is lost (a worker killed mid-way, a time limit hit)."""
+        dispatcher = Dispatcher(self.runtime.store, self.runtime.inbox, self.runtime.actors,
+                                stale_after=timedelta(seconds=stale_after))
+        scheduler = Scheduler([Job("requeue", timedelta(seconds=every), dispatcher.run_once)])
+        self.runtime._spawn("test-requeue", scheduler.run_forever, self.runtime._stop, 0.5)
 
     def rows(self) -> list[dict]:
         self.runtime.projector.catch_up()

@@ -29,6 +29,7 @@ def test_200_orders_under_20_percent_transient_faults_all_post_once(harness,
     harness.ledger.post("/__sandbox/faults", json=TRANSIENT_FAULTS).raise_for_status()
     harness.shop.post("/__sandbox/faults", json=SHOP_FAULTS).raise_for_status()
     harness.runtime.start_workers(4)
+    harness.start_requeue()  # as the scheduler does in production
     numbers = {harness.put_order(order, notify=True)["ordernumber_full"] for order in orders}
 
     harness.wait_until(lambda: harness.settled(200, ("posted",)), timeout=240)

@@ -1,0 +1,106 @@
+"""A real browser on koppel's dashboard: Debian's Chromium driven by Playwright.
+
+koppel runs wired to the in-process sandbox fakes (``tests.harness``) with its projector in the
+background, and its Flask app is served on a real local port. Without Chromium (or Playwright)
+the tests are skipped with the reason, unless KOPPEL_REQUIRE_SERVICES=1 (CI), where that fails.
+Install on Debian: ``apt-get install -y chromium`` (``playwright install`` is not needed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sandbox.serve import serve
+from tests.harness import Harness
+
+CHROMIUM = os.environ.get("KOPPEL_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 20_000
+
+
+def _missing(what: str, reason: str):
+    message = f"{what} is not available ({reason})"
+    if os.environ.get("KOPPEL_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message}; KOPPEL_REQUIRE_SERVICES=1 makes this a failure", pytrace=False)
+    pytest.skip(f"{message}: apt-get install -y chromium and pip install playwright to run it")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        _missing("Chromium", f"no {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        _missing("Playwright", str(error))
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    except Exception as error:
+        playwright.stop()
+        _missing("Chromium", str(error).strip().splitlines()[0])
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+class Koppel:
+    """koppel with its dashboard on ``url``; ``h`` is the harness (shop, ledger, runtime)."""
+
+    def __init__(self, h: Harness) -> None:
+        self.h = h
+        h.runtime.start_background(projector=True)
+        self.server = serve(h.web)
+        self.url = self.server.url
+
+    def process(self, document: dict):
+        """Put one order into the sandbox shop and run it through koppel, as a webhook
+        would; returns its document id."""
+        shop_id = self.h.put_order(document)["id"]
+        doc_id = self.h.runtime.processing.intake(self.h.connection.id, "order", shop_id,
+                                                  "webhook:orders.created")
+        self.h.runtime.processing.process(doc_id)
+        return doc_id
+
+
+@pytest.fixture
+def koppel(sqlite_url):
+    h = Harness(sqlite_url)
+    k = Koppel(h)
+    yield k
+    k.server.stop()
+    h.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """An English-speaking browser tab; fails the test on any script error in the page."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    context = browser.new_context(locale="en-US", viewport={"width": 1360, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    context.close()
+    assert not errors, f"script errors in the page: {errors}"
+
+
+@pytest.fixture
+def screenshot(tmp_path):
+    """Saves a full-page PNG (to $KOPPEL_SCREENSHOTS if set, else the test's tmp dir)."""
+    folder = Path(os.environ.get("KOPPEL_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(tab, name: str) -> Path:
+        path = folder / f"{name}.png"
+        tab.screenshot(path=str(path), full_page=True)
+        return path
+    return take
