@@ -6,7 +6,10 @@ from collections import Counter
 
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.harness import Harness
+from web.bootstrap import bootstrap
+
+
 
 TRANSIENT_FAULTS = [
     # The ledger: refused before the write, and failing after it (the unknown outcome).
@@ -22,6 +25,7 @@ SHOP_FAULTS = [
 ]
 
 
+@pytest.mark.slow
 def test_200_orders_under_20_percent_transient_faults_all_post_once(harness,
                                                                       paid_domestic_orders):
     orders = paid_domestic_orders(200, seed=11)
@@ -48,3 +52,32 @@ def test_200_orders_under_20_percent_transient_faults_all_post_once(harness,
     harness.runtime.projector.rebuild()
     assert harness.runtime.store.query("SELECT * FROM documents ORDER BY id") == before
     assert harness.runtime.store.query("SELECT * FROM connections ORDER BY id") == connections
+
+
+def test_read_models_resume_after_a_restart_without_applying_anything_twice(
+        database_url, paid_domestic_orders):
+    """The tracking position is written with the rows: a new process carries on from it."""
+    first = Harness(database_url)
+    orders = paid_domestic_orders(4, seed=43)
+    for order in orders[:2]:
+        doc_id = first.runtime.processing.intake(first.connection.id, "order",
+                                                 first.put_order(order)["id"], "test")
+        first.runtime.processing.process(doc_id)
+    first.rows()
+    position = first.runtime.projector.position()
+    for order in orders[2:]:  # written to the log, not yet projected, when the process stops
+        first.runtime.processing.intake(first.connection.id, "order",
+                                        first.put_order(order)["id"], "test")
+    first.close()
+
+    second = bootstrap(first.config, environ={})  # a new process: same database, no memory
+    try:
+        assert second.projector.position() == position
+        assert second.projector.catch_up() == 2  # the two new Received, nothing twice
+        rows = second.store.query("SELECT number, status FROM documents ORDER BY number")
+        assert [r["status"] for r in rows].count("posted") == 2 and len(rows) == 4
+        before = second.store.query("SELECT * FROM documents ORDER BY id")
+        second.projector.rebuild()
+        assert second.store.query("SELECT * FROM documents ORDER BY id") == before
+    finally:
+        second.stop()
