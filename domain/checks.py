@@ -95,6 +95,11 @@ def icp_vat_number_check(scope: str, vat_number: str) -> Check:
                   "digit). Correct the customer's VAT number in the shop.")
 
 
+# How a Dutch bookkeeper names the scopes of R3.
+_SCOPE_NL = {"domestic": "binnenland", "icp": "EU-zakelijk (ICP)",
+             "international": "buiten de EU", "oss": "OSS"}
+
+
 def vat_code_check(scope: str, missing_rates: Iterable[Decimal]) -> Check:
     """R5.3: every line's rate needs a VAT code and account (R4.8)."""
     rates = sorted(set(missing_rates))
@@ -104,9 +109,10 @@ def vat_code_check(scope: str, missing_rates: Iterable[Decimal]) -> Check:
                       "Every line has a VAT code and ledger account.")
     shown = ", ".join(f"{format_number(rate)}%" for rate in rates)
     where = {"icp": "[icp]", "international": "[international]"}.get(scope, "[[vat]]")
+    scope_nl = _SCOPE_NL.get(scope, scope)
     return _check(
         VAT_CODE_MISSING, False,
-        f"Geen btw-code en grootboekrekening ingesteld voor {shown} ({scope}). Voeg die toe "
+        f"Geen btw-code en grootboekrekening ingesteld voor {shown} ({scope_nl}). Voeg die toe "
         f"in de instellingen ({where}).",
         f"No VAT code and ledger account configured for {shown} ({scope}). Add it to the "
         f"settings ({where}).")
