@@ -13,6 +13,7 @@ upcaster rather than an edit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -34,8 +35,29 @@ class Status:
     OPEN = (RECEIVED, WAITING, CHECKED, DEBTOR_RESOLVED, POSTING)
 
 
-def _lease_running(claimed_at: datetime | None, lease: float, now: datetime) -> bool:
-    return claimed_at is not None and now < claimed_at + timedelta(seconds=lease)
+@dataclass(frozen=True)
+class Claim:
+    """Who may talk to the ledger about a sale or a payment: the attempt number, and when its
+    lease ends. A live claim keeps other workers out; an attempt after the first must ask the
+    ledger whether an earlier one arrived before sending anything (I1)."""
+
+    attempt: int = 0
+    claimed_at: datetime | None = None
+    lease_seconds: float = 0.0
+
+    def held(self, now: datetime) -> bool:
+        return (self.claimed_at is not None
+                and now < self.claimed_at + timedelta(seconds=self.lease_seconds))
+
+    @property
+    def may_have_reached_ledger(self) -> bool:
+        return self.attempt > 1
+
+    def taken(self, event) -> "Claim":
+        return Claim(event.attempt, event.timestamp, event.lease_seconds)
+
+    def given_back(self) -> "Claim":
+        return Claim(self.attempt)
 
 
 class DocumentError(Exception):
@@ -74,16 +96,12 @@ class Document(Aggregate):
         self.settings_version: int | None = None
         self.waiting_for: str | None = None
         self.relation: dict | None = None
-        self.attempt = 0
-        self.claimed_at: datetime | None = None
-        self.claim_lease: float = 0.0
+        self.sale_claim = Claim()
         self.ledger_reference: dict | None = None
         self.failure: dict | None = None
         self.changed_after_posting = False
         self.payment_status: str | None = None  # posting | posted | failed | interrupted
-        self.payment_attempt = 0
-        self.payment_claimed_at: datetime | None = None
-        self.payment_claim_lease: float = 0.0
+        self.payment_claim = Claim()
         self.payment_reference: dict | None = None
         self.payment_failure: dict | None = None
 
@@ -178,14 +196,15 @@ class Document(Aggregate):
 
         def apply(self, document: "Document") -> None:
             document.status = Status.POSTING
-            document.attempt = self.attempt
-            document.claimed_at = self.timestamp
-            document.claim_lease = self.lease_seconds
+            document.sale_claim = document.sale_claim.taken(self)
+
+    @property
+    def attempt(self) -> int:
+        return self.sale_claim.attempt
 
     def claim_held(self, now: datetime) -> bool:
         """A live claim of another attempt: leave the document alone until the lease ends."""
-        return self.status == Status.POSTING and _lease_running(self.claimed_at,
-                                                                self.claim_lease, now)
+        return self.status == Status.POSTING and self.sale_claim.held(now)
 
     def start_posting(self, worker: str, request: dict, lease_seconds: float,
                       now: datetime) -> int:
@@ -200,7 +219,7 @@ class Document(Aggregate):
 
     @property
     def may_have_reached_ledger(self) -> bool:
-        return self.attempt > 1
+        return self.sale_claim.may_have_reached_ledger
 
     class Posted(Aggregate.Event):
         """The ledger holds the document. ``found_by_lookup`` when an earlier attempt whose
@@ -233,7 +252,7 @@ class Document(Aggregate):
 
         def apply(self, document: "Document") -> None:
             document.status = Status.DEBTOR_RESOLVED
-            document.claimed_at = None
+            document.sale_claim = document.sale_claim.given_back()
 
     def interrupt_posting(self, error: str, outcome_unknown: bool) -> None:
         self._require(Status.POSTING)
@@ -280,13 +299,14 @@ class Document(Aggregate):
 
         def apply(self, document: "Document") -> None:
             document.payment_status = "posting"
-            document.payment_attempt = self.attempt
-            document.payment_claimed_at = self.timestamp
-            document.payment_claim_lease = self.lease_seconds
+            document.payment_claim = document.payment_claim.taken(self)
+
+    @property
+    def payment_attempt(self) -> int:
+        return self.payment_claim.attempt
 
     def payment_claim_held(self, now: datetime) -> bool:
-        return self.payment_status == "posting" and _lease_running(
-            self.payment_claimed_at, self.payment_claim_lease, now)
+        return self.payment_status == "posting" and self.payment_claim.held(now)
 
     def start_payment(self, worker: str, request: dict, lease_seconds: float,
                       now: datetime) -> int:
@@ -301,7 +321,7 @@ class Document(Aggregate):
 
     @property
     def payment_may_have_reached_ledger(self) -> bool:
-        return self.payment_attempt > 1
+        return self.payment_claim.may_have_reached_ledger
 
     class PaymentInterrupted(Aggregate.Event):
         TOPIC = "koppel:Document.PaymentInterrupted:v1"
@@ -311,7 +331,7 @@ class Document(Aggregate):
 
         def apply(self, document: "Document") -> None:
             document.payment_status = "interrupted"
-            document.payment_claimed_at = None
+            document.payment_claim = document.payment_claim.given_back()
 
     def interrupt_payment(self, error: str, outcome_unknown: bool) -> None:
         self._require_payment("posting")

@@ -67,7 +67,7 @@ def test_a_live_claim_keeps_other_workers_out_until_its_lease_ends():
     doc.resolve_debtor({"id": 1})
     start = datetime.now(timezone.utc)
     doc.start_posting("w1", {}, 30, start)
-    claimed_at = doc.claimed_at
+    claimed_at = doc.sale_claim.claimed_at
     assert doc.claim_held(claimed_at + timedelta(seconds=29))
     with pytest.raises(DocumentError):
         doc.start_posting("w2", {}, 30, claimed_at + timedelta(seconds=5))
