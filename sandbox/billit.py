@@ -61,6 +61,7 @@ from flask import Flask, Response, redirect, request
 from stdnum.eu import vat as eu_vat
 from werkzeug.exceptions import HTTPException
 
+from sandbox.control import add_clock_and_request_log
 from sandbox.faults import Faults
 
 TOKEN_SECONDS = 3600
@@ -1023,20 +1024,4 @@ def _register_control(app: Flask, company: Company) -> None:
                 "refresh_revoked": sum(1 for r in refresh if r["revoked"]),
             })
 
-    @app.post("/__sandbox/clock")
-    def control_clock():
-        body = _body() or {}
-        with company.lock:
-            company.clock_offset += float(body.get("advance", 0))
-            return _json_response({"now": company.now(), "offset": company.clock_offset})
-
-    @app.get("/__sandbox/requests")
-    def control_requests():
-        with company.lock:
-            return _json_response(list(company.requests))
-
-    @app.delete("/__sandbox/requests")
-    def control_requests_clear():
-        with company.lock:
-            company.requests.clear()
-        return Response(status=204)
+    add_clock_and_request_log(app, company)

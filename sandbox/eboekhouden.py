@@ -41,6 +41,7 @@ from functools import wraps
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from sandbox.control import add_clock_and_request_log
 from sandbox.faults import Faults
 
 SESSION_SECONDS = 3600
@@ -1279,20 +1280,4 @@ def _register_control(app: Flask, admin: Administration) -> None:
             admin.sessions.clear()
         return _json_response({"expired": count})
 
-    @app.post("/__sandbox/clock")
-    def control_clock():
-        body = _body() or {}
-        with admin.lock:
-            admin.clock_offset += float(body.get("advance", 0))
-            return _json_response({"now": admin.now(), "offset": admin.clock_offset})
-
-    @app.get("/__sandbox/requests")
-    def control_requests():
-        with admin.lock:
-            return _json_response(list(admin.requests))
-
-    @app.delete("/__sandbox/requests")
-    def control_requests_clear():
-        with admin.lock:
-            admin.requests.clear()
-        return Response(status=204)
+    add_clock_and_request_log(app, admin)

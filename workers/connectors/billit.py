@@ -111,18 +111,6 @@ class MemoryTokenStore:
         return "MemoryTokenStore(<tokens hidden>)"
 
 
-class _Secret:
-    """A string that never shows itself in a repr, a log line or a traceback's locals."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-    __str__ = __repr__
 
 
 # One lock per refresh token, shared by every client in this process: two clients (or two
@@ -162,10 +150,10 @@ class BillitClient:
         self.base_url = base_url.rstrip("/")
         self.party_id = str(party_id)
         self.login_url = (login_url or _login_url(self.base_url)).rstrip("/")
-        self._api_key = _Secret(api_key) if api_key is not None else None
+        self._api_key = exchange.Secret(api_key) if api_key is not None else None
         self._tokens = tokens
         self._client_id = client_id
-        self._client_secret = _Secret(client_secret) if client_secret else None
+        self._client_secret = exchange.Secret(client_secret) if client_secret else None
         self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout,
                                   headers={"Accept": "application/json"})
         self._product_ids: dict[str, int] = {}

@@ -106,18 +106,6 @@ MESSAGES = {
 }
 
 
-class _Secret:
-    """A string that never shows itself in a repr, a log line or a traceback's locals."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-    __str__ = __repr__
 
 
 class EBoekhoudenClient:
@@ -132,12 +120,12 @@ class EBoekhoudenClient:
         if not 1 <= page_size <= 2000:
             raise ValueError("page_size must be between 1 and 2000 (PAGE_001)")
         self.base_url = base_url.rstrip("/")
-        self._api_token = _Secret(api_token)
+        self._api_token = exchange.Secret(api_token)
         self._source = source
         self._page_size = page_size
         self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout,
                                   headers={"Accept": "application/json"})
-        self._session: _Secret | None = None
+        self._session: exchange.Secret | None = None
         self._session_deadline = 0.0
         self._session_lock = threading.Lock()
         self._cache_lock = threading.Lock()
@@ -405,7 +393,7 @@ class EBoekhoudenClient:
                 self._session = self._open_session()
             return self._session
 
-    def _discard_session(self, stale: _Secret) -> None:
+    def _discard_session(self, stale: exchange.Secret) -> None:
         with self._session_lock:
             if self._session is stale:  # another thread may already have renewed it
                 self._session = None
@@ -423,7 +411,7 @@ class EBoekhoudenClient:
             self._session_deadline = time.monotonic() + max(expires_in - RENEW_MARGIN,
                                                             expires_in / 2)
             log.info("e-Boekhouden session opened")
-            return _Secret(str(answer["token"]))
+            return exchange.Secret(str(answer["token"]))
         if status == 429:
             raise TransientError("e-Boekhouden asks koppel to slow down; it will try again.",
                                  code="429", detail=body,

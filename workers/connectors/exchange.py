@@ -17,6 +17,20 @@ from application.errors import TransientError
 log = logging.getLogger(__name__)
 
 
+class Secret:
+    """A string that never shows itself in a repr, a log line or a traceback's locals."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
 def send(http: httpx.Client, system: str, method: str, path: str, *,
          write: bool | None = None, **kwargs) -> httpx.Response:
     """``write`` says whether a lost answer may hide a committed write (default: a POST)."""
