@@ -387,7 +387,7 @@ class EBoekhoudenClient:
 
     # -- the session ------------------------------------------------------------------------
 
-    def _current_session(self) -> _Secret:
+    def _current_session(self) -> exchange.Secret:
         with self._session_lock:  # one thread opens it; the others wait and share it
             if self._session is None or time.monotonic() >= self._session_deadline:
                 self._session = self._open_session()
@@ -398,7 +398,7 @@ class EBoekhoudenClient:
             if self._session is stale:  # another thread may already have renewed it
                 self._session = None
 
-    def _open_session(self) -> _Secret:
+    def _open_session(self) -> exchange.Secret:
         payload = {"accessToken": self._api_token.value, "source": self._source}
         response = self._send("POST", "/v1/session", write=False, content=_dumps(payload),
                               headers={"Content-Type": "application/json"})
