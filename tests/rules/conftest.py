@@ -7,6 +7,7 @@ fields a test cares about overridden, so each test shows the numbers it is about
 from __future__ import annotations
 
 import copy
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -186,3 +187,16 @@ def brief(lines) -> list[tuple]:
 
 def failed(booking) -> list[str]:
     return [check.code for check in booking.failed_checks]
+
+
+@pytest.fixture
+def spec_examples():
+    """The spec's worked examples live beside the repository (``../shared``). A clone without
+    them skips these tests; CI, which always has them, fails instead (KOPPEL_REQUIRE_SERVICES)."""
+    for path in (EXAMPLES, EXAMPLES.parent / "settings.md"):
+        if not path.exists():
+            message = f"the spec's {path} is absent"
+            if os.environ.get("KOPPEL_REQUIRE_SERVICES") == "1":
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+    return EXAMPLES

@@ -16,8 +16,7 @@ from .conftest import EXAMPLES
 
 NAMES = ["01-domestic-taxes-included", "02-oss-germany", "03-icp-invalid-vat-number"]
 
-pytestmark = pytest.mark.skipif(
-    not EXAMPLES.is_dir(), reason=f"the spec examples directory {EXAMPLES} is absent")
+pytestmark = pytest.mark.usefixtures("spec_examples")
 
 
 def _load(name: str):

@@ -23,7 +23,7 @@ def _problems(text: str) -> list[str]:
     return caught.value.problems
 
 
-@pytest.mark.skipif(not EXAMPLES.is_dir(), reason=f"{EXAMPLES} is absent")
+@pytest.mark.usefixtures("spec_examples")
 def test_the_example_settings_load():
     settings = load_settings(EXAMPLES / "settings.toml")
     assert settings.name == "Koffiehuis Example"
@@ -35,7 +35,7 @@ def test_the_example_settings_load():
     assert settings.shop.public_key == "env:CCV_PUBLIC"            # kept, not resolved
 
 
-@pytest.mark.skipif(not SETTINGS_MD_EXAMPLE.is_file(), reason="settings.md is absent")
+@pytest.mark.usefixtures("spec_examples")
 def test_the_settings_md_example_loads():
     text = SETTINGS_MD_EXAMPLE.read_text()
     toml = text.split("```toml", 1)[1].split("```", 1)[0]
