@@ -24,7 +24,7 @@ from projections.store import ReadStore
 from web.config import Config, persistence_env
 from workers.actors import Actors
 from workers.broker import make_broker
-from workers.connectors.factory import BillitApp, HttpConnectors, TransportFor, _no_transport
+from workers.connectors.factory import BillitApp, HttpConnectors, TransportFor, real_network
 from workers.dispatcher import Dispatcher
 from workers.inbox import Inbox
 from workers.publisher import Publisher
@@ -115,7 +115,7 @@ class Runtime:
         self.app.close()
 
 
-def bootstrap(config: Config, *, transport_for: TransportFor = _no_transport,
+def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
               environ: Mapping[str, str] = os.environ) -> Runtime:
     app = Koppel(env=persistence_env(config.database_url))
     store = ReadStore(config.database_url)

@@ -26,7 +26,8 @@ class BillitApp:
 TransportFor = Callable[[str], "httpx.BaseTransport | None"]
 
 
-def _no_transport(url: str) -> None:
+def real_network(url: str) -> None:
+    """No transport of its own: httpx goes over the network to ``url``."""
     return None
 
 
@@ -34,7 +35,7 @@ class HttpConnectors:
     """``transport_for(base_url)`` lets tests put a sandbox fake in-process behind a URL."""
 
     def __init__(self, eboekhouden_url: str = EBOEKHOUDEN_URL,
-                 transport_for: TransportFor = _no_transport, timeout: float = 15.0,
+                 transport_for: TransportFor = real_network, timeout: float = 15.0,
                  billit: BillitApp | None = None) -> None:
         self.eboekhouden_url = eboekhouden_url
         self.transport_for = transport_for
