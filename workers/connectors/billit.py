@@ -323,7 +323,7 @@ class BillitClient:
                                   headers={**extra, **auth, "PartyID": self.party_id})
             if response.status_code != 401:
                 return self._answer(method, response, sent=body, missing_ok=missing_ok)
-            code = _code(_parse(response))
+            code = _code(exchange.parse_body(response))
             if code and code not in AUTH_CODES:
                 # 401 for a foreign order or PartyID, not for the credentials (DOCS/401.md)
                 return self._answer(method, response, sent=body, missing_ok=missing_ok)
@@ -333,7 +333,7 @@ class BillitClient:
             # is safe even for a POST.
             log.info("Billit refused the access token (%s, attempt %d); refreshing", code,
                      attempt)
-        body_seen = self._scrub(_parse(response))
+        body_seen = self._scrub(exchange.parse_body(response))
         message = KEY_REFUSED if self._api_key is not None else RECONNECT
         raise CredentialsError(message, code=_code(body_seen) or "401", detail=body_seen)
 
@@ -389,7 +389,7 @@ class BillitClient:
                               headers={"Content-Type": "application/json"})
         status = response.status_code
         if 200 <= status < 300:
-            answer = _parse(response)
+            answer = exchange.parse_body(response)
             if not isinstance(answer, dict) or not answer.get("access_token"):
                 raise TransientError("Billit answered the token request without a token; "
                                      "koppel will try again.", code="NoToken")
@@ -399,7 +399,7 @@ class BillitClient:
                         "refresh_token") or ""),
                     "expires_at": time.time() + expires_in,
                     "token_type": str(answer.get("token_type") or "Bearer")}
-        body = self._scrub(_parse(response), extra=list(fields.values()))
+        body = self._scrub(exchange.parse_body(response), extra=list(fields.values()))
         if status == 429 or status >= 500:
             raise TransientError("Billit could not renew koppel's access right now; koppel "
                                  "will try again.", code=_code(body) or str(status), detail=body,
@@ -415,8 +415,8 @@ class BillitClient:
                 missing_ok: bool):
         status = response.status_code
         if 200 <= status < 300:
-            return _parse(response)
-        body = self._scrub(_parse(response))
+            return exchange.parse_body(response)
+        body = self._scrub(exchange.parse_body(response))
         code = _code(body)
         if status == 429:
             raise TransientError("Billit asks koppel to slow down; it will try again.",
@@ -485,15 +485,6 @@ def _relative(link: str, base_url: str) -> str:
 
 def _odata_text(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
-
-
-def _parse(response: httpx.Response):
-    if not response.content.strip():
-        return None
-    try:
-        return json.loads(response.content, parse_float=Decimal)
-    except ValueError:
-        return response.text[:2000]
 
 
 def _code(body) -> str:

@@ -354,7 +354,7 @@ class EBoekhoudenClient:
             self._discard_session(session)
             log.info("e-Boekhouden session refused (attempt %d); renewing", attempt)
         raise CredentialsError(TOKEN_REFUSED, code="SECURITY_010",
-                               detail=self._scrub(_parse(response)))
+                               detail=self._scrub(exchange.parse_body(response)))
 
     def _send(self, method: str, path: str, *, write: bool | None = None,
               **kwargs) -> httpx.Response:
@@ -363,8 +363,8 @@ class EBoekhoudenClient:
     def _answer(self, method: str, path: str, response: httpx.Response, sent: dict | None):
         status = response.status_code
         if 200 <= status < 300:
-            return _parse(response)
-        body = self._scrub(_parse(response))
+            return exchange.parse_body(response)
+        body = self._scrub(exchange.parse_body(response))
         if status == 429:
             raise TransientError("e-Boekhouden asks koppel to slow down; it will try again.",
                                  code="429", detail=body,
@@ -403,10 +403,10 @@ class EBoekhoudenClient:
         response = self._send("POST", "/v1/session", write=False, content=_dumps(payload),
                               headers={"Content-Type": "application/json"})
         status = response.status_code
-        body = self._scrub(_parse(response))
+        body = self._scrub(exchange.parse_body(response))
         if 200 <= status < 300 and isinstance(body, dict) and body.get("token"):
             # self._scrub hid the session token in ``body``; read it from the raw answer
-            answer = _parse(response)
+            answer = exchange.parse_body(response)
             expires_in = float(answer.get("expiresIn") or 3600)
             self._session_deadline = time.monotonic() + max(expires_in - RENEW_MARGIN,
                                                             expires_in / 2)
@@ -441,15 +441,6 @@ class EBoekhoudenClient:
 
 def _relation_ref(item: dict) -> dict:
     return {"id": item["id"], "code": item.get("code"), "type": item.get("type")}
-
-
-def _parse(response: httpx.Response):
-    if not response.content.strip():
-        return None
-    try:
-        return json.loads(response.content, parse_float=Decimal)
-    except ValueError:
-        return response.text[:2000]
 
 
 def _code(body) -> str:

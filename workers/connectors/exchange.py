@@ -6,8 +6,10 @@ write (``outcome_unknown``), which decides if a retry must look the document up 
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -55,6 +57,17 @@ def send(http: httpx.Client, system: str, method: str, path: str, *,
                              outcome_unknown=write) from None
     log.debug("%s %s %s -> %s", system, method, path, response.status_code)
     return response
+
+
+def parse_body(response: httpx.Response):
+    """The JSON answer with amounts kept exact (R0.1); the text when it is no JSON (a proxy's
+    error page, say), cut short; None when empty."""
+    if not response.content.strip():
+        return None
+    try:
+        return json.loads(response.content, parse_float=Decimal)
+    except ValueError:
+        return response.text[:2000]
 
 
 def retry_after(value: str | None) -> float | None:
