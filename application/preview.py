@@ -13,7 +13,6 @@ from domain.booking import Booking, build_booking
 from domain.eboekhouden import sale_request
 from domain.debtor import (base_code, fixed_debtor_code, match_relation, relation_code,
                            relation_fields)
-from domain.money import format_amount
 from domain.settings import Settings
 
 
@@ -28,15 +27,15 @@ def _jsonable(value: object) -> object:
     return value
 
 
+# The document header of preview.md: the booking's own serialisation, without its lines,
+# checks and customer (shown in their own sections).
+DOCUMENT_FIELDS = ("kind", "number", "sales_number", "date", "currency", "scope", "country",
+                   "payment_method", "total_incl", "total_excl", "total_vat")
+
+
 def _document(booking: Booking) -> dict:
-    return {
-        "kind": booking.kind, "number": booking.number, "sales_number": booking.sales_number,
-        "date": booking.date.isoformat(), "currency": booking.currency, "scope": booking.scope,
-        "country": booking.country, "payment_method": booking.payment_method,
-        "total_incl": format_amount(booking.total_incl),
-        "total_excl": format_amount(booking.total_excl),
-        "total_vat": format_amount(booking.total_vat),
-    }
+    data = booking.to_dict()
+    return {field: data[field] for field in DOCUMENT_FIELDS}
 
 
 def _placeholder(code: str) -> str:

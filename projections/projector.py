@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Iterable
+from typing import Callable
 
 from projections import documents
 from projections.store import ReadStore
@@ -98,6 +98,3 @@ class Projector:
                 log.exception("projector: applying events failed; retrying")
                 stop.wait(1.0)
 
-
-def tables(views: Iterable = VIEWS) -> list[str]:
-    return [table for view in views for table in view.TABLES]

@@ -90,8 +90,3 @@ def missed_webhooks(store: ReadStore) -> int:
 
 def connections(store: ReadStore) -> list[dict]:
     return store.query("SELECT * FROM connections ORDER BY name")
-
-
-def all_documents(store: ReadStore) -> list[dict]:
-    """Every row in a stable order: what a rebuild must reproduce exactly (I4)."""
-    return store.query("SELECT * FROM documents ORDER BY id")

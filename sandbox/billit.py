@@ -783,11 +783,6 @@ def create_app(*, api_key: str | None = "demo-billit-key", client_id: str = "dem
                 company.requests.append(entry)
         return response
 
-    # Read the body before a fault can answer early (see sandbox/eboekhouden.py).
-    @app.before_request
-    def _drain():
-        request.get_data()
-
     faults = Faults(error_body, seed=seed)
     faults.init_app(app)
     app.extensions["faults"] = faults

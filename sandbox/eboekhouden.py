@@ -1000,13 +1000,6 @@ def create_app(*, api_token: str, seed: int = 1) -> Flask:
                                        "status": response.status_code})
         return response
 
-    # Read the body before a fault can answer early: werkzeug drains an unread body after the
-    # response with a blocking read, so a dropped POST would hang the client until its timeout
-    # instead of breaking its connection.
-    @app.before_request
-    def _drain():
-        request.get_data()
-
     faults = Faults(error_body, seed=seed)
     faults.init_app(app)
     app.extensions["faults"] = faults

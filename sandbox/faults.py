@@ -138,7 +138,8 @@ class Faults:
         if request.path.startswith("/__sandbox/"):
             return None
         # Read the body now: a fault that answers before the handler would otherwise leave it
-        # unread, and the server's later read of it blocks until the client gives up.
+        # unread, and werkzeug's later read of it blocks, so a dropped POST would hang the
+        # client until its timeout instead of breaking its connection.
         request.get_data()
         method, path = request.method, request.path
         fault = self._take(method, path, {"latency"})

@@ -33,7 +33,6 @@ class Job:
     every: timedelta
     run: Callable[[], object]
     next_at: float = 0.0  # monotonic seconds; 0: run at start
-    runs: int = 0
     last_result: object = None
 
 
@@ -60,7 +59,6 @@ class Scheduler:
                 log.info("scheduler: %s: %s", job.name, job.last_result)
             except Exception:  # a failing job is tried again next round, the others go on
                 log.exception("scheduler: %s failed", job.name)
-            job.runs += 1
             job.next_at = now + job.every.total_seconds()
             ran.append(job.name)
         return ran

@@ -184,8 +184,7 @@ class BillitClient:
     def exchange_code(self, code: str, redirect_uri: str) -> dict:
         """The tokens for an authorization code (saved in the store, and returned)."""
         tokens = self._token_request({"grant_type": "authorization_code", "code": code,
-                                      "redirect_uri": redirect_uri},
-                                     refused=CONNECT_REFUSED)
+                                      "redirect_uri": redirect_uri})
         if tokens is None:
             raise CredentialsError(CONNECT_REFUSED, code="InvalidGrant")
         if self._tokens is not None:
@@ -360,7 +359,7 @@ class BillitClient:
             if current.get("refresh_token") and current["refresh_token"] != spent:
                 return current  # another thread or process refreshed while we waited
             tokens = self._token_request({"grant_type": "refresh_token",
-                                          "refresh_token": spent}, refused=RECONNECT)
+                                          "refresh_token": spent})
             if tokens is None:
                 return self._refused_refresh(spent)
             # Save before use: the old refresh token is spent now, and the new one is the only
@@ -379,7 +378,7 @@ class BillitClient:
                 return current
         raise CredentialsError(RECONNECT, code="InvalidGrant")
 
-    def _token_request(self, fields: dict, *, refused: str) -> dict | None:
+    def _token_request(self, fields: dict) -> dict | None:
         """``POST /OAuth2/token`` (JSON, no auth header); the tokens, or None when refused."""
         if not (self._client_id and self._client_secret):
             raise CredentialsError(RECONNECT, code="NoClient")
