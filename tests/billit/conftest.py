@@ -14,6 +14,7 @@ from domain.booking import build_booking
 from sandbox.billit import create_app
 from sandbox.generator import generate
 from sandbox.serve import serve
+from tests.sandbox_control import SandboxControl
 from workers.connectors.billit import BillitClient, MemoryTokenStore
 
 API_KEY = "billit-key-5e1d7c93a2"
@@ -25,13 +26,11 @@ REDIRECT = "https://koppel.example/connect/billit/callback"
 DEMO_SETTINGS = Path(__file__).resolve().parents[2] / "web" / "demo_settings.toml"
 
 
-class Fake:
+class Fake(SandboxControl):
     """One fake Billit company plus helpers to drive it through its control API."""
 
     def __init__(self, base_url: str, transport: httpx.BaseTransport | None) -> None:
-        self.base_url = base_url
-        self.transport = transport
-        self.control = httpx.Client(base_url=base_url, transport=transport, timeout=10)
+        super().__init__(base_url, transport)
 
     def client(self, **kwargs) -> BillitClient:
         kwargs.setdefault("transport", self.transport)
@@ -59,24 +58,6 @@ class Fake:
         location = answer.headers["Location"]
         assert location.startswith(REDIRECT)
         return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-
-    def get(self, path: str):
-        response = self.control.get(f"/__sandbox/{path}")
-        response.raise_for_status()
-        return response.json()
-
-    def post(self, path: str, body=None):
-        response = self.control.post(f"/__sandbox/{path}", json=body)
-        response.raise_for_status()
-        return response.json()
-
-    def fault(self, **spec) -> None:
-        self.control.post("/__sandbox/faults", json=spec).raise_for_status()
-
-    def requests(self, method: str | None = None, path: str | None = None) -> list[dict]:
-        return [r for r in self.get("requests")
-                if (method is None or r["method"] == method)
-                and (path is None or r["path"] == path)]
 
     def api(self, method: str, path: str, **kwargs) -> httpx.Response:
         """A raw call with the API key, for wire-format assertions."""

@@ -9,42 +9,23 @@ import pytest
 
 from sandbox.eboekhouden import create_app
 from sandbox.serve import serve
+from tests.sandbox_control import SandboxControl
 from workers.connectors.eboekhouden import EBoekhoudenClient
 
 API_TOKEN = "api-token-3f2c9a1e7b"
 BASE = "http://eboekhouden.test"
 
 
-class Fake:
+class Fake(SandboxControl):
     """One fake administration plus helpers to drive it through its control API."""
 
     def __init__(self, app, base_url: str, transport: httpx.BaseTransport | None) -> None:
         self.app = app
-        self.base_url = base_url
-        self.transport = transport
-        self.control = httpx.Client(base_url=base_url, transport=transport, timeout=10)
+        super().__init__(base_url, transport)
 
     def client(self, **kwargs) -> EBoekhoudenClient:
         kwargs.setdefault("transport", self.transport)
         return EBoekhoudenClient(self.base_url, kwargs.pop("api_token", API_TOKEN), **kwargs)
-
-    def get(self, path: str):
-        response = self.control.get(f"/__sandbox/{path}")
-        response.raise_for_status()
-        return response.json()
-
-    def post(self, path: str, body=None):
-        response = self.control.post(f"/__sandbox/{path}", json=body)
-        response.raise_for_status()
-        return response.json()
-
-    def fault(self, **spec) -> None:
-        self.control.post("/__sandbox/faults", json=spec).raise_for_status()
-
-    def requests(self, method: str | None = None, path: str | None = None) -> list[dict]:
-        return [r for r in self.get("requests")
-                if (method is None or r["method"] == method)
-                and (path is None or r["path"] == path)]
 
     def relation(self, name="Jan Jansen", **fields) -> dict:
         return self.post("relations", {"name": name, "type": "P", **fields})[0]
