@@ -29,6 +29,7 @@ from application.errors import (
 )
 from domain import debtor as debtor_rules
 from domain import payments as payment_rules
+from domain.modes import waits_for_payment
 from domain.booking import Booking, build_booking
 from domain.document import Document, DocumentError, Status
 from domain.source import DocumentError as UnreadableSource
@@ -150,7 +151,7 @@ class Processing:
                           f"The shop's document cannot be read: {error}")
             return
         waiting_for = None
-        if booking.ok and _waits_for_payment(document, booking, connection):
+        if booking.ok and waits_for_payment(document.kind, booking, connection.settings):
             waiting_for = "payment"
         document.record_check(booking.to_dict(), connection.version, booking.ok, waiting_for)
         if not booking.ok:
@@ -326,24 +327,11 @@ class _CredentialsGuard:
         return False
 
 
-def booked_kind(settings) -> str:
-    """Which shop documents a connection books (settings.md ``shop.process``): paid orders, or
-    every invoice (debit and credit). The other kind's webhooks are not for it."""
-    return "invoice" if settings.shop.process == "invoices" else "order"
-
-
 def _reference(found: dict) -> dict:
     """What identifies the document in the ledger (shown on Report; the rest stays in the
     event for the audit)."""
     keys = ("id", "invoiceNumber", "mutationId")
     return {key: found[key] for key in keys if found.get(key) is not None}
-
-
-def _waits_for_payment(document: Document, booking: Booking,
-                       connection: ConnectionContext) -> bool:
-    """R5.8: in ``paid_orders`` mode an unpaid order waits in Open."""
-    return (document.kind == "order" and connection.settings.shop.process == "paid_orders"
-            and not booking.paid)
 
 
 def _shop_number(kind: str, bundle: dict) -> str:

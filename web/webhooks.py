@@ -12,8 +12,8 @@ from uuid import UUID
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from application.connections import UnknownConnection
-from application.processing import booked_kind
 from application.secrets import token_matches
+from domain.modes import booked_kind
 from workers.connectors.ccvshop import parse_webhook
 
 blueprint = Blueprint("webhooks", __name__)

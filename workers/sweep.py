@@ -16,8 +16,8 @@ from uuid import UUID
 from application.app import Koppel
 from application.connections import ConnectionDirectory
 from application.errors import KoppelError
-from application.processing import booked_kind
 from domain.document import Status
+from domain.modes import booked_kind
 from projections import queries
 from projections.store import ReadStore
 from workers.actors import Actors
