@@ -8,6 +8,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from application.errors import TransientError
+from application.processing import WaitingForReconnect
 from sandbox.generator import generate
 from tests.harness import Harness
 
@@ -118,8 +120,9 @@ def test_a_reused_idempotency_key_409_is_resolved_by_lookup(billit, paid_domesti
     monkeypatch.setattr(client, "find_order", lagging_find)
     shop_id = billit.put_order(paid_domestic_orders(1)[0])["id"]
     doc_id = billit.runtime.processing.intake(billit.connection.id, "order", shop_id, "test")
-    with pytest.raises(Exception):
+    with pytest.raises(TransientError) as lost:
         billit.runtime.processing.process(doc_id)  # the 500 after commit
+    assert lost.value.outcome_unknown  # so the retry must look before it posts
     billit.runtime.processing.process(doc_id)  # lookup misses, POST gets 409, lookup finds
     document = billit.runtime.app.document(doc_id)
     assert document.status == "posted" and len(_orders(billit)) == 1
@@ -168,7 +171,7 @@ def test_a_refused_refresh_turns_the_connection_red_and_documents_wait(billit,
     billit.billit.post("/__sandbox/tokens/expire")
     shop_id = billit.put_order(paid_domestic_orders(1)[0])["id"]
     document_id = billit.runtime.processing.intake(billit.connection.id, "order", shop_id, "t")
-    with pytest.raises(Exception, match="reconnect Billit"):
+    with pytest.raises(WaitingForReconnect, match="reconnect Billit"):
         billit.runtime.processing.process(document_id)
     assert billit.runtime.app.document(document_id).status != "failed"  # it waits
     billit.rows()  # bring the read model up to date

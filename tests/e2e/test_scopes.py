@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from application.errors import TransientError
 from domain.booking import Booking
 from sandbox.generator import generate
 from tests.harness import Harness
@@ -121,7 +122,7 @@ def test_an_invoice_document_whose_answer_was_lost_is_found_not_sent_twice(h, va
     item = _items("domestic", 1, seed=17)[0]
     shop_id = h.put_order(item)["id"]
     doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
-    with pytest.raises(Exception):
+    with pytest.raises(TransientError):
         h.runtime.processing.process(doc_id)
     h.runtime.processing.process(doc_id)
     document = h.runtime.app.document(doc_id)
