@@ -259,58 +259,16 @@ def test_generated_documents_round_trip_through_the_fake(control, client):
             assert got_doc[key] == sent[key], key
 
 
-DEMO_SETTINGS = """
-name = "Generator cross-check"
-[shop]
-platform = "ccvshop"
-api_root = "https://demo.ccvshop.nl"
-public_key = "p"
-secret = "s"
-home_country = "NL"
-process = "paid_orders"
-[ledger]
-system = "eboekhouden"
-api_token = "t"
-[rounding]
-account = "8090"
-[payment_methods.default]
-account = "1100"
-[[vat]]
-rate = "21"
-vat_code = "HOOG_VERK_21"
-revenue_account = "8000"
-[[vat]]
-rate = "9"
-vat_code = "LAAG_VERK_9"
-revenue_account = "8001"
-[[vat]]
-rate = "0"
-vat_code = "GEEN"
-revenue_account = "8002"
-[icp]
-vat_code = "BI_EU_VERK"
-revenue_account = "8100"
-[international]
-vat_code = "BU_EU_VERK"
-revenue_account = "8200"
-[oss.DE]
-vat_code = "VAT_OSS"
-vat_account = "1665"
-revenue_account = "8300"
-[oss.FR]
-vat_code = "VAT_OSS"
-vat_account = "1665"
-revenue_account = "8400"
-"""
 
 
 def test_the_rules_agree_with_every_expectation(docs):
     """The domain's own reading of mapping.md (via preview) finds exactly the expected failed
     check, the expected scope, and never needs a rounding line on a passing document."""
     from application.preview import preview
-    from application.settings import load_settings_text
+    from web.demo import demo_settings
 
-    settings = load_settings_text(DEMO_SETTINGS)
+    # The settings the expectations are made for are the demo's own, not a copy of them.
+    settings = demo_settings("https://demo.ccvshop.nl")
     for item in docs:
         bundle = ({"order": item["order"], "orderrows": item["orderrows"]}
                   if item["kind"] == "order" else
