@@ -1,14 +1,26 @@
 """A faithful local fake of the e-Boekhouden REST API (v1).
 
-Wire format: ``/work/shared/reference/eboekhouden-api.md``. Where the notes mark a fact as a
-guess the fake takes the documented best guess and is strict where strictness catches client
-bugs (``ledgerId`` must be an integer id, never a code; amounts must be JSON numbers). The
-choices, in one place:
+Wire format: ``/work/shared/reference/eboekhouden-api.md`` (its last section: the official
+OpenAPI document). Where the notes mark a fact as a guess the fake takes the documented best
+guess and is as strict as the real server, never stricter. The choices, in one place:
+
+- numbers may come as JSON numbers or as numeric JSON strings (``"121.00"``): the real server
+  (ASP.NET Core) reads both; a ledger *code* where an id belongs is then an unknown id;
+- string fields the client left out are answered as ``""``, not ``null``, as the live API does;
 
 - session start: 400 ``validation`` for a missing/ill-formed source or token, 403 ``security``
   for an unknown token (``SECURITY_001``) or an expired one (``API_SESSION_004``);
   ``expiresIn`` 3600; a 401 carries a ``SECURITY_010`` body;
-- creates answer 201; ``DELETE /v1/session`` answers 204;
+- creates answer 201, PATCH and ``DELETE /v1/session`` 204 without a body;
+- the documented limits: relation ``note`` 40,000 and ``companyRegistrationNumber`` 50
+  characters, invoice ``items`` 500 (``FACT_025``), invoice ``text`` 35,000 (``FACT_017``),
+  invoice ``mutation.description`` 200;
+- ``GET /v1/ledger/balances`` without ``from``/``to`` answers ``LEDG_020`` (the request took too
+  long) once the administration holds more mutations than the option ``balances_limit``
+  (default: never; the real limit is time, not a count);
+- whether the ledger refuses negative invoice lines or totals is not documented (``FACT_ITEM_009``
+  "Total price is too low", ``FACT_005`` "Total invoice amount too low"): by default it accepts
+  them; the options ``min_item_total`` / ``min_invoice_total`` make it refuse below a threshold;
 - list ``count`` is the number of items on *this page* (the spec's literal wording), so
   clients must page by ``len(items) < limit``;
 - string filters and uniqueness (relation codes, invoice numbers) are case-insensitive, as on
@@ -70,6 +82,8 @@ TITLES = {
     "LEDG_010": "Ledger category doesn't exist.",
     "LEDG_011": "Ledger not found.",
     "LEDG_013": "Ledger code already exists.",
+    # LEDG_020 is in the official OpenAPI document only; its wording there is not copied.
+    "LEDG_020": "The request took too long; narrow it with from and to.",
     "REL_001": "Relation type is invalid (B,P).",
     "REL_002": "Name is mandatory.",
     "REL_003": "Name is too long.",
@@ -121,9 +135,13 @@ TITLES = {
     "FACT_014": "Payment reference is too long.",
     "FACT_015": "Term of payment is missing.",
     "FACT_016": "Term of payment out of range.",
+    "FACT_004": "Total invoice amount too high.",
+    "FACT_005": "Total invoice amount too low.",
+    "FACT_017": "Invoice text is too long.",
     "FACT_018": "Invoice template not found.",
     "FACT_019": "Invoice items are missing.",
     "FACT_021": "Invoice not found.",
+    "FACT_025": "Too many items.",
     "FACT_101": "Invoice number is in use.",
     "FACT_ITEM_001": "Description invoice item is missing.",
     "FACT_ITEM_002": "Description invoice item is too long.",
@@ -132,6 +150,8 @@ TITLES = {
     "FACT_ITEM_005": "Price per unit incl. VAT is missing.",
     "FACT_ITEM_006": "VAT code is missing.",
     "FACT_ITEM_007": "Ledger ID is missing",
+    "FACT_ITEM_008": "Total price is too high.",
+    "FACT_ITEM_009": "Total price is too low.",
     "FACT_ITEM_012": "Ledger account not found.",
     "FACT_ITEM_013": "Discount amount cannot have a value when discount percentage is passed.",
     "FACT_ITEM_014": "Invalid VAT code.",
@@ -174,9 +194,17 @@ TITLES = {
     "MUT_112": "Relation is missing.",
     "MUT_113": "Relation not found.",
     "MUT_115": "Invoice not found.",
+    "MUT_117": "Cost center not found.",
     "MUT_118": "Ledger is not in balance.",
     "MUT_120": "Invoice number is missing.",
     "MUT_300": "Mutation not found.",
+    "COST_001": "Cost Center not found.",
+    "COST_003": "Cost center description is required.",
+    "COST_004": "Cost center description is too long.",
+    "COST_005": "Cost center with this name already exists on this level of the tree.",
+    "COST_006": "Cost center parent id cannot be changed.",
+    "COST_007": "Cost center parent is not active.",
+    "COST_008": "Cost center parent not found.",
 }
 
 # VAT codes accepted on mutation rows and invoice items (§2), with their rate in percent.
@@ -240,8 +268,8 @@ RELATION_LIMITS = {  # field: (max length, code)
     "faxNumber": (50, "REL_021"), "emailAddress": (150, "REL_022"),
     "emailAddressInvoice": (150, "REL_024"), "emailAddressReminder": (150, "REL_026"),
     "website": (50, "REL_028"), "iban": (50, "REL_029"), "bic": (20, "REL_032"),
-    "vatNumber": (50, "REL_035"), "mandateId": (35, "REL_034"), "note": (2000, "REL_047"),
-    "companyRegistrationNumber": (20, "REL_050"),
+    "vatNumber": (50, "REL_035"), "mandateId": (35, "REL_034"), "note": (40000, "REL_047"),
+    "companyRegistrationNumber": (50, "REL_050"),
     **{f"freeText{i + 1}": (100, f"REL_0{37 + i}") for i in range(10)},
 }
 RELATION_FIELDS = [
@@ -253,6 +281,14 @@ RELATION_FIELDS = [
     "doNotReceiveNewsletters", "ledgerId", "mandate", "mandateType", "mandateId",
     "mandateSignedDate",
 ]
+RELATION_TEXT = {*RELATION_LIMITS, "type", "gender", "mandateType"}
+
+# ``POST /__sandbox/options``: what the real ledger may do that its documents leave open.
+OPTIONS = {
+    "min_item_total": "refuse an invoice item whose total is below this (FACT_ITEM_009)",
+    "min_invoice_total": "refuse an invoice whose total is below this (FACT_005)",
+    "balances_limit": "answer LEDG_020 to balances without from/to above this many mutations",
+}
 
 
 class ApiError(Exception):
@@ -305,25 +341,56 @@ def error_body(status: int, message: str) -> Response:
 
 # -- small value helpers --------------------------------------------------------------------
 
-def _money(value, prop: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise _bad("ERR_002", prop, "A number is expected.")
-    return Decimal(str(value)).quantize(CENT, ROUND_HALF_UP)
+# ASP.NET Core reads a number from a JSON string too (``"121.00"``, ``"7"``), but not with
+# blanks, a leading "+" or a thousands separator.
+NUMERIC_TEXT = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+INTEGER_TEXT = re.compile(r"-?\d+")
 
 
 def _number(value, prop: str) -> Decimal:
+    if isinstance(value, str) and NUMERIC_TEXT.fullmatch(value):
+        return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise _bad("ERR_002", prop, "A number is expected.")
     return Decimal(str(value))
 
 
+def _money(value, prop: str) -> Decimal:
+    return _number(value, prop).quantize(CENT, ROUND_HALF_UP)
+
+
 def _int_id(value, prop: str) -> int:
-    """Ids are JSON integers; a ledger *code* string here is a client bug (ERR_002)."""
+    """Ids are integers, as a JSON number or a numeric string; anything else is ERR_002."""
+    if isinstance(value, str) and INTEGER_TEXT.fullmatch(value):
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, Decimal) and value == value.to_integral_value():
             return int(value)
         raise _bad("ERR_002", prop, "An integer id is expected.")
     return value
+
+
+def _row_taxes(rows: list[dict], in_ex: str) -> list[Decimal]:
+    """Each row's share of its VAT code's tax, which is computed over the summed rows (see
+    ``_vat_totals``); the last row of a code takes the rounding difference."""
+    taxes = []
+    for row in rows:
+        rate = ALL_VAT.get(row["vatCode"])
+        if rate is None:
+            taxes.append(row.get("vatAmount") or Decimal(0))
+        else:
+            base = 100 + rate if in_ex == "IN" else 100
+            taxes.append(_round(row["amount"] * rate / base))
+    for code in {r["vatCode"] for r in rows if ALL_VAT.get(r["vatCode"]) is not None}:
+        indexes = [i for i, r in enumerate(rows) if r["vatCode"] == code]
+        code_tax = _vat_totals([(code, sum((rows[i]["amount"] for i in indexes), Decimal(0)),
+                                 None)], in_ex)[1]
+        taxes[indexes[-1]] += code_tax - sum((taxes[i] for i in indexes), Decimal(0))
+    return taxes
+
+
+def _optional_id(value, prop: str) -> int | None:
+    return None if value is None else _int_id(value, prop)
 
 
 def _parse_date(value, code: str, prop: str = "date") -> date:
@@ -478,11 +545,14 @@ class Administration:
             self.mutations: list[dict] = []
             self.invoices: list[dict] = []
             self.templates: list[dict] = []
+            self.cost_centers: dict[int, dict] = {}
+            self.options: dict = {}  # see OPTIONS
             self.requests.clear()
             self._next_ledger_id = 48086600 + self.rng.randrange(100)
             self._next_relation_id = 68216300 + self.rng.randrange(100)
             self._next_invoice_id = 64701400 + self.rng.randrange(100)
             self._next_template_id = 1486700 + self.rng.randrange(100)
+            self._next_cost_center_id = 30100 + self.rng.randrange(100)
             self._next_mutation_id = 1
             self._next_relation_code = 1001
             self._next_invoice_number = 1
@@ -531,11 +601,35 @@ class Administration:
     def create_relation(self, body: dict) -> dict:
         if not isinstance(body, dict):
             raise _bad("DATA_01")
-        name = body.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise _bad("REL_002", "name")
-        kind = body.get("type") or "B"
-        if kind not in ("B", "P"):
+        fields = self._relation_fields(body, None)
+        code = fields.get("code") or self._generated_relation_code()
+        # The live API answers "" for a text it was not given, never null.
+        relation = {field: "" if field in RELATION_TEXT else None for field in RELATION_FIELDS}
+        relation.update(fields)
+        relation.update(id=self._new_id("_next_relation_id"), type=fields.get("type") or "B",
+                        code=code, date=_datetime_text(date.today().isoformat()),
+                        isClubOrAssociationMember=0)
+        self.relations[relation["id"]] = relation
+        return relation
+
+    def update_relation(self, relation_id: int, body: dict) -> None:
+        """``PATCH /v1/relation/{id}``: only the fields given change."""
+        relation = self.relations.get(relation_id)
+        if relation is None:
+            raise ApiError(404, "REL_055")
+        if not isinstance(body, dict) or not body:
+            raise _bad("DATA_01")
+        relation.update(self._relation_fields(body, relation_id))
+
+    def _relation_fields(self, body: dict, own_id: int | None) -> dict:
+        """The relation fields of ``body``, checked and with numbers as numbers; a create
+        (``own_id`` None) needs a name, an update only checks what it is given."""
+        fields = {field: body[field] for field in RELATION_FIELDS if field in body}
+        if own_id is None or "name" in body:
+            name = body.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise _bad("REL_002", "name")
+        if "type" in body and (body.get("type") or "B") not in ("B", "P"):
             raise _bad("REL_001", "type")
         if body.get("gender") not in (None, "", "m", "v", "a"):
             raise _bad("REL_004", "gender")
@@ -552,9 +646,8 @@ class Administration:
         kvk = body.get("companyRegistrationNumber")
         if kvk and not kvk.isdigit():
             raise _bad("REL_008", "companyRegistrationNumber")
-        term = body.get("termOfPayment")
-        if term is not None:
-            term = _int_id(term, "termOfPayment")
+        if body.get("termOfPayment") is not None:
+            term = fields["termOfPayment"] = _int_id(body["termOfPayment"], "termOfPayment")
             if term < 0:
                 raise _bad("REL_030", "termOfPayment")
             if term > 365:
@@ -562,23 +655,25 @@ class Administration:
         if body.get("mandateType") not in (None, "", "E", "D"):
             raise _bad("REL_051", "mandateType")
         if body.get("ledgerId") is not None:
-            if _int_id(body["ledgerId"], "ledgerId") not in self.ledgers:
+            fields["ledgerId"] = _int_id(body["ledgerId"], "ledgerId")
+            if fields["ledgerId"] not in self.ledgers:
                 raise _bad("REL_048", "ledgerId")
         code = body.get("code") or ""
         if code:
             # Guess: printable ASCII without surrounding blanks (the real rule is not public).
             if code != code.strip() or not all(32 <= ord(c) < 127 for c in code):
                 raise _bad("REL_005", "code")
-            if any(r["code"].casefold() == code.casefold() for r in self.relations.values()):
+            if any(r["code"].casefold() == code.casefold() and r["id"] != own_id
+                   for r in self.relations.values()):
                 raise _bad("REL_049", "code")
-        else:
-            code = self._generated_relation_code()
-        relation = {field: body.get(field) for field in RELATION_FIELDS}
-        relation.update(id=self._new_id("_next_relation_id"), type=kind, code=code,
-                        date=_datetime_text(date.today().isoformat()),
-                        isClubOrAssociationMember=0)
-        self.relations[relation["id"]] = relation
-        return relation
+        elif "code" in fields:
+            del fields["code"]  # an empty code keeps (or, on create, generates) one
+        if not fields.get("type"):
+            fields.pop("type", None)
+        for field in RELATION_TEXT:
+            if fields.get(field, "") is None:
+                fields[field] = ""
+        return fields
 
     def _generated_relation_code(self) -> str:
         # Guess: the real format is unknown; a plain sequence never collides with R6.4's codes.
@@ -635,10 +730,11 @@ class Administration:
             raise _bad("MUT_002", "invoiceNumber")
         if len(number) > 50:
             raise _bad("MUT_018", "invoiceNumber")
+        term = None
         if body.get("termOfPayment") is not None:
             if kind not in (1, 2):
                 raise _bad("MUT_016", "termOfPayment")
-            _int_id(body["termOfPayment"], "termOfPayment")
+            term = _int_id(body["termOfPayment"], "termOfPayment")
         description = body.get("description") or ""
         if len(description) > 50:
             raise _bad("ERR_002", "description", "Description is too long (max 50).")
@@ -672,7 +768,7 @@ class Administration:
             incl = _round(sum((r["amount"] for r in rows), Decimal(0)))
         mutation = {
             "id": self._next_mutation_id, "type": kind, "date": day.isoformat(),
-            "description": description, "termOfPayment": body.get("termOfPayment"),
+            "description": description, "termOfPayment": term,
             "ledgerId": header.id, "relationId": relation["id"] if relation else None,
             "inExVat": in_ex, "invoiceNumber": number, "entryNumber": body.get("entryNumber") or "",
             "paymentReference": reference, "rows": rows, "vat": vat,
@@ -739,7 +835,8 @@ class Administration:
             result.append({
                 "ledgerId": ledger.id if ledger else None, "vatCode": vat_code,
                 **({"vatAmount": vat_amount} if vat_amount is not None else {}),
-                "costCenterId": row.get("costCenterId"), "amount": amount,
+                "costCenterId": self._cost_center(row.get("costCenterId"), f"{at}.costCenterId"),
+                "amount": amount,
                 "description": row.get("description") or "", "invoiceNumber": row_number,
                 "relationId": row_relation["id"] if row_relation else None,
             })
@@ -779,6 +876,105 @@ class Administration:
             })
         return items
 
+    # -- ledger balances ------------------------------------------------------------------
+
+    def balances(self, start: str | None, end: str | None) -> dict[int, Decimal]:
+        """The balance of every ledger (debit positive) over the mutations dated in
+        [start, end]; every mutation's postings sum to zero, so all balances do too."""
+        limit = self.options.get("balances_limit")
+        if start is None and end is None and limit is not None and len(self.mutations) > limit:
+            raise _bad("LEDG_020", "from")
+        totals: dict[int, Decimal] = {}
+        for m in self.mutations:
+            if (start and m["date"] < start) or (end and m["date"] > end):
+                continue
+            for ledger_id, amount in self._postings(m):
+                totals[ledger_id] = totals.get(ledger_id, Decimal(0)) + amount
+        return totals
+
+    def _postings(self, m: dict) -> list[tuple[int, Decimal]]:
+        kind, rows = m["type"], m["rows"]
+        if kind == 7:
+            return [(r["ledgerId"], r["amount"]) for r in rows]
+        if kind in (3, 4):  # a payment moves money between the bank and the open item
+            sign = 1 if kind == 3 else -1
+            return ([(m["ledgerId"], sign * m["totalAmount"])]
+                    + [(r["ledgerId"], -sign * r["amount"]) for r in rows])
+        sign = 1 if kind in (2, 5) else -1  # sales debit the header, purchases credit it
+        taxes = _row_taxes(rows, m["inExVat"])
+        postings = [(m["ledgerId"], sign * m["totalAmount"])]
+        for row, tax in zip(rows, taxes):
+            net = row["amount"] - tax if m["inExVat"] == "IN" else row["amount"]
+            postings.append((row["ledgerId"], -sign * net))
+            if tax:
+                postings.append((self._vat_ledger(row["vatCode"]), -sign * tax))
+        return postings
+
+    def _vat_ledger(self, vat_code: str) -> int:
+        rate = ALL_VAT.get(vat_code)
+        category = ("VOOR" if vat_code in PURCHASE_VAT
+                    else "AF19" if rate == 21 else "AF6" if rate == 9 else "AFOVERIG")
+        return next(l.id for l in self.ledgers.values() if l.category == category)
+
+    # -- cost centres ---------------------------------------------------------------------
+
+    def _cost_center(self, value, prop: str) -> int | None:
+        if value is None:
+            return None
+        center = _int_id(value, prop)
+        if center not in self.cost_centers:
+            raise _bad("MUT_117", prop)
+        return center
+
+    def create_cost_center(self, body) -> dict:
+        if not isinstance(body, dict):
+            raise _bad("DATA_01")
+        parent = _optional_id(body.get("parentId"), "parentId")
+        center = {"id": None, "description": None, "parentId": parent,
+                  "active": body.get("active", True) is not False}
+        self._check_cost_center(center, body)
+        center["id"] = self._new_id("_next_cost_center_id")
+        self.cost_centers[center["id"]] = center
+        return center
+
+    def update_cost_center(self, center_id: int, body) -> None:
+        center = self.cost_centers.get(center_id)
+        if center is None:
+            raise ApiError(404, "COST_001")
+        if not isinstance(body, dict) or not body:
+            raise _bad("DATA_01")
+        if "parentId" in body and _optional_id(body["parentId"], "parentId") != center["parentId"]:
+            raise _bad("COST_006", "parentId")
+        changed = dict(center, active=body.get("active", center["active"]) is not False)
+        self._check_cost_center(changed, {"description": center["description"], **body})
+        center.update(changed)
+
+    def _check_cost_center(self, center: dict, body: dict) -> None:
+        description = body.get("description")
+        if not isinstance(description, str) or not description.strip():
+            raise _bad("COST_003", "description")
+        if len(description) > 50:
+            raise _bad("COST_004", "description")
+        parent = center["parentId"]
+        if parent is not None:
+            if parent not in self.cost_centers:
+                raise _bad("COST_008", "parentId")
+            if center["active"] and not self.cost_centers[parent]["active"]:
+                raise _bad("COST_007", "parentId")
+        if any(c["parentId"] == parent and c["id"] != center["id"]
+               and c["description"].casefold() == description.casefold()
+               for c in self.cost_centers.values()):
+            raise _bad("COST_005", "description")
+        center["description"] = description
+
+    def cost_center_path(self, center: dict) -> str:
+        # Guess: root first ("Inkoop>Voorraad"); the document's example is ambiguous.
+        parts = [center["description"]]
+        while center["parentId"] is not None:
+            center = self.cost_centers[center["parentId"]]
+            parts.insert(0, center["description"])
+        return ">".join(parts)
+
     # -- invoices -------------------------------------------------------------------------
 
     def create_invoice(self, body: dict) -> dict:
@@ -806,14 +1002,17 @@ class Administration:
         if not 0 <= term <= 365:
             raise _bad("FACT_016", "termOfPayment")
         template_id = body.get("templateId")
-        if template_id is None or not any(
-                t["id"] == _int_id(template_id, "templateId") for t in self.templates):
+        if template_id is not None:
+            template_id = _int_id(template_id, "templateId")
+        if template_id is None or not any(t["id"] == template_id for t in self.templates):
             raise _bad("FACT_018", "templateId")
         in_ex = body.get("inExVat") or "EX"
         if in_ex not in ("IN", "EX"):
             raise _bad("FACT_010", "inExVat")
         if body.get("reference") and len(body["reference"]) > 50:
             raise _bad("ERR_002", "reference", "Reference is too long (max 50).")
+        if body.get("text") and len(body["text"]) > 35000:
+            raise _bad("FACT_017", "text")
         items = self._invoice_items(body.get("items"), in_ex)
         booking = body.get("mutation")
         header = None
@@ -825,7 +1024,7 @@ class Administration:
             header = self._ledger(booking["ledgerId"], "mutation.ledgerId", "MUT_007")
             if header.category != "DEB":
                 raise _bad("MUT_011", "mutation.ledgerId")
-            if len(booking.get("description") or "") > 50:
+            if len(booking.get("description") or "") > 200:
                 raise _bad("FACT_VERWERK_002", "mutation.description")
             reference = booking.get("paymentReference") or ""
             if len(reference) > 50:
@@ -842,6 +1041,9 @@ class Administration:
             raise _bad("MUT_019", "invoiceNumber")
         lines = [(i["vatCode"], i["lineTotal"], i.get("vatAmount")) for i in items]
         excl, vat_total, incl, _ = _vat_totals(lines, in_ex)
+        lowest = self.options.get("min_invoice_total")
+        if lowest is not None and incl < Decimal(str(lowest)):
+            raise _bad("FACT_005", "items")
         invoice = {
             "id": self._new_id("_next_invoice_id"), "invoiceNumber": number,
             "relationId": relation["id"], "date": day.isoformat(),
@@ -885,6 +1087,9 @@ class Administration:
     def _invoice_items(self, items, in_ex: str) -> list[dict]:
         if not items or not isinstance(items, list):
             raise _bad("FACT_019", "items")
+        if len(items) > 500:
+            raise _bad("FACT_025", "items")
+        lowest = self.options.get("min_item_total")
         result = []
         for i, item in enumerate(items):
             at = f"items[{i}]"
@@ -915,6 +1120,10 @@ class Administration:
             discount_percentage = item.get("discountPercentage")
             if discount_amount is not None and discount_percentage is not None:
                 raise _bad("FACT_ITEM_013", f"{at}.discountAmount")
+            if discount_amount is not None:
+                discount_amount = _money(discount_amount, f"{at}.discountAmount")
+            if discount_percentage is not None:
+                discount_percentage = _number(discount_percentage, f"{at}.discountPercentage")
             vat_amount = None
             if item.get("vatAmount") is not None:
                 if vat_code != "AFW_VERK":
@@ -922,19 +1131,22 @@ class Administration:
                 vat_amount = _money(item["vatAmount"], f"{at}.vatAmount")
             unit = price
             if discount_amount is not None:
-                unit -= _money(discount_amount, f"{at}.discountAmount")
+                unit -= discount_amount
             if discount_percentage is not None:
-                pct = _number(discount_percentage, f"{at}.discountPercentage")
-                unit -= unit * pct / 100
+                unit -= unit * discount_percentage / 100
             result.append({
                 "quantity": quantity, "description": description, "pricePerUnit": price,
                 "vatCode": vat_code, "ledgerId": ledger.id, "code": item.get("code") or "",
-                "unitId": item.get("unitId"), "productId": item.get("productId"),
-                "costCenterId": item.get("costCenterId"), "discountAmount": discount_amount,
+                "unitId": _optional_id(item.get("unitId"), f"{at}.unitId"),
+                "productId": _optional_id(item.get("productId"), f"{at}.productId"),
+                "costCenterId": _optional_id(item.get("costCenterId"), f"{at}.costCenterId"),
+                "discountAmount": discount_amount,
                 "discountPercentage": discount_percentage,
                 **({"vatAmount": vat_amount} if vat_amount is not None else {}),
                 "lineTotal": _round(unit * quantity),
             })
+            if lowest is not None and result[-1]["lineTotal"] < Decimal(str(lowest)):
+                raise _bad("FACT_ITEM_009", f"{at}.pricePerUnit")
         return result
 
 
@@ -1061,6 +1273,61 @@ def _register_api(app: Flask, admin: Administration, authenticated) -> None:
         ledger = _create_ledger(admin, _body())
         return _json_response({"id": ledger.id}, 201)
 
+    def period() -> tuple[str | None, str | None]:
+        bounds = []
+        for name in ("from", "to"):
+            value = request.args.get(name)
+            bounds.append(_parse_date(value, "ERR_002", name).isoformat() if value else None)
+        return bounds[0], bounds[1]
+
+    def balance_item(ledger: Ledger, totals: dict) -> dict:
+        return {"code": ledger.code, "type": ledger.category,
+                "balance": totals.get(ledger.id, Decimal(0))}
+
+    @app.get("/v1/ledger/<int:ledger_id>/balance")
+    @authenticated
+    def ledger_balance(ledger_id: int):
+        ledger = admin.ledgers.get(ledger_id)
+        if ledger is None:
+            raise ApiError(404, "LEDG_011")
+        return _json_response(balance_item(ledger, admin.balances(*period())))
+
+    @app.get("/v1/ledger/balances")
+    @authenticated
+    def ledger_balances():
+        totals = admin.balances(*period())
+        rows = [balance_item(l, totals) for l in sorted(admin.ledgers.values(),
+                                                        key=lambda l: l.code)]
+        return _page(rows)
+
+    # -- cost centres -----------------------------------------------------------------------
+
+    @app.get("/v1/costcenter")
+    @authenticated
+    def cost_center_list():
+        rows = [dict(c) for c in sorted(admin.cost_centers.values(), key=lambda c: c["id"])]
+        return _page(_select(rows, {"parentId": "str", "description": "str"}))
+
+    @app.post("/v1/costcenter")
+    @authenticated
+    def cost_center_create():
+        center = admin.create_cost_center(_body())
+        return _json_response({"id": center["id"], "active": center["active"]}, 201)
+
+    @app.get("/v1/costcenter/<int:center_id>")
+    @authenticated
+    def cost_center_get(center_id: int):
+        center = admin.cost_centers.get(center_id)
+        if center is None:
+            raise ApiError(404, "COST_001")
+        return _json_response(dict(center, fullPath=admin.cost_center_path(center)))
+
+    @app.patch("/v1/costcenter/<int:center_id>")
+    @authenticated
+    def cost_center_update(center_id: int):
+        admin.update_cost_center(center_id, _body())
+        return Response(status=204)
+
     # -- relations --------------------------------------------------------------------------
 
     @app.get("/v1/relation")
@@ -1085,6 +1352,12 @@ def _register_api(app: Flask, admin: Administration, authenticated) -> None:
     def relation_create():
         relation = admin.create_relation(_body())
         return _json_response({"id": relation["id"], "code": relation["code"]}, 201)
+
+    @app.patch("/v1/relation/<int:relation_id>")
+    @authenticated
+    def relation_update(relation_id: int):
+        admin.update_relation(relation_id, _body())
+        return Response(status=204)
 
     # -- invoices ---------------------------------------------------------------------------
 
@@ -1242,6 +1515,25 @@ def _register_control(app: Flask, admin: Administration) -> None:
             template = admin.add_template(body["name"], bool(body.get("active", True)),
                                           body.get("type", "E"))
         return _json_response(template, 201)
+
+    @app.get("/__sandbox/options")
+    def control_options():
+        with admin.lock:
+            return _json_response(admin.options)
+
+    @app.post("/__sandbox/options")
+    def control_options_set():
+        """Behaviour the real ledger may show but its documents do not pin down (``OPTIONS``);
+        ``null`` switches one off again."""
+        body = _body() or {}
+        unknown = set(body) - set(OPTIONS)
+        if unknown:
+            return _json_response({"error": f"unknown options {sorted(unknown)}; "
+                                            f"one of {sorted(OPTIONS)}"}, 400)
+        with admin.lock:
+            admin.options.update(body)
+            admin.options = {k: v for k, v in admin.options.items() if v is not None}
+            return _json_response(admin.options)
 
     @app.post("/__sandbox/reset")
     def control_reset():
