@@ -8,11 +8,14 @@ from __future__ import annotations
 
 
 class KoppelError(Exception):
-    """Base of koppel's own errors; ``message`` is written for a merchant."""
+    """Base of koppel's own errors; ``message`` (English) and ``message_nl`` (Dutch, the
+    English when the connector has no translation) are written for a merchant."""
 
-    def __init__(self, message: str, *, code: str = "", detail: object = None) -> None:
+    def __init__(self, message: str, *, code: str = "", detail: object = None,
+                 message_nl: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.message_nl = message_nl or message
         self.code = code
         self.detail = detail  # the remote body (secrets removed), for support
 
@@ -26,8 +29,9 @@ class TransientError(KoppelError):
     """
 
     def __init__(self, message: str, *, code: str = "", detail: object = None,
-                 retry_after: float | None = None, outcome_unknown: bool = False) -> None:
-        super().__init__(message, code=code, detail=detail)
+                 retry_after: float | None = None, outcome_unknown: bool = False,
+                 message_nl: str | None = None) -> None:
+        super().__init__(message, code=code, detail=detail, message_nl=message_nl)
         self.retry_after = retry_after
         self.outcome_unknown = outcome_unknown
 

@@ -169,7 +169,7 @@ class Processing:
             with self._credentials_guard(connection, "ledger"):
                 relation = _find_or_create_relation(ledger, booking, connection)
         except RejectedError as error:
-            document.fail("debtor", error.code or "DEBTOR_REJECTED", "R6", error.message,
+            document.fail("debtor", error.code or "DEBTOR_REJECTED", "R6", error.message_nl,
                           error.message, detail=error.detail)
         else:
             document.resolve_debtor(relation)
@@ -265,7 +265,7 @@ class Processing:
         try:
             response = ledger.create_mutation(request["body"])
         except RejectedError as error:
-            document.fail_payment(error.code or "PAYMENT_REJECTED", "R8.2", error.message,
+            document.fail_payment(error.code or "PAYMENT_REJECTED", "R8.2", error.message_nl,
                                   error.message, detail=error.detail)
         else:
             document.record_payment(_reference(response), response, found_by_lookup=False)
@@ -287,7 +287,7 @@ class Processing:
             detail=found)
 
     def _fail_rejected(self, document: Document, error: RejectedError, rule: str) -> None:
-        document.fail("ledger", error.code or "LEDGER_REJECTED", rule, error.message,
+        document.fail("ledger", error.code or "LEDGER_REJECTED", rule, error.message_nl,
                       error.message, detail=error.detail)
 
     # -- credentials -------------------------------------------------------------------

@@ -111,3 +111,34 @@ def test_booked_invoice_number_then_mutation_is_mut_019(fake, client):
             "rows": [{"ledgerId": "8000", "vatCode": "HOOG_VERK_21", "amount": Decimal(1)}]}
     with pytest.raises(DuplicateError):
         client.create_mutation(body)
+
+
+def test_a_refused_negative_line_says_what_to_do_in_dutch_and_english(fake, client):
+    fake.post("options", {"min_item_total": 0})
+    relation = fake.relation()
+    body = invoice(relation["id"])
+    body["items"].append({"quantity": Decimal("1"), "description": "Korting WELKOM10",
+                          "pricePerUnit": Decimal("-5.50"), "vatCode": "HOOG_VERK_21",
+                          "ledgerId": "8400"})
+    with pytest.raises(RejectedError) as caught:
+        client.create_invoice(body)
+    error = caught.value
+    assert error.code == "FACT_ITEM_009"
+    assert error.message_nl.startswith("e-Boekhouden weigert een factuurregel met een negatief")
+    assert error.message.startswith("e-Boekhouden refuses an invoice line with a negative")
+    assert error.message.endswith("(e-Boekhouden FACT_ITEM_009 at items[2].pricePerUnit)")
+    assert error.message_nl.endswith("(e-Boekhouden FACT_ITEM_009 bij items[2].pricePerUnit)")
+
+
+def test_a_code_without_words_of_its_own_shows_the_title_in_both_languages(fake, client):
+    relation = fake.relation()
+    with pytest.raises(RejectedError) as caught:
+        client.create_invoice(invoice(relation["id"], text="t" * 35_001))
+    assert caught.value.code == "FACT_017"  # in the table: Dutch of its own
+    assert "factuurtekst" in caught.value.message_nl
+    fake.post("options", {"min_item_total": None})
+    with pytest.raises(RejectedError) as caught:
+        client.create_invoice(invoice(relation["id"], inExVat="XX"))
+    assert caught.value.code == "FACT_010"
+    assert caught.value.message_nl.startswith("e-Boekhouden weigerde het verzoek: Invoice VAT")
+    assert caught.value.message.startswith("e-Boekhouden refused the request: Invoice VAT")

@@ -48,64 +48,142 @@ DUPLICATE_CODES = {"MUT_019", "FACT_101", "REL_049", "MUTA_008", "FACT_VERWERK_0
 ACCESS_CODES = {"SECURITY_001", "SECURITY_002", "SECURITY_003", "SECURITY_004", "SECURITY_005",
                 "SECURITY_006", "SECURITY_010", "SECURITY_011", "SECURITY_999"}
 
-# The codes a merchant meets most, in a merchant's words (codes: eboekhouden-error-codes.tsv).
-# Anything else falls back to the API's own title.
-_ACCOUNT_MISSING = ("An account used in this booking does not exist in e-Boekhouden; add it "
-                    "there or change the account in koppel's settings.")
-_RELATION_MISSING = ("The debtor (relation) of this booking is missing or no longer exists in "
-                     "e-Boekhouden.")
-_CLOSED_PERIOD = ("The period of this document is closed in e-Boekhouden; reopen it or ask "
-                  "your accountant.")
-_VAT_UNKNOWN = ("e-Boekhouden does not accept a VAT code used in this booking; check the VAT "
-                "codes in koppel's settings.")
-MESSAGES = {
-    "MUT_019": "Invoice number {number} is already booked in e-Boekhouden.",
-    "FACT_101": "Invoice number {number} is already used by an invoice in e-Boekhouden.",
-    "REL_049": "A relation with this code already exists in e-Boekhouden.",
+# The codes a merchant meets, in a merchant's words: (Dutch, English). The one place these
+# live (codes: eboekhouden-error-codes.tsv and the official OpenAPI document); anything else
+# falls back to the API's own title.
+_ACCOUNT_MISSING = (
+    "Een grootboekrekening van deze boeking bestaat niet in e-Boekhouden; maak haar daar aan "
+    "of kies een andere rekening in de instellingen van koppel.",
+    "An account used in this booking does not exist in e-Boekhouden; add it there or change "
+    "the account in koppel's settings.")
+_RELATION_MISSING = (
+    "De debiteur (relatie) van deze boeking ontbreekt of bestaat niet meer in e-Boekhouden.",
+    "The debtor (relation) of this booking is missing or no longer exists in e-Boekhouden.")
+_CLOSED_PERIOD = (
+    "De periode van dit document is afgesloten in e-Boekhouden; heropen haar of vraag het uw "
+    "boekhouder.",
+    "The period of this document is closed in e-Boekhouden; reopen it or ask your accountant.")
+_VAT_UNKNOWN = (
+    "e-Boekhouden accepteert een btw-code van deze boeking niet; controleer de btw-codes in "
+    "de instellingen van koppel.",
+    "e-Boekhouden does not accept a VAT code used in this booking; check the VAT codes in "
+    "koppel's settings.")
+_NUMBER_TOO_LONG = (
+    "Het factuurnummer is te lang voor e-Boekhouden (hoogstens 50 tekens).",
+    "The invoice number is too long for e-Boekhouden (at most 50 characters).")
+_REFERENCE_TAKEN = ("Het betalingskenmerk is al gebruikt in e-Boekhouden.",
+                    "The payment reference is already used in e-Boekhouden.")
+# R7.2: whether the invoicing module takes negative lines (a discount) or a negative total
+# (a credit invoice) is not documented; when it refuses, the way out is the merchant's.
+_NEGATIVE_LINE = (
+    "e-Boekhouden weigert een factuurregel met een negatief bedrag (een korting). Boek deze "
+    "documenten als mutatie in plaats van als factuur (ledger.document = \"mutation\") of "
+    "laat de winkel de korting in de prijzen van de regels verwerken, en verwerk het document "
+    "opnieuw.",
+    "e-Boekhouden refuses an invoice line with a negative amount (a discount). Book these "
+    "documents as mutations (ledger.document = \"mutation\") or have the shop take the "
+    "discount into the line prices, then reprocess the document.")
+_NEGATIVE_TOTAL = (
+    "e-Boekhouden weigert een factuur met een negatief totaal (een creditfactuur). Boek deze "
+    "documenten als mutatie in plaats van als factuur (ledger.document = \"mutation\") en "
+    "verwerk het document opnieuw, of boek de creditfactuur met de hand in e-Boekhouden.",
+    "e-Boekhouden refuses an invoice with a negative total (a credit invoice). Book these "
+    "documents as mutations (ledger.document = \"mutation\") and reprocess the document, or "
+    "book the credit invoice by hand in e-Boekhouden.")
+MESSAGES: dict[str, tuple[str, str]] = {
+    "MUT_019": ("Factuurnummer {number} is al geboekt in e-Boekhouden.",
+                "Invoice number {number} is already booked in e-Boekhouden."),
+    "FACT_101": ("Factuurnummer {number} is al gebruikt voor een factuur in e-Boekhouden.",
+                 "Invoice number {number} is already used by an invoice in e-Boekhouden."),
+    "REL_049": ("Er bestaat al een relatie met deze code in e-Boekhouden.",
+                "A relation with this code already exists in e-Boekhouden."),
     "MUT_007": _ACCOUNT_MISSING, "MUT_104": _ACCOUNT_MISSING, "FACT_ITEM_012": _ACCOUNT_MISSING,
     "LEDG_011": _ACCOUNT_MISSING, "MUT_901": _ACCOUNT_MISSING,
-    "MUT_009": ("The booking's main account has the wrong category in e-Boekhouden; a payment "
+    "MUT_009": ("De hoofdrekening van de boeking heeft de verkeerde categorie in e-Boekhouden; "
+                "een betaling moet naar een bank- of betaalproviderrekening (categorie FIN).",
+                "The booking's main account has the wrong category in e-Boekhouden; a payment "
                 "must go to a bank or payment-provider account (category FIN)."),
-    "MUT_011": ("The debtors account must have category Debiteuren (DEB) in e-Boekhouden; "
+    "MUT_011": ("De debiteurenrekening moet in e-Boekhouden de categorie Debiteuren (DEB) "
+                "hebben; controleer de debiteurenrekening in de instellingen van koppel.",
+                "The debtors account must have category Debiteuren (DEB) in e-Boekhouden; "
                 "check the debtors account in koppel's settings."),
-    "MUT_010": "The creditors account must have category Crediteuren (CRED) in e-Boekhouden.",
-    "MUT_106": ("A line is booked on a bank, debtors or creditors account; choose a revenue "
+    "MUT_010": ("De crediteurenrekening moet in e-Boekhouden de categorie Crediteuren (CRED) "
+                "hebben.",
+                "The creditors account must have category Crediteuren (CRED) in e-Boekhouden."),
+    "MUT_106": ("Een regel wordt geboekt op een bank-, debiteuren- of crediteurenrekening; kies "
+                "er een omzetrekening voor in de instellingen van koppel.",
+                "A line is booked on a bank, debtors or creditors account; choose a revenue "
                 "account for it in koppel's settings."),
-    "MUT_108": "A payment must be booked against the debtors account (category DEB).",
+    "MUT_108": ("Een betaling moet tegen de debiteurenrekening (categorie DEB) worden geboekt.",
+                "A payment must be booked against the debtors account (category DEB)."),
     "MUT_109": _VAT_UNKNOWN, "FACT_ITEM_014": _VAT_UNKNOWN,
-    "MUT_111": ("A sale must use a sales VAT code (such as HOOG_VERK_21) or GEEN; check the "
+    "MUT_111": ("Een verkoop moet een verkoop-btw-code (zoals HOOG_VERK_21) of GEEN gebruiken; "
+                "controleer de btw-codes in de instellingen van koppel.",
+                "A sale must use a sales VAT code (such as HOOG_VERK_21) or GEEN; check the "
                 "VAT codes in koppel's settings."),
-    "MUT_110": "A purchase must use a purchase VAT code (such as HOOG_INK_21) or GEEN.",
-    "MUT_118": "The booking is not in balance: its debit and credit lines differ.",
+    "MUT_110": ("Een inkoop moet een inkoop-btw-code (zoals HOOG_INK_21) of GEEN gebruiken.",
+                "A purchase must use a purchase VAT code (such as HOOG_INK_21) or GEEN."),
+    "MUT_117": ("Een kostenplaats van deze boeking bestaat niet in e-Boekhouden.",
+                "A cost centre used in this booking does not exist in e-Boekhouden."),
+    "MUT_118": ("De boeking is niet in balans: de debet- en creditregels verschillen.",
+                "The booking is not in balance: its debit and credit lines differ."),
     "MUT_005": _CLOSED_PERIOD, "SECURITY_007": _CLOSED_PERIOD, "FACT_VERWERK_001": _CLOSED_PERIOD,
     "MUT_012": _RELATION_MISSING, "MUT_013": _RELATION_MISSING, "MUT_112": _RELATION_MISSING,
     "MUT_113": _RELATION_MISSING, "FACT_001": _RELATION_MISSING, "FACT_002": _RELATION_MISSING,
-    "FACT_003": "The debtor is inactive in e-Boekhouden; activate the relation first.",
-    "MUT_115": ("e-Boekhouden has no open invoice {number} for this debtor, so the payment "
+    "FACT_003": ("De debiteur is inactief in e-Boekhouden; activeer eerst de relatie.",
+                 "The debtor is inactive in e-Boekhouden; activate the relation first."),
+    "MUT_115": ("e-Boekhouden heeft geen openstaande factuur {number} voor deze debiteur, dus "
+                "de betaling kan er niet tegen worden geboekt.",
+                "e-Boekhouden has no open invoice {number} for this debtor, so the payment "
                 "cannot be booked against it."),
-    "MUT_120": "The payment does not say which invoice it pays.",
-    "MUT_002": "The invoice number is missing.",
-    "MUT_018": "The invoice number is too long for e-Boekhouden (at most 50 characters).",
-    "FACT_007": "The invoice number is too long for e-Boekhouden (at most 50 characters).",
-    "FACT_008": "The invoice number contains characters e-Boekhouden does not accept.",
-    "FACT_009": ("e-Boekhouden invoice numbers must end with a digit; change the number prefix "
+    "MUT_120": ("De betaling zegt niet welke factuur zij betaalt.",
+                "The payment does not say which invoice it pays."),
+    "MUT_002": ("Het factuurnummer ontbreekt.", "The invoice number is missing."),
+    "MUT_018": _NUMBER_TOO_LONG, "FACT_007": _NUMBER_TOO_LONG,
+    "FACT_008": ("Het factuurnummer bevat tekens die e-Boekhouden niet accepteert.",
+                 "The invoice number contains characters e-Boekhouden does not accept."),
+    "FACT_009": ("Factuurnummers in e-Boekhouden moeten op een cijfer eindigen; wijzig het "
+                 "nummervoorvoegsel of laat e-Boekhouden de facturen nummeren.",
+                 "e-Boekhouden invoice numbers must end with a digit; change the number prefix "
                  "or let e-Boekhouden number the invoices."),
-    "FACT_018": ("The invoice template does not exist in e-Boekhouden; check the invoice "
+    "FACT_018": ("Het factuursjabloon bestaat niet in e-Boekhouden; controleer het "
+                 "factuursjabloon in de instellingen van koppel.",
+                 "The invoice template does not exist in e-Boekhouden; check the invoice "
                  "template in koppel's settings."),
-    "REL_002": "The debtor has no name; e-Boekhouden needs one.",
-    "REL_023": "The customer's e-mail address is not valid for e-Boekhouden.",
-    "REL_005": "The relation code contains characters e-Boekhouden does not accept.",
-    "REL_006": "The relation code is too long for e-Boekhouden (at most 15 characters).",
-    "REL_008": "The KvK number must be numeric for e-Boekhouden.",
-    "MUTA_008": "The payment reference is already used in e-Boekhouden.",
-    "FACT_VERWERK_004": "The payment reference is already used in e-Boekhouden.",
-    "MODULE_001": ("The free trial of e-Boekhouden's accounting module has reached its limit; "
+    "FACT_ITEM_009": _NEGATIVE_LINE,
+    "FACT_005": _NEGATIVE_TOTAL,
+    "FACT_ITEM_008": ("Een factuurregel is te hoog voor e-Boekhouden.",
+                      "An invoice line is too high for e-Boekhouden."),
+    "FACT_004": ("Het factuurtotaal is te hoog voor e-Boekhouden.",
+                 "The invoice total is too high for e-Boekhouden."),
+    "FACT_025": ("De factuur heeft meer dan 500 regels, het maximum van e-Boekhouden; boek dit "
+                 "soort documenten als mutatie (ledger.document = \"mutation\").",
+                 "The invoice has more than 500 lines, e-Boekhouden's maximum; book this "
+                 "document as a mutation (ledger.document = \"mutation\")."),
+    "FACT_017": ("De factuurtekst is te lang voor e-Boekhouden (hoogstens 35.000 tekens).",
+                 "The invoice text is too long for e-Boekhouden (at most 35,000 characters)."),
+    "REL_002": ("De debiteur heeft geen naam; e-Boekhouden heeft er een nodig.",
+                "The debtor has no name; e-Boekhouden needs one."),
+    "REL_023": ("Het e-mailadres van de klant is niet geldig voor e-Boekhouden.",
+                "The customer's e-mail address is not valid for e-Boekhouden."),
+    "REL_005": ("De relatiecode bevat tekens die e-Boekhouden niet accepteert.",
+                "The relation code contains characters e-Boekhouden does not accept."),
+    "REL_006": ("De relatiecode is te lang voor e-Boekhouden (hoogstens 15 tekens).",
+                "The relation code is too long for e-Boekhouden (at most 15 characters)."),
+    "REL_008": ("Het KvK-nummer moet voor e-Boekhouden uit cijfers bestaan.",
+                "The KvK number must be numeric for e-Boekhouden."),
+    "REL_050": ("Het KvK-nummer is te lang voor e-Boekhouden (hoogstens 50 tekens).",
+                "The KvK number is too long for e-Boekhouden (at most 50 characters)."),
+    "MUTA_008": _REFERENCE_TAKEN, "FACT_VERWERK_004": _REFERENCE_TAKEN,
+    "MODULE_001": ("De proefperiode van de boekhoudmodule van e-Boekhouden heeft haar limiet "
+                   "bereikt; upgrade het abonnement bij e-Boekhouden.",
+                   "The free trial of e-Boekhouden's accounting module has reached its limit; "
                    "upgrade the e-Boekhouden subscription."),
-    "MODULE_002": ("The free trial of e-Boekhouden's invoicing module has reached its limit; "
+    "MODULE_002": ("De proefperiode van de factuurmodule van e-Boekhouden heeft haar limiet "
+                   "bereikt; upgrade het abonnement bij e-Boekhouden.",
+                   "The free trial of e-Boekhouden's invoicing module has reached its limit; "
                    "upgrade the e-Boekhouden subscription."),
 }
-
-
 
 
 class EBoekhoudenClient:
@@ -264,6 +342,9 @@ class EBoekhoudenClient:
             raise RejectedError(
                 f"Ledger account {code} does not exist in e-Boekhouden; add it under Beheer > "
                 f"Inrichting > Grootboekrekeningen or change the account in koppel's settings.",
+                message_nl=f"Grootboekrekening {code} bestaat niet in e-Boekhouden; maak haar "
+                f"aan onder Beheer > Inrichting > Grootboekrekeningen of kies een andere "
+                f"rekening in de instellingen van koppel.",
                 code="LEDG_011", detail={"ledgerCode": code})
         with self._cache_lock:
             self._ledger_ids[code] = int(match[0]["id"])
@@ -281,8 +362,10 @@ class EBoekhoudenClient:
         if not templates:
             raise RejectedError(
                 f"The invoice template {name!r} does not exist in e-Boekhouden; check the "
-                f"invoice template in koppel's settings.", code="FACT_018",
-                detail={"templateName": name})
+                f"invoice template in koppel's settings.",
+                message_nl=f"Het factuursjabloon {name!r} bestaat niet in e-Boekhouden; "
+                f"controleer het factuursjabloon in de instellingen van koppel.",
+                code="FACT_018", detail={"templateName": name})
         with self._cache_lock:
             self._template_ids[name] = int(templates[0]["id"])
         return int(templates[0]["id"])
@@ -376,14 +459,14 @@ class EBoekhoudenClient:
         code = _code(body)
         if status == 403 and code in ACCESS_CODES:
             raise CredentialsError(NO_ACCESS, code=code, detail=body)
-        message = _merchant_message(code, body, sent)
+        nl, en = _merchant_message(code, body, sent)
         if code in DUPLICATE_CODES:
-            raise DuplicateError(message, code=code, detail=body)
+            raise DuplicateError(en, message_nl=nl, code=code, detail=body)
         if status == 404:
-            raise NotFoundError(message, code=code or "404", detail=body)
+            raise NotFoundError(en, message_nl=nl, code=code or "404", detail=body)
         if code in ("MUT_007", "MUT_104", "FACT_ITEM_012"):
             self._forget_ledgers()
-        raise RejectedError(message, code=code or str(status), detail=body)
+        raise RejectedError(en, message_nl=nl, code=code or str(status), detail=body)
 
     # -- the session ------------------------------------------------------------------------
 
@@ -447,24 +530,26 @@ def _code(body) -> str:
     return str(body.get("code") or "") if isinstance(body, dict) else ""
 
 
-def _merchant_message(code: str, body, sent: dict | None) -> str:
+def _merchant_message(code: str, body, sent: dict | None) -> tuple[str, str]:
+    """(Dutch, English): the table's words, else the API's own title (English only)."""
     number = (sent or {}).get("invoiceNumber") or ""
     if not number and isinstance(sent, dict):  # payments name the invoice on their rows
         number = next((r.get("invoiceNumber") for r in sent.get("rows") or []
                        if isinstance(r, dict) and r.get("invoiceNumber")), "")
     if code in MESSAGES:
-        text = MESSAGES[code].format(number=number or "?")
+        nl, en = (text.format(number=number or "?") for text in MESSAGES[code])
     else:
         title = body.get("title") if isinstance(body, dict) else None
-        text = f"e-Boekhouden refused the request: {title or 'no reason given'}"
+        reason = title or "no reason given"
         extra = body.get("message") if isinstance(body, dict) else None
         if extra:
-            text += f" {extra}"
+            reason += f" {extra}"
+        nl = f"e-Boekhouden weigerde het verzoek: {reason}"
+        en = f"e-Boekhouden refused the request: {reason}"
     prop = body.get("propertyName") if isinstance(body, dict) else None
     suffix = f"e-Boekhouden {code}" if code else "e-Boekhouden"
-    if prop:
-        suffix += f" at {prop}"
-    return f"{text} ({suffix})"
+    return (f"{nl} ({suffix}{f' bij {prop}' if prop else ''})",
+            f"{en} ({suffix}{f' at {prop}' if prop else ''})")
 
 
 def _money_fields(item: dict) -> dict:
