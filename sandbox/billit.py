@@ -27,8 +27,19 @@ The choices, in one place:
 - totals are Billit's: per line rounded to cents, VAT per VAT rate over the summed amounts,
   half-up; with ``InclLeading`` the incl. amount leads, so the shop's gross total survives;
   unit prices keep 2 decimals (Billit's default precision);
-- ``AboutInvoiceNumber`` must name an invoice in this company (``GenericError`` otherwise);
-- an unknown or foreign order id is a 401 ``NotAuthorizedForOrder`` (docs: 401, not 404);
+- ``AboutInvoiceNumber`` must name an invoice in this company: 400
+  ``TheAboutInvoiceNumberCouldNotBeFound`` otherwise, its description in Dutch (Billit's
+  descriptions are localised, so only ``Code`` can be relied on);
+- an unknown or foreign order id is a 404 (the swagger) for GET, PATCH, DELETE and payments;
+  the option ``unknown_order_status: 401`` answers 401 ``NotAuthorizedForOrder`` instead (the
+  docs say 401); a client must treat both as "not there";
+- ``Customer.PartyType`` is ``Customer`` or ``Supplier`` (the swagger's enum);
+- ``POST /v1/orders/{id}/payments`` (``{Amount, Description, Date}``) lowers ``ToPay`` and
+  marks the order paid when nothing is left; ``DELETE /v1/orders/{id}`` answers ``true`` and
+  moves the order to ``GET /v1/orders/deleted``;
+- errors come in ``{"errors": [{"Code", "Description"}]}``; the option
+  ``error_envelope: "ErrorEnum"`` answers them in the swagger's other envelope
+  (``{"ErrorEnum", "ErrorParams", "ErrorMessage", "Append", "DefaultText"}``) instead;
 - lists are ``{"Items", "NextPageLink"}``, ``$top`` capped at 120, ``$filter`` with ``eq``,
   ``ne``, ``gt``, ``ge``, ``lt``, ``le`` joined by ``and``; string comparisons ignore case (SQL
   Server's default collation); filtering on another property is 400 ``GenericError``
@@ -104,6 +115,15 @@ DESCRIPTIONS = {
     "Only1OfEachAddressTypeAllowed": "Only 1 address of each type is allowed",
     "YourVATIsNotValid": "We think the VAT number you have provided is incorrect",
     "Idempotent token already exists": "Idempotent token already exists",
+    # Billit answers this one in the user's language (a Dutch-speaking company here).
+    "TheAboutInvoiceNumberCouldNotBeFound":
+        "Het factuurnummer waarop deze creditnota betrekking heeft, werd niet gevonden",
+}
+PARTY_TYPES = {"Customer", "Supplier"}
+# ``POST /__sandbox/options``: what the real Billit may do that its documents leave open.
+OPTIONS = {
+    "unknown_order_status": "401 or 404 (default): the answer for an unknown order id",
+    "error_envelope": '"errors" (default) or "ErrorEnum": the shape of an error answer',
 }
 AUTH_DESCRIPTIONS = {
     "ApiKeyNotValid": "The API key is not valid",
@@ -142,7 +162,12 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _errors_response(status: int, errors: list[tuple[str, str | None]]) -> Response:
+def _errors_response(status: int, errors: list[tuple[str, str | None]],
+                     envelope: str = "errors") -> Response:
+    if envelope == "ErrorEnum":  # the swagger's ``Error`` definition, one error per answer
+        code, text = errors[0]
+        return _json_response({"ErrorEnum": code, "ErrorParams": [], "ErrorMessage": text,
+                               "Append": None, "DefaultText": text}, status)
     body = [{"Code": code, **({"Description": text} if text else {})} for code, text in errors]
     return _json_response({"errors": body}, status)
 
@@ -216,6 +241,8 @@ class Company:
         with self.lock:
             self.rng = random.Random(self.seed)
             self.orders: dict[int, dict] = {}
+            self.deleted: dict[int, dict] = {}
+            self.options: dict = {}  # see OPTIONS
             self.received: dict[int, dict] = {}
             self.products: dict[int, dict] = {}
             self.customers: dict[int, dict] = {}
@@ -277,6 +304,8 @@ def _check_party(party, errors: list) -> None:
     if not isinstance(party, dict):
         errors.append(("CustomerIsRequired", DESCRIPTIONS["CustomerIsRequired"]))
         return
+    if party.get("PartyType") is not None and party["PartyType"] not in PARTY_TYPES:
+        errors.append(("GenericError", f"PartyType must be one of {sorted(PARTY_TYPES)}"))
     if not any(str(party.get(k) or "").strip() for k in
                ("Name", "Contact", "ContactFirstName", "ContactLastName", "CommercialName")):
         errors.append(("CompanyNameOrContactNameIsRequired",
@@ -461,7 +490,8 @@ def create_order(company: Company, body) -> dict:
     about = body.get("AboutInvoiceNumber")
     if about and not any(o["OrderType"] == "Invoice" and o.get("OrderNumber") == about
                          for o in company.orders.values()):
-        errors.append(("GenericError", f"The invoice {about} to credit does not exist"))
+        errors.append(("TheAboutInvoiceNumberCouldNotBeFound",
+                       DESCRIPTIONS["TheAboutInvoiceNumberCouldNotBeFound"]))
     raw_lines = body.get("OrderLines")
     lines: list[dict] = []
     if not isinstance(raw_lines, list) or not raw_lines:
@@ -757,7 +787,8 @@ def create_app(*, api_key: str | None = "demo-billit-key", client_id: str = "dem
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return _errors_response(exc.status, exc.errors)
+        return _errors_response(exc.status, exc.errors,
+                                company.options.get("error_envelope", "errors"))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -861,12 +892,31 @@ def _register_oauth(app: Flask, company: Company) -> None:
         raise _bad("GenericError", f"Unsupported grant_type {grant!r}")
 
 
+def add_payment(company: Company, order: dict, body) -> None:
+    """``{Amount, Description, Date}``: a payment against the order's open amount."""
+    if not isinstance(body, dict):
+        raise _bad("GenericError", "The body must be a payment object")
+    errors: list = []
+    amount = _number(body.get("Amount"), "Amount", errors)
+    when = _parse_date(body["Date"]) if body.get("Date") else date.today()
+    if body.get("Date") and when is None:
+        errors.append(("GenericError", f"Date: {body['Date']!r} is not a date"))
+    if errors:
+        raise ApiError(400, errors)
+    order["ToPay"] = _round(order["ToPay"] - amount)
+    order.setdefault("Payments", []).append({"Amount": amount, "Date": _datetime_text(when),
+                                             "Description": body.get("Description")})
+    if order["ToPay"] <= 0:
+        order.update(Paid=True, PaidDate=_datetime_text(when), OrderStatus="Paid")
+    order["LastModified"] = _now_text(company.now())
+
+
 def _register_api(app: Flask, company: Company, authenticated) -> None:
     @app.get("/v1/account/accountInformation")
     @authenticated
     def account_information():
         return _json_response({"Email": "demo@example.be", "Companies": [
-            {"PartyID": company.party_id, "Name": "Demo Webshop BV", "PartyType": "Company",
+            {"PartyID": company.party_id, "Name": "Demo Webshop BV", "PartyType": "Customer",
              "VATNumber": "BE0477472701"}], "UserCompanyRoles": []})
 
     @app.post("/v1/orders")
@@ -885,7 +935,9 @@ def _register_api(app: Flask, company: Company, authenticated) -> None:
     def own_order(order_id: int) -> dict:
         order = company.orders.get(order_id)
         if order is None:
-            raise _unauthorized("NotAuthorizedForOrder")
+            if company.options.get("unknown_order_status") == 401:
+                raise _unauthorized("NotAuthorizedForOrder")
+            raise ApiError(404, [("GenericError", f"Order {order_id} not found")])
         return order
 
     @app.get("/v1/orders/<int:order_id>")
@@ -899,10 +951,31 @@ def _register_api(app: Flask, company: Company, authenticated) -> None:
         patch_order(company, own_order(order_id), _body())
         return Response(status=200)
 
+    @app.delete("/v1/orders/<int:order_id>")
+    @authenticated
+    def order_delete(order_id: int):
+        order = company.orders.pop(own_order(order_id)["OrderID"])
+        order["LastModified"] = _now_text(company.now())
+        company.deleted[order_id] = order
+        return _json_response(True)
+
+    @app.post("/v1/orders/<int:order_id>/payments")
+    @authenticated
+    def order_payment(order_id: int):
+        add_payment(company, own_order(order_id), _body())
+        return Response(status=200)
+
     @app.get("/v1/orders")
     @authenticated
     def order_list():
         items = [_summary(o) for o in sorted(company.orders.values(),
+                                             key=lambda o: o["OrderID"])]
+        return _page(items, ORDER_FILTERABLE, "Order")
+
+    @app.get("/v1/orders/deleted")
+    @authenticated
+    def order_deleted_list():
+        items = [_summary(o) for o in sorted(company.deleted.values(),
                                              key=lambda o: o["OrderID"])]
         return _page(items, ORDER_FILTERABLE, "Order")
 
@@ -962,6 +1035,24 @@ def _register_control(app: Flask, company: Company) -> None:
         with company.lock:
             return _json_response(sorted(company.customers.values(),
                                          key=lambda c: c["PartyID"]))
+
+    @app.get("/__sandbox/options")
+    def control_options():
+        with company.lock:
+            return _json_response(company.options)
+
+    @app.post("/__sandbox/options")
+    def control_options_set():
+        """Behaviour the real Billit may show that its documents leave open (``OPTIONS``);
+        ``null`` switches one off again."""
+        body = _body() or {}
+        unknown = set(body) - set(OPTIONS)
+        if unknown:
+            return _errors_response(400, [("GenericError", f"unknown options {sorted(unknown)}")])
+        with company.lock:
+            company.options.update(body)
+            company.options = {k: v for k, v in company.options.items() if v is not None}
+            return _json_response(company.options)
 
     @app.post("/__sandbox/reset")
     def control_reset():

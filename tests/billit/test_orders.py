@@ -162,9 +162,15 @@ def test_patch_refuses_a_date_without_time_and_unpatchable_fields(fake, client):
     assert any("time" in d for d in descriptions)
 
 
-def test_unknown_order_id_is_none(fake, client):
+@pytest.mark.parametrize("status", [404, 401])
+def test_unknown_order_id_is_none_whether_billit_answers_404_or_401(fake, client, status):
+    # The swagger documents 404 for an unknown order, the docs 401: both mean "not there".
+    if status == 401:
+        fake.post("options", {"unknown_order_status": 401})
     assert client.get_order(1) is None
-    assert fake.requests("GET", "/v1/orders/1")[0]["status"] == 401  # Billit answers 401
+    assert fake.requests("GET", "/v1/orders/1")[0]["status"] == status
+    assert fake.api("GET", "/v1/orders/1").json()["errors"][0]["Code"] == (
+        "NotAuthorizedForOrder" if status == 401 else "GenericError")
 
 
 def test_validation_errors_are_rejected_with_billits_code_and_merchant_words(fake, client):
@@ -192,9 +198,14 @@ def test_invalid_vat_number_is_refused(client):
     assert caught.value.code == "_0_IsNoValidBEVAT"
 
 
-def test_credit_note_about_an_unknown_invoice_is_refused(client):
+def test_credit_note_about_an_unknown_invoice_is_refused_with_its_own_code(fake, client):
     request, _ = order_for(bundles("credit")[0], billit_settings(), "conn-1:invoice:15")
     body = dict(request["body"], AboutInvoiceNumber="NOPE-1")
     with pytest.raises(RejectedError) as caught:
         client.create_order(body, "k-15")
-    assert "NOPE-1" in caught.value.message
+    assert caught.value.code == "TheAboutInvoiceNumberCouldNotBeFound"
+    [error] = caught.value.detail["errors"]
+    assert "factuurnummer" in error["Description"]  # Billit's words come in Dutch
+    assert "NOPE-1" in caught.value.message and "NOPE-1" in caught.value.message_nl
+    assert "creditnota" in caught.value.message_nl and "credit note" in caught.value.message
+    assert [o for o in fake.get("orders")] == []

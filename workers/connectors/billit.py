@@ -53,29 +53,54 @@ NO_PARTY = ("Billit refused access to company {party}; check the PartyID in kopp
 CONNECT_REFUSED = ("Billit did not accept the connection (the code is used, expired or for "
                    "another address); connect Billit again from the dashboard")
 
-# The codes a merchant meets most, in a merchant's words; anything else falls back to the
-# API's own description.
-MESSAGES = {
-    "CustomerIsRequired": "The order has no customer; Billit needs one.",
-    "CompanyNameOrContactNameIsRequired": ("The customer has neither a company name nor a "
-                                           "contact name; Billit needs one of them."),
-    "Only1OfEachAddressTypeAllowed": "The customer has two addresses of the same kind.",
-    "YourVATIsNotValid": ("Billit thinks the customer's VAT number is incorrect; correct it in "
-                          "the shop and reprocess the document."),
-    "_0_IsNoValidBEVAT": ("The customer's Belgian VAT number is not valid; correct it in the "
-                          "shop and reprocess the document."),
-    "InvalidVAtPercentageForTaxCountry_0_": ("Billit does not accept a VAT percentage of this "
-                                             "document for the customer's country."),
-    "DescriptionIsMandatoryForOrderLinesWithTotals": "An order line has amounts but no "
-                                                     "description.",
-    "ThereMustBeAtLeastOneOrderLine": "The document has no lines.",
-    "OrderDateIsRequired": "The document has no date.",
-    "ExpiryDateIsRequired": "The document has no due date.",
-    "InvalidDeliveryDate": "The delivery date is not valid.",
-    "TheOrderTypeCode_0_IsInvalid": "The document type is not one Billit knows.",
-    "TheOrderDirectionCode_0_IsInvalid": "The order direction is not one Billit knows.",
-    "Idempotent token already exists": ("Billit already received this document (same "
-                                        "idempotency key); koppel will look it up."),
+# The codes a merchant meets, in a merchant's words: (Dutch, English). The one place these
+# live; anything else falls back to the API's own description (Billit writes those in the
+# user's language, so they are shown as they come).
+_CORRECT_VAT = ("corrigeer het in de winkel en verwerk het document opnieuw",
+                "correct it in the shop and reprocess the document")
+MESSAGES: dict[str, tuple[str, str]] = {
+    "CustomerIsRequired": ("Het document heeft geen klant; Billit heeft er een nodig.",
+                           "The order has no customer; Billit needs one."),
+    "CompanyNameOrContactNameIsRequired": (
+        "De klant heeft geen bedrijfsnaam en geen contactnaam; Billit heeft een van beide "
+        "nodig.",
+        "The customer has neither a company name nor a contact name; Billit needs one of "
+        "them."),
+    "Only1OfEachAddressTypeAllowed": ("De klant heeft twee adressen van dezelfde soort.",
+                                      "The customer has two addresses of the same kind."),
+    "YourVATIsNotValid": (f"Billit vindt het btw-nummer van de klant onjuist; {_CORRECT_VAT[0]}.",
+                          f"Billit thinks the customer's VAT number is incorrect; "
+                          f"{_CORRECT_VAT[1]}."),
+    "_0_IsNoValidBEVAT": (f"Het Belgische btw-nummer van de klant is ongeldig; "
+                          f"{_CORRECT_VAT[0]}.",
+                          f"The customer's Belgian VAT number is not valid; {_CORRECT_VAT[1]}."),
+    "InvalidVAtPercentageForTaxCountry_0_": (
+        "Billit accepteert een btw-percentage van dit document niet voor het land van de klant.",
+        "Billit does not accept a VAT percentage of this document for the customer's country."),
+    "DescriptionIsMandatoryForOrderLinesWithTotals": (
+        "Een documentregel heeft bedragen maar geen omschrijving.",
+        "An order line has amounts but no description."),
+    "ThereMustBeAtLeastOneOrderLine": ("Het document heeft geen regels.",
+                                       "The document has no lines."),
+    "OrderDateIsRequired": ("Het document heeft geen datum.", "The document has no date."),
+    "ExpiryDateIsRequired": ("Het document heeft geen vervaldatum.",
+                             "The document has no due date."),
+    "InvalidDeliveryDate": ("De leverdatum is ongeldig.", "The delivery date is not valid."),
+    "TheOrderTypeCode_0_IsInvalid": ("Billit kent de documentsoort niet.",
+                                     "The document type is not one Billit knows."),
+    "TheOrderDirectionCode_0_IsInvalid": ("Billit kent de richting van het document niet.",
+                                          "The order direction is not one Billit knows."),
+    "Idempotent token already exists": (
+        "Billit heeft dit document al ontvangen (dezelfde idempotency key); koppel zoekt het op.",
+        "Billit already received this document (same idempotency key); koppel will look it "
+        "up."),
+    # R7.3: the credit note names the invoice it credits, by the number Billit gave it.
+    "TheAboutInvoiceNumberCouldNotBeFound": (
+        "Billit kent de factuur {about} niet waarop deze creditnota betrekking heeft; boek "
+        "eerst die factuur in Billit (of verwerk haar opnieuw in koppel) en verwerk dan de "
+        "creditnota opnieuw.",
+        "Billit does not know invoice {about}, which this credit note is about; book that "
+        "invoice in Billit first (or reprocess it in koppel), then reprocess the credit note."),
 }
 
 
@@ -425,17 +450,16 @@ class BillitClient:
             raise TransientError("Billit had a problem; koppel will try again.",
                                  code=code or str(status), detail=body,
                                  outcome_unknown=method == "POST")
+        nl, en = _merchant_message(body, sent)
         if status == 409 or code in DUPLICATE_CODES:
-            raise DuplicateError(_merchant_message(body, sent), code=code or "409",
-                                 detail=body)
+            raise DuplicateError(en, message_nl=nl, code=code or "409", detail=body)
         if status == 404 or (status == 401 and missing_ok):
-            raise NotFoundError(_merchant_message(body, sent), code=code or str(status),
-                                detail=body)
+            # The swagger answers 404 for an unknown order, the docs 401: both are "not there".
+            raise NotFoundError(en, message_nl=nl, code=code or str(status), detail=body)
         if status == 401:  # a 401 that is not about the token: the PartyID is not ours
             raise CredentialsError(NO_PARTY.format(party=self.party_id),
                                    code=code or "401", detail=body)
-        raise RejectedError(_merchant_message(body, sent), code=code or str(status),
-                            detail=body)
+        raise RejectedError(en, message_nl=nl, code=code or str(status), detail=body)
 
     def _scrub(self, value, extra: list | None = None):
         """The remote body with any trace of a key, secret or token removed."""
@@ -487,30 +511,53 @@ def _odata_text(value: str) -> str:
 
 
 def _code(body) -> str:
-    """The first ``Code`` of ``{"errors": [...]}`` (tolerating ``Errors`` and a bare list)."""
+    """The first error's code, in either of Billit's envelopes."""
     errors = _errors(body)
-    return str(errors[0].get("Code") or "") if errors else ""
+    return errors[0]["Code"] if errors else ""
 
 
 def _errors(body) -> list[dict]:
+    """Billit's errors as ``[{"Code", "Description"}]``, from either envelope the swagger
+    defines: ``{"errors": [{"Code", "Description"}]}`` (also ``Errors`` or a bare list), or
+    its ``Error`` object ``{"ErrorEnum", "ErrorMessage", "DefaultText", ...}`` (alone or in a
+    list)."""
     if isinstance(body, dict):
-        body = body.get("errors", body.get("Errors"))
-    return [e for e in body if isinstance(e, dict)] if isinstance(body, list) else []
+        body = body.get("errors", body.get("Errors", [body]))
+    if not isinstance(body, list):
+        return []
+    out = []
+    for error in body:
+        if not isinstance(error, dict):
+            continue
+        code = error.get("Code", error.get("ErrorEnum"))
+        text = error.get("Description") or error.get("ErrorMessage") or error.get("DefaultText")
+        if code or text:
+            out.append({"Code": str(code or ""), "Description": text})
+    return out
 
 
-def _merchant_message(body, sent: dict | None) -> str:
+def _merchant_message(body, sent: dict | None) -> tuple[str, str]:
+    """(Dutch, English): the table's words for each error, else Billit's own description."""
+    sent = sent or {}
     errors = _errors(body)
     if not errors:
         text = body if isinstance(body, str) and body.strip() else "no reason given"
-        return f"Billit refused the request: {str(text)[:300]}"
-    parts = []
+        return (f"Billit weigerde het verzoek: {str(text)[:300]}",
+                f"Billit refused the request: {str(text)[:300]}")
+    nl_parts, en_parts = [], []
     for error in errors:
-        code = str(error.get("Code") or "")
-        text = MESSAGES.get(code) or error.get("Description") or code or "no reason given"
-        parts.append(f"{text} (Billit {code})" if code else text)
-    number = (sent or {}).get("OrderTitle") or (sent or {}).get("OrderNumber")
-    prefix = f"Billit refused document {number}: " if number else "Billit refused the request: "
-    return prefix + " ".join(parts)
+        code = error["Code"]
+        fallback = error["Description"] or code or "no reason given"
+        nl, en = MESSAGES.get(code) or (fallback, fallback)
+        nl, en = (text.format(about=sent.get("AboutInvoiceNumber") or "?") for text in (nl, en))
+        nl_parts.append(f"{nl} (Billit {code})" if code else nl)
+        en_parts.append(f"{en} (Billit {code})" if code else en)
+    number = sent.get("OrderTitle") or sent.get("OrderNumber")
+    if number:
+        return (f"Billit weigerde document {number}: " + " ".join(nl_parts),
+                f"Billit refused document {number}: " + " ".join(en_parts))
+    return ("Billit weigerde het verzoek: " + " ".join(nl_parts),
+            "Billit refused the request: " + " ".join(en_parts))
 
 
 def _order_id(answer) -> int:
