@@ -11,6 +11,11 @@ unknown, this fake picks one documented guess and says so in a comment marked [G
 - rate limits answer 429 with ``429.10`` (per method and resource) or ``429.11`` (total); they
   are off until ``PUT /__sandbox/ratelimit`` turns them on, and send no ``Retry-After`` unless
   asked, as the real API sends none;
+- ``x-date`` is read as CCV's PHP parser reads it: ``Z``, ``+00:00`` or ``+0000``, and fields
+  without zero padding (``2026-11-30T4:8:56Z``), as the clients in use send it;
+- ``DELETE /__sandbox/orders/{id}`` deletes an order as the merchant would, with its
+  ``orders.deleted`` webhook; the fault ``no_content`` answers a POST 204 without a body, as
+  the official SDK says the real API sometimes does;
 - webhook deliveries: a flat summary body (real captures), header ``x-hash`` = hex
   HMAC-SHA512 of ``"<address>|<raw body>"`` keyed with the webhook's ``key`` [I]; one attempt,
   no retries [G].
@@ -27,6 +32,7 @@ import hmac
 import json
 import queue
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -96,14 +102,25 @@ def utc_now_text() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# What CCV's PHP date parser reads, as clients send it (ccvshop-api.md, last section): ``Z``,
+# ``+00:00`` or ``+0000``, and fields without zero padding (``2026-11-30T4:8:56Z``).
+_INSTANT = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2})"
+                      r"(?:\.(\d{1,6})\d*)?)?\s*(Z|[+-]\d{2}:?\d{2})?)?", re.IGNORECASE)
+
+
 def parse_instant(text: str) -> datetime:
     """A CCV date or date-time; naive values are UTC (the API speaks UTC)."""
-    text = text.strip()
-    if len(text) == 10:
-        value = datetime.combine(date.fromisoformat(text), datetime.min.time())
-    else:
-        value = datetime.fromisoformat(text)  # 3.11: accepts Z, +00:00 and +0000
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    match = _INSTANT.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"not a date or date-time: {text!r}")
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    tz = timezone.utc
+    if zone and zone.upper() != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                    int(second or 0), int((fraction or "0").ljust(6, "0")), tzinfo=tz)
 
 
 class ApiError(Exception):
@@ -756,6 +773,21 @@ def _add_control_routes(app: Flask, shop: _Shop, deliverer: _Deliverer, faults: 
                                            "status": order["status"]})
             fired.append("orders.updated.status")
         return _json({"id": order_id, "fired": fired})
+
+    @app.delete("/__sandbox/orders/<int:order_id>")
+    def delete_order(order_id: int):
+        """The merchant deleted the order in the shop: it is gone from the API and
+        ``orders.deleted`` goes to whoever subscribed (its body: the order's summary [G])."""
+        notify = request.args.get("notify", "true") != "false"
+        with shop.lock:
+            order = shop.orders.pop(order_id, None)
+            if order is None:
+                raise ApiError(404, f"Order {order_id} not found", "404.10")
+            shop.orderrows.pop(order_id, None)
+            summary = _order_summary(order, root())
+        if notify:
+            fire("orders.deleted", summary)
+        return _json({"id": order_id, "fired": ["orders.deleted"] if notify else []})
 
     @app.post("/__sandbox/invoices")
     def seed_invoice():

@@ -11,7 +11,9 @@ koppel must survive:
 - ``latency``: wait ``seconds`` before handling the request;
 - ``latency_after_commit``: handle the request, then wait ``seconds`` before answering (lets a
   test kill a client after the ledger committed but before it heard so);
-- ``drop``: handle nothing and break the connection mid-response.
+- ``drop``: handle nothing and break the connection mid-response;
+- ``no_content``: handle the request, then answer 204 with no body (CCV's official SDK: a POST
+  "sometimes gives a no-content, even on success").
 
 Each fault fires either with probability ``rate`` (seeded, so a run can be repeated) or for the
 next ``count`` matching requests, whichever is given (``count`` wins); ``skip`` lets that many
@@ -30,7 +32,8 @@ from typing import Callable
 
 from flask import Flask, Response, jsonify, request
 
-MODES = {"error", "after_commit", "rate_limit", "latency", "latency_after_commit", "drop"}
+MODES = {"error", "after_commit", "rate_limit", "latency", "latency_after_commit", "drop",
+         "no_content"}
 
 
 @dataclass
@@ -166,6 +169,8 @@ class Faults:
         fault = self._take(method, path, {"after_commit"})
         if fault:
             return self._error_body(fault.status, "Injected failure after commit (sandbox fault)")
+        if self._take(method, path, {"no_content"}):
+            return Response(status=204)
         return response
 
 

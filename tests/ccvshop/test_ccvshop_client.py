@@ -12,7 +12,7 @@ import pytest
 from application.errors import (CredentialsError, NotFoundError, RejectedError,
                                 SignatureError, TransientError)
 from sandbox.ccvshop import dumps
-from workers.connectors.ccvshop import CCVShopClient
+from workers.connectors.ccvshop import CCVShopClient, parse_webhook
 
 from .conftest import PUBLIC, ROOT, SECRET, a_row, seed_order
 
@@ -239,3 +239,32 @@ def test_nothing_listening_is_transient():
     shop = CCVShopClient("http://127.0.0.1:9", PUBLIC, SECRET, timeout=2)
     with pytest.raises(TransientError):
         shop.fetch_order(1)
+
+
+# -- what the real shop does that the documents leave out -------------------------------
+
+
+def test_a_webhook_registered_with_a_no_content_answer_is_read_back(control, client):
+    # CCV's official SDK: a POST "sometimes gives a no-content, even on success".
+    control.post("/__sandbox/faults", json={"mode": "no_content", "method": "POST",
+                                            "path": "/api/rest/v1/webhooks/", "count": 1})
+    hook = client.register_webhook("orders.created", "https://koppel.test/h/1")
+    assert isinstance(hook["id"], int) and len(hook["key"]) >= 32
+    assert [h["id"] for h in client.list_webhooks()] == [hook["id"]]
+    assert control.get("/__sandbox/faults").json()[0]["fired"] == 1
+
+
+def test_a_deleted_order_is_gone_and_announced(live, receiver):
+    server, http = live
+    shop = CCVShopClient(server.url, PUBLIC, SECRET)
+    shop.register_webhook("orders.deleted", f"{receiver.url}/hooks/tok-1/orders.deleted")
+    seeded = seed_order(http, {"total_price": 10}, [a_row()])
+    assert http.delete(f"/__sandbox/orders/{seeded['id']}").json()["fired"] == \
+        ["orders.deleted"]
+    http.post("/__sandbox/deliveries/wait", json={"timeout": 10})
+    [delivery] = receiver.received
+    assert parse_webhook(delivery["body"]) == {"event_kind": "order", "id": seeded["id"]}
+    with pytest.raises(NotFoundError):
+        shop.fetch_order(seeded["id"])
+    assert http.delete(f"/__sandbox/orders/{seeded['id']}").status_code == 404
+    shop.close()

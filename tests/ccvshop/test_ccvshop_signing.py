@@ -43,6 +43,19 @@ def test_accepts_every_date_spelling_working_clients_send(control, fmt):
     assert response.json()["items"] == []
 
 
+def test_accepts_a_date_without_zero_padding_and_in_another_zone(control):
+    # One client in use writes 2026-11-30T4:8:56Z; CCV's PHP date parser reads it.
+    now = datetime.now(timezone.utc)
+    bare = f"{now.year}-{now.month}-{now.day}T{now.hour}:{now.minute}:{now.second}Z"
+    amsterdam = now.astimezone(timezone(timedelta(hours=1))).strftime("%Y-%m-%dT%H:%M:%S+0100")
+    for stamp in (bare, amsterdam):
+        assert signed_get(control, "/api/rest/v1/orders/", stamp=stamp).status_code == 200
+    late = now + timedelta(minutes=6)
+    stale_bare = f"{late.year}-{late.month}-{late.day}T{late.hour}:{late.minute}:{late.second}Z"
+    assert signed_get(control, "/api/rest/v1/orders/", stamp=stale_bare).json()["code"] == \
+        "401.11"
+
+
 def test_accepts_a_date_within_the_skew(control):
     assert signed_get(control, "/api/rest/v1/orders/",
                       stamp=stamp_at(-timedelta(minutes=4))).status_code == 200

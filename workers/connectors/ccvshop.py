@@ -146,8 +146,14 @@ class CCVShopClient:
         return self._pages("/invoices/", self._since(since))
 
     def register_webhook(self, event: str, address: str) -> dict:
-        return self._request("POST", "/webhooks/",
+        hook = self._request("POST", "/webhooks/",
                              {"event": event, "address": address, "is_active": True})
+        if not hook:
+            # CCV's official SDK: a POST "sometimes gives a no-content, even on success". The
+            # webhook is then there; read it back so the caller still learns its id and key.
+            hook = next((h for h in self.list_webhooks()
+                         if h.get("event") == event and h.get("address") == address), {})
+        return hook
 
     def list_webhooks(self) -> list[dict]:
         return list(self._pages("/webhooks/"))
