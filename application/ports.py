@@ -26,6 +26,10 @@ class Shop(Protocol):
     def list_invoices(self, *, since: datetime | None = None) -> Iterator[dict]:
         """Every invoice (the list items: at least ``id`` and ``create_date``), all pages."""
 
+    def invoices_of_order(self, order_number: str) -> list[dict]:
+        """Every invoice of the order with this ``ordernumber_full`` (list items: at least
+        ``id``, ``type`` or ``total_price``)."""
+
     def register_webhook(self, event: str, address: str) -> dict:
         """Register ``address`` for ``event``; returns the webhook resource (with its ``key``)."""
 

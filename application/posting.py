@@ -19,8 +19,11 @@ from domain.settings import Settings
 class SalePosting(Protocol):
     needs_debtor: bool
     rule: str  # the rule of mapping.md that says what is sent
+    names_credited_invoice: bool  # a credit note names the invoice it credits (R7.3)
 
-    def request(self, booking: Booking, relation: dict, external_id: str) -> dict: ...
+    def request(self, booking: Booking, relation: dict, external_id: str,
+                credited: str | None = None) -> dict:
+        """``credited``: the ledger's number of the invoice a credit note credits, if any."""
 
     def find(self, booking: Booking, request: dict) -> dict | None: ...
 
@@ -41,11 +44,13 @@ class EBoekhoudenMutation:
 
     needs_debtor = True
     rule = "R7.1"
+    names_credited_invoice = False
 
     def __init__(self, ledger, settings: Settings) -> None:
         self.ledger, self.settings = ledger, settings
 
-    def request(self, booking: Booking, relation: dict, external_id: str) -> dict:
+    def request(self, booking: Booking, relation: dict, external_id: str,
+                credited: str | None = None) -> dict:
         return eboekhouden_rules.sale_request(booking, self.settings, relation["id"])
 
     def find(self, booking: Booking, request: dict) -> dict | None:
@@ -68,11 +73,13 @@ class EBoekhoudenInvoice:
 
     needs_debtor = True
     rule = "R7.2"
+    names_credited_invoice = False
 
     def __init__(self, ledger, settings: Settings) -> None:
         self.ledger, self.settings = ledger, settings
 
-    def request(self, booking: Booking, relation: dict, external_id: str) -> dict:
+    def request(self, booking: Booking, relation: dict, external_id: str,
+                credited: str | None = None) -> dict:
         return eboekhouden_rules.sale_request(booking, self.settings, relation["id"])
 
     def find(self, booking: Booking, request: dict) -> dict | None:
@@ -99,12 +106,19 @@ class BillitOrder:
 
     needs_debtor = False  # the customer travels inside the order
     rule = "R7.3"
+    names_credited_invoice = True
 
     def __init__(self, client, settings: Settings) -> None:
         self.client, self.settings = client, settings
 
-    def request(self, booking: Booking, relation: dict, external_id: str) -> dict:
-        return billit_rules.order_request(booking, self.settings, external_id)
+    def request(self, booking: Booking, relation: dict, external_id: str,
+                credited: str | None = None) -> dict:
+        return billit_rules.order_request(booking, self.settings, external_id, credited)
+
+    def ledger_number(self, reference: dict) -> str | None:
+        """The number Billit gave a posted order (it numbers them itself)."""
+        order = self.client.get_order(reference["id"]) if reference.get("id") else None
+        return str(order["OrderNumber"]) if order and order.get("OrderNumber") else None
 
     def find(self, booking: Booking, request: dict) -> dict | None:
         return self.client.find_order(request["body"]["ExternalProviderID"])

@@ -27,6 +27,7 @@ from application.connections import ConnectionContext, ConnectionDirectory
 from application.errors import (
     CredentialsError, DuplicateError, NotFoundError, RejectedError, TransientError,
 )
+from domain import billit as billit_rules
 from domain import debtor as debtor_rules
 from domain import payments as payment_rules
 from domain.modes import waits_for_payment
@@ -180,7 +181,8 @@ class Processing:
             raise ClaimHeld(f"{document.number} is being posted by another worker")
         booking = Booking.from_dict(document.booking)
         posting = self.connections.posting(connection)
-        request = posting.request(booking, document.relation, str(document.id))
+        credited = self._credited_invoice(document, connection, posting, booking)
+        request = posting.request(booking, document.relation, str(document.id), credited)
         document.start_posting(worker_name(), request, self.claim_lease, now)
         # The claim, with the check and debtor before it: a conflict means another worker has
         # moved the document on. Nothing reaches the ledger before this is stored.
@@ -195,6 +197,24 @@ class Processing:
             document.interrupt_posting(error.message, error.outcome_unknown)
             raise
         # Posted (or Failed) is saved by the caller, with the payment's claim when one is due.
+
+    def _credited_invoice(self, document: Document, connection: ConnectionContext, posting,
+                          booking: Booking) -> str | None:
+        """R7.3: the ledger's number of the invoice this credit invoice credits, when koppel
+        posted that invoice: the order's latest debit invoice before it that is posted."""
+        if not posting.names_credited_invoice or booking.total_incl >= 0:
+            return None
+        order_number = billit_rules.credited_order_number(document.kind, document.source)
+        if not order_number:
+            return None
+        with self._credentials_guard(connection, "shop"):
+            invoices = self.connections.shop(connection).invoices_of_order(order_number)
+        for shop_id in billit_rules.credited_candidates(invoices, document.shop_id):
+            original = self.app.document_of(document.connection_id, "invoice", shop_id)
+            if original is not None and original.status == Status.POSTED:
+                with self._credentials_guard(connection, "ledger"):
+                    return posting.ledger_number(original.ledger_reference or {})
+        return None
 
     def _send_once(self, document: Document, posting, booking: Booking, request: dict) -> None:
         """The ledger call of one claimed attempt; records Posted or Failed on the document."""

@@ -2,13 +2,15 @@
 
 Billit computes VAT from ``VATPercentage`` itself, so lines carry the incl. amount as leading
 (the shop's gross total then survives Billit's own rounding). A negative document is a
-``CreditNote`` with positive amounts, as Billit requires.
+``CreditNote`` with positive amounts, as Billit requires. A credit note about an invoice koppel
+booked names it (``AboutInvoiceNumber``, by the number Billit gave it).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 
 from .booking import Booking
 from .customer import Address
@@ -52,7 +54,37 @@ def _paid(booking: Booking, settings: Settings) -> bool:
     return bool(booking.paid)  # "shop": the order's paid flag at processing time
 
 
-def order_request(booking: Booking, settings: Settings, external_id: str) -> dict:
+def credited_order_number(kind: str, source: dict) -> str:
+    """R7.3: the order a credit invoice belongs to (its ``ordernumber_full``); the invoice it
+    credits is a debit invoice of that same order. Empty for anything but an invoice."""
+    head = source.get("invoice") if kind == "invoice" else None
+    if not isinstance(head, dict):
+        return ""
+    return str(head.get("ordernumber_full") or head.get("ordernumber") or "").strip()
+
+
+def credited_candidates(invoices: list[dict], credit_shop_id: int) -> list[int]:
+    """R7.3: the shop ids of the order's debit invoices made before the credit invoice, the
+    latest first: the credit invoice is about the last invoice before it."""
+    debit = []
+    for invoice in invoices:
+        try:
+            shop_id = int(invoice.get("id"))
+        except (TypeError, ValueError):
+            continue
+        kind = str(invoice.get("type") or "").lower()
+        total = invoice.get("total_price")
+        is_debit = kind == "debit" or (not kind and total is not None
+                                           and Decimal(str(total)) > 0)
+        if is_debit and shop_id < int(credit_shop_id):  # the shop numbers ids in order
+            debit.append(shop_id)
+    return sorted(debit, reverse=True)
+
+
+def order_request(booking: Booking, settings: Settings, external_id: str,
+                  about_invoice_number: str | None = None) -> dict:
+    """R7.3; ``about_invoice_number``: Billit's number of the invoice a credit note credits,
+    when koppel booked that invoice (sent only on a credit note)."""
     credit = booking.total_incl < 0
     sign = -1 if credit else 1
     order_lines = []
@@ -78,6 +110,8 @@ def order_request(booking: Booking, settings: Settings, external_id: str) -> dic
         "Customer": customer_party(booking),
         "OrderLines": order_lines,
     }
+    if credit and about_invoice_number:
+        body["AboutInvoiceNumber"] = about_invoice_number
     if _paid(booking, settings):
         body["Paid"] = True
         body["PaidDate"] = booking.date.isoformat()

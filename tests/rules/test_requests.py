@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from domain.billit import order_request
+from domain.billit import credited_candidates, credited_order_number, order_request
 from domain.booking import build_booking
 from domain.eboekhouden import sale_request
 
-from .conftest import customer, make_settings, order, row
+from .conftest import customer, invoice, make_settings, order, row
 
 D = Decimal
 
@@ -122,3 +122,27 @@ def test_r7_3_billit_payment_status_and_no_oss_split():
     body = order_request(booking, never, "x")["body"]
     assert "Paid" not in body and body["OrderLines"][0]["VATPercentage"] == D("19")
     assert "Addresses" in body["Customer"] and len(body["Customer"]["Addresses"]) == 1
+
+
+def test_r7_3_a_credit_note_names_the_credited_invoice_and_an_invoice_never_does():
+    settings = make_settings(replace={'system = "eboekhouden"': 'system = "billit"'},
+                             extra='\n[billit]\nparty_id = "1"\npayment_status = "never"\n')
+    credit = invoice([row("Koffiemok wit", "10.89", -1, 21)], total_price="-10.89",
+                     total_tax="-1.89")
+    body = order_request(build_booking(credit, settings), settings, "x", "2026000017")["body"]
+    assert body["OrderType"] == "CreditNote" and body["AboutInvoiceNumber"] == "2026000017"
+    assert "AboutInvoiceNumber" not in order_request(build_booking(credit, settings), settings,
+                                                     "x")["body"]
+    sale = order([row("Koffiemok wit", "10.89", 1, 21)], total_price="10.89", total_tax="1.89")
+    assert "AboutInvoiceNumber" not in order_request(build_booking(sale, settings), settings,
+                                                     "x", "2026000017")["body"]
+
+
+def test_r7_3_the_credited_invoice_is_the_orders_latest_debit_invoice_before_the_credit():
+    assert credited_order_number("invoice", invoice([], total_price=0, total_tax=0)) == "1042"
+    assert credited_order_number("order", order([], total_price=0, total_tax=0)) == ""
+    invoices = [{"id": 10, "type": "debit"}, {"id": 12, "type": "credit"},
+                {"id": 11, "total_price": D("5.00")}, {"id": 13, "type": "debit"},
+                {"id": 9, "total_price": D("-2.00")}, {"id": "x"}]
+    assert credited_candidates(invoices, 12) == [11, 10]
+    assert credited_candidates(invoices, 10) == []

@@ -145,6 +145,9 @@ class CCVShopClient:
     def list_invoices(self, *, since: datetime | None = None) -> Iterator[dict]:
         return self._pages("/invoices/", self._since(since))
 
+    def invoices_of_order(self, order_number: str) -> list[dict]:
+        return list(self._pages("/invoices/", {"ordernumber_full": order_number}))
+
     def register_webhook(self, event: str, address: str) -> dict:
         hook = self._request("POST", "/webhooks/",
                              {"event": event, "address": address, "is_active": True})
