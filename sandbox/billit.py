@@ -72,7 +72,7 @@ from flask import Flask, Response, redirect, request
 from stdnum.eu import vat as eu_vat
 from werkzeug.exceptions import HTTPException
 
-from sandbox.control import add_clock_and_request_log
+from sandbox.control import add_clock_and_request_log, add_options
 from sandbox.faults import Faults
 
 TOKEN_SECONDS = 3600
@@ -1036,24 +1036,6 @@ def _register_control(app: Flask, company: Company) -> None:
             return _json_response(sorted(company.customers.values(),
                                          key=lambda c: c["PartyID"]))
 
-    @app.get("/__sandbox/options")
-    def control_options():
-        with company.lock:
-            return _json_response(company.options)
-
-    @app.post("/__sandbox/options")
-    def control_options_set():
-        """Behaviour the real Billit may show that its documents leave open (``OPTIONS``);
-        ``null`` switches one off again."""
-        body = _body() or {}
-        unknown = set(body) - set(OPTIONS)
-        if unknown:
-            return _errors_response(400, [("GenericError", f"unknown options {sorted(unknown)}")])
-        with company.lock:
-            company.options.update(body)
-            company.options = {k: v for k, v in company.options.items() if v is not None}
-            return _json_response(company.options)
-
     @app.post("/__sandbox/reset")
     def control_reset():
         body = _body() or {}
@@ -1111,3 +1093,4 @@ def _register_control(app: Flask, company: Company) -> None:
             })
 
     add_clock_and_request_log(app, company)
+    add_options(app, company, OPTIONS)

@@ -1,7 +1,8 @@
-"""Control endpoints every ledger fake has: its clock, and the log of the calls it answered.
+"""Control endpoints every ledger fake has: its clock, the log of the calls it answered, and
+its options.
 
-``state`` is the fake's own state object with ``lock``, ``clock_offset``, ``now()`` and
-``requests`` (a list of plain dicts that never hold credentials).
+``state`` is the fake's own state object with ``lock``, ``clock_offset``, ``now()``,
+``requests`` (a list of plain dicts that never hold credentials) and ``options``.
 """
 
 from __future__ import annotations
@@ -27,3 +28,26 @@ def add_clock_and_request_log(app: Flask, state) -> None:
         with state.lock:
             state.requests.clear()
         return Response(status=204)
+
+
+def add_options(app: Flask, state, known: dict[str, str]) -> None:
+    """``GET``/``POST /__sandbox/options``: behaviour the real service may show that its
+    documents leave open, switched on per test (``known``: name -> what it does); ``null``
+    switches one off again. A reset of the fake's data clears them."""
+
+    @app.get("/__sandbox/options")
+    def control_options():
+        with state.lock:
+            return jsonify(state.options)
+
+    @app.post("/__sandbox/options")
+    def control_options_set():
+        body = request.get_json(silent=True) or {}
+        unknown = set(body) - set(known)
+        if unknown:
+            return jsonify({"error": f"unknown options {sorted(unknown)}; one of "
+                                     f"{sorted(known)}"}), 400
+        with state.lock:
+            state.options = {k: v for k, v in {**state.options, **body}.items()
+                             if v is not None}
+            return jsonify(state.options)

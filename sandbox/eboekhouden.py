@@ -53,7 +53,7 @@ from functools import wraps
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.control import add_clock_and_request_log
+from sandbox.control import add_clock_and_request_log, add_options
 from sandbox.faults import Faults
 
 SESSION_SECONDS = 3600
@@ -1516,25 +1516,6 @@ def _register_control(app: Flask, admin: Administration) -> None:
                                           body.get("type", "E"))
         return _json_response(template, 201)
 
-    @app.get("/__sandbox/options")
-    def control_options():
-        with admin.lock:
-            return _json_response(admin.options)
-
-    @app.post("/__sandbox/options")
-    def control_options_set():
-        """Behaviour the real ledger may show but its documents do not pin down (``OPTIONS``);
-        ``null`` switches one off again."""
-        body = _body() or {}
-        unknown = set(body) - set(OPTIONS)
-        if unknown:
-            return _json_response({"error": f"unknown options {sorted(unknown)}; "
-                                            f"one of {sorted(OPTIONS)}"}, 400)
-        with admin.lock:
-            admin.options.update(body)
-            admin.options = {k: v for k, v in admin.options.items() if v is not None}
-            return _json_response(admin.options)
-
     @app.post("/__sandbox/reset")
     def control_reset():
         admin.reset()
@@ -1566,3 +1547,4 @@ def _register_control(app: Flask, admin: Administration) -> None:
         return _json_response({"expired": count})
 
     add_clock_and_request_log(app, admin)
+    add_options(app, admin, OPTIONS)
