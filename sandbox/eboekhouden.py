@@ -10,7 +10,8 @@ guess and is as strict as the real server, never stricter. The choices, in one p
 
 - session start: 400 ``validation`` for a missing/ill-formed source or token, 403 ``security``
   for an unknown token (``SECURITY_001``) or an expired one (``API_SESSION_004``);
-  ``expiresIn`` 3600; a 401 carries a ``SECURITY_010`` body;
+  ``expiresIn`` 3600; a 401 has no body (the official document gives it none; the code
+  ``SECURITY_010`` exists, so a client may neither need nor rely on one);
 - creates answer 201, PATCH and ``DELETE /v1/session`` 204 without a body;
 - the documented limits: relation ``note`` 40,000 and ``companyRegistrationNumber`` 50
   characters, invoice ``items`` 500 (``FACT_025``), invoice ``text`` 35,000 (``FACT_017``),
@@ -1183,7 +1184,7 @@ def create_app(*, api_token: str, seed: int = 1) -> Flask:
         def wrapper(*args, **kwargs):
             with admin.lock:
                 if not admin.session_valid(_session_token()):
-                    raise ApiError(401, "SECURITY_010", type_="security")
+                    return Response(status=401)
                 return view(*args, **kwargs)
         return wrapper
 
