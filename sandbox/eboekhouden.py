@@ -739,6 +739,8 @@ class Administration:
         description = body.get("description") or ""
         if len(description) > 50:
             raise _bad("ERR_002", "description", "Description is too long (max 50).")
+        if len(body.get("entryNumber") or "") > 50:
+            raise _bad("ERR_002", "entryNumber", "Entry number is too long (max 50).")
         in_ex = body.get("inExVat")
         if in_ex in (None, ""):
             if kind in (1, 2, 5, 6):

@@ -109,6 +109,17 @@ def test_relation_limits_are_the_documented_ones(api, field, limit, code):
     assert (response.status_code, response.json()["code"]) == (400, code)
 
 
+def test_mutation_limits_are_the_documented_ones(api):
+    rel = relation(api)
+    fine = sale_body(api, "S1", rel, as_text=False) | {"description": "d" * 50,
+                                                        "entryNumber": "e" * 50}
+    assert api.post("/v1/mutation", json=fine).status_code == 201
+    for field in ("description", "entryNumber"):
+        body = sale_body(api, "S2", rel, as_text=False) | {field: "x" * 51}
+        response = api.post("/v1/mutation", json=body).json()
+        assert (response["code"], response["propertyName"]) == ("ERR_002", field)
+
+
 def test_invoice_limits_are_the_documented_ones(api):
     rel = relation(api)
     templates = api.get("/v1/invoicetemplate").json()["items"]
