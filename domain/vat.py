@@ -1,8 +1,35 @@
-"""VAT facts that do not depend on a connection's settings: R0.2, the EU members and the
-standard rates used for payment costs (R4.3)."""
+"""VAT facts that do not depend on a connection's settings: R0.2, the EU members and the dated
+standard rates of R4.3.
+
+The standard-rate table holds, per member state, every standard rate in force since
+1 January 2020, each from the day it took effect (the first entry: the day the rate in force on
+1 January 2020 took effect) until the day before the next entry. It is checked against:
+
+- European Commission, DG TAXUD, "VAT rates applied in the Member States of the European
+  Union", situation at 1 January 2021, section VIII "The evolution of VAT rates applicable in
+  the Member States" (taxation-customs.ec.europa.eu/system/files/2021-06/vat_rates_en.pdf):
+  every first entry, and Ireland's 21% in force on 1 January 2021;
+- European Commission, Taxes in Europe Database, TEDB (ec.europa.eu/taxation_customs/tedb):
+  every change from 2021 on (IE 23% again from 2021-03-01; LU 16% in 2023; EE 22% from
+  2024-01-01 and 24% from 2025-07-01; FI 25.5% from 2024-09-01; SK 23% from 2025-01-01;
+  RO 21% from 2025-08-01);
+- Germany's 16% from 2020-07-01 to 2020-12-31, which neither of those records: Zweites
+  Corona-Steuerhilfegesetz of 29 June 2020 (BGBl. I 2020 p. 1512), Article 3;
+- each change also against national sources: Vero Finland ("The general VAT
+  rate is 25.5% as of 1 September 2024"), the Commission's Access2Markets note "Recent VAT
+  changes in certain EU Member States" (Slovakia 23% from 1 January 2025), and, as reported by
+  tax advisers (the member's own text was not at hand), Ireland's July 2020 stimulus (21% from 2020-09-01 to 2021-02-28), the
+  Luxembourg law of 26 October 2022 and circular 812-1 of 27 December 2023 (16% for 2023
+  only), the Estonian VAT Act amendments of 2023 and 2025 (22%, then 24%) and Romania's Law
+  141/2025 (Monitorul Oficial 699 of 25 July 2025: 21% from 1 August 2025).
+
+Rates are the mainland rates: the lower standard rates of some territories (Madeira, the
+Azores, ...) are not here, since an order's country code cannot tell them apart. Greece is GR, as the shop writes it (VAT numbers use EL).
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import date
 from decimal import Decimal
 
@@ -13,23 +40,42 @@ EU_MEMBERS = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
 )
 
-# Standard rates in force now (2026). Payment costs of an order carry this rate (R4.3).
-STANDARD_VAT_RATES: dict[str, Decimal] = {
-    "AT": Decimal("20"), "BE": Decimal("21"), "BG": Decimal("20"), "CY": Decimal("19"),
-    "CZ": Decimal("21"), "DE": Decimal("19"), "DK": Decimal("25"), "EE": Decimal("24"),
-    "ES": Decimal("21"), "FI": Decimal("25.5"), "FR": Decimal("20"), "GR": Decimal("24"),
-    "HR": Decimal("25"), "HU": Decimal("27"), "IE": Decimal("23"), "IT": Decimal("22"),
-    "LT": Decimal("21"), "LU": Decimal("17"), "LV": Decimal("21"), "MT": Decimal("18"),
-    "NL": Decimal("21"), "PL": Decimal("23"), "PT": Decimal("23"), "RO": Decimal("21"),
-    "SE": Decimal("25"), "SI": Decimal("22"), "SK": Decimal("23"),
-}
+Rate = tuple[date, Decimal]   # (the first day it applies, the rate in percent)
 
-# Recent changes: before the date the older rate applied, so an old order keeps its own rate.
-_EARLIER_RATES: dict[str, tuple[tuple[date, Decimal], ...]] = {
-    "EE": ((date(2025, 7, 1), Decimal("22")),),
-    "FI": ((date(2024, 9, 1), Decimal("24")),),
-    "RO": ((date(2025, 8, 1), Decimal("19")),),
-    "SK": ((date(2025, 1, 1), Decimal("20")),),
+
+def _rates(*entries: tuple[tuple[int, int, int], str]) -> tuple[Rate, ...]:
+    return tuple((date(*day), Decimal(rate)) for day, rate in entries)
+
+
+# R4.3: the standard rate of each member, oldest first; each holds until the next one starts.
+STANDARD_VAT_RATES: dict[str, tuple[Rate, ...]] = {
+    "AT": _rates(((1984, 1, 1), "20")),
+    "BE": _rates(((1996, 1, 1), "21")),
+    "BG": _rates(((1999, 1, 1), "20")),
+    "CY": _rates(((2014, 1, 13), "19")),
+    "CZ": _rates(((2013, 1, 1), "21")),
+    "DE": _rates(((2007, 1, 1), "19"), ((2020, 7, 1), "16"), ((2021, 1, 1), "19")),
+    "DK": _rates(((1992, 1, 1), "25")),
+    "EE": _rates(((2009, 7, 1), "20"), ((2024, 1, 1), "22"), ((2025, 7, 1), "24")),
+    "ES": _rates(((2012, 9, 1), "21")),
+    "FI": _rates(((2013, 1, 1), "24"), ((2024, 9, 1), "25.5")),
+    "FR": _rates(((2014, 1, 1), "20")),
+    "GR": _rates(((2016, 6, 1), "24")),
+    "HR": _rates(((2012, 3, 1), "25")),
+    "HU": _rates(((2012, 1, 1), "27")),
+    "IE": _rates(((2012, 1, 1), "23"), ((2020, 9, 1), "21"), ((2021, 3, 1), "23")),
+    "IT": _rates(((2013, 10, 1), "22")),
+    "LT": _rates(((2009, 9, 1), "21")),
+    "LU": _rates(((2015, 1, 1), "17"), ((2023, 1, 1), "16"), ((2024, 1, 1), "17")),
+    "LV": _rates(((2012, 7, 1), "21")),
+    "MT": _rates(((2004, 1, 1), "18")),
+    "NL": _rates(((2012, 10, 1), "21")),
+    "PL": _rates(((2011, 1, 1), "23")),
+    "PT": _rates(((2011, 1, 1), "23")),
+    "RO": _rates(((2017, 1, 1), "19"), ((2025, 8, 1), "21")),
+    "SE": _rates(((1990, 7, 1), "25")),
+    "SI": _rates(((2013, 7, 1), "22")),
+    "SK": _rates(((2011, 1, 1), "20"), ((2025, 1, 1), "23")),
 }
 
 
@@ -37,16 +83,13 @@ def is_eu(country: str) -> bool:
     return country.upper() in EU_MEMBERS
 
 
-def standard_vat_rate(country: str, on: date | None = None) -> Decimal | None:
-    """The standard rate of an EU member on a date (None outside the EU)."""
-    country = country.upper()
-    rate = STANDARD_VAT_RATES.get(country)
-    if rate is None or on is None:
-        return rate
-    for until, earlier in _EARLIER_RATES.get(country, ()):
-        if on < until:
-            rate = earlier
-    return rate
+def standard_vat_rate(country: str, on: date) -> Decimal | None:
+    """R4.3: the standard rate of an EU member in force on ``on`` (the booking date, R0.4).
+    None outside the EU, and before the table's first entry for the member (no rate is
+    known there, and a guessed one would be a wrong booking)."""
+    rates = STANDARD_VAT_RATES.get(country.upper(), ())
+    index = bisect_right([start for start, _ in rates], on)
+    return rates[index - 1][1] if index else None
 
 
 def normalise_rate(rate: Decimal) -> Decimal:

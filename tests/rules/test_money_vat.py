@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -77,10 +77,70 @@ def test_r4_5_share_out_remainder_goes_to_the_largest():
         D("21"): D("-0.75"), D("9"): D("-0.25")}
 
 
-def test_standard_rates_cover_the_27_members():
+# R4.3: the standard rate of every member state on dates around every change since 2020,
+# written out again from the sources cited in domain/vat.py (not read from its table).
+UNCHANGED_SINCE_2020 = {"AT": "20", "BE": "21", "BG": "20", "CY": "19", "CZ": "21", "DK": "25",
+                        "ES": "21", "FR": "20", "GR": "24", "HR": "25", "HU": "27", "IT": "22",
+                        "LT": "21", "LV": "21", "MT": "18", "NL": "21", "PL": "23", "PT": "23",
+                        "SE": "25", "SI": "22"}
+CHANGES_SINCE_2020 = [  # (country, last day of the old rate, old rate, new rate)
+    ("DE", "2020-06-30", "19", "16"), ("DE", "2020-12-31", "16", "19"),
+    ("IE", "2020-08-31", "23", "21"), ("IE", "2021-02-28", "21", "23"),
+    ("LU", "2022-12-31", "17", "16"), ("LU", "2023-12-31", "16", "17"),
+    ("EE", "2023-12-31", "20", "22"), ("EE", "2025-06-30", "22", "24"),
+    ("FI", "2024-08-31", "24", "25.5"), ("SK", "2024-12-31", "20", "23"),
+    ("RO", "2025-07-31", "19", "21"),
+]
+
+
+def test_r4_3_the_table_covers_the_27_members():
     assert len(EU_MEMBERS) == 27 and set(STANDARD_VAT_RATES) == set(EU_MEMBERS)
-    assert STANDARD_VAT_RATES["NL"] == 21 and STANDARD_VAT_RATES["BE"] == 21
-    assert STANDARD_VAT_RATES["DE"] == 19 and STANDARD_VAT_RATES["FR"] == 20
-    assert standard_vat_rate("FI", date(2024, 8, 31)) == 24
-    assert standard_vat_rate("FI", date(2024, 9, 1)) == D("25.5")
-    assert standard_vat_rate("US") is None
+    assert set(UNCHANGED_SINCE_2020) | {c for c, *_ in CHANGES_SINCE_2020} == set(EU_MEMBERS)
+
+
+@pytest.mark.parametrize("country, rate", sorted(UNCHANGED_SINCE_2020.items()))
+def test_r4_3_members_without_a_change_since_2020(country, rate):
+    for day in (date(2020, 1, 1), date(2022, 6, 15), date(2026, 11, 30)):
+        assert standard_vat_rate(country, day) == D(rate), (country, day)
+
+
+@pytest.mark.parametrize("country, last_day, old, new", CHANGES_SINCE_2020)
+def test_r4_3_both_sides_of_every_change(country, last_day, old, new):
+    last = date.fromisoformat(last_day)
+    assert standard_vat_rate(country, last) == D(old)
+    assert standard_vat_rate(country, last + timedelta(days=1)) == D(new)
+
+
+def test_r4_3_a_country_with_several_changes():
+    # EE: 20 until 2023-12-31, 22 in 2024 and the first half of 2025, 24 from 2025-07-01
+    assert [str(standard_vat_rate("EE", date(y, m, d))) for y, m, d in (
+        (2020, 1, 1), (2023, 12, 31), (2024, 1, 1), (2025, 6, 30), (2025, 7, 1),
+        (2026, 11, 30))] == ["20", "20", "22", "22", "24", "24"]
+    # DE: 19, 16 for the second half of 2020, 19 again
+    assert [str(standard_vat_rate("de", date(2020, m, 1))) for m in (6, 7, 12)] + [
+        str(standard_vat_rate("DE", date(2021, 1, 1)))] == ["19", "16", "16", "19"]
+
+
+def test_r4_3_no_other_change_since_2020():
+    """Day by day from 2020-01-01: the rate changes exactly on the days listed above."""
+    expected = {(c, date.fromisoformat(last) + timedelta(days=1)) for c, last, *_ in
+                CHANGES_SINCE_2020}
+    seen, day = set(), date(2020, 1, 1)
+    previous = {c: standard_vat_rate(c, day) for c in EU_MEMBERS}
+    assert all(previous.values())
+    while day < date(2026, 12, 31):
+        day += timedelta(days=1)
+        for country in EU_MEMBERS:
+            rate = standard_vat_rate(country, day)
+            if rate != previous[country]:
+                seen.add((country, day))
+                previous[country] = rate
+    assert seen == expected
+
+
+def test_r4_3_no_rate_outside_the_eu_or_before_the_table():
+    assert standard_vat_rate("US", date(2024, 1, 1)) is None
+    assert standard_vat_rate("GB", date(2020, 1, 1)) is None
+    # NL's 21% took effect on 2012-10-01; before it no rate is known here (not a guess)
+    assert standard_vat_rate("NL", date(2012, 9, 30)) is None
+    assert standard_vat_rate("NL", date(2012, 10, 1)) == 21
