@@ -90,6 +90,8 @@ def preview(bundle: dict, settings: Settings,
         "debtor": debtor,
         "requests": _jsonable(requests),
     }
-    if booking.notes:
-        result["notes"] = list(booking.notes)
+    notes = list(booking.notes) + [f"{explanation.rule}: {explanation.message_en}"
+                                   for explanation in booking.explanations]
+    if notes:
+        result["notes"] = notes
     return result, 0 if booking.ok else 1

@@ -36,11 +36,14 @@ def take_out(amount: Decimal, rate: Decimal) -> Decimal:
 def share_out(total: Decimal, weights: dict[Decimal, Decimal]) -> dict[Decimal, Decimal]:
     """R4.5: split ``total`` over keys in proportion to ``weights``; each share rounded to
     cents, the remainder to the key with the largest weight, so the shares sum to
-    ``cents(total)`` exactly. Ties go to the highest key, so the result is deterministic."""
+    ``cents(total)`` exactly. "Largest" follows the sign of ``total`` (a credit invoice's
+    discount is negative: its largest weight is the most negative one); on a tie the highest
+    key (rate) takes the remainder."""
     if not weights:
         return {}
     total = cents(total)
-    largest = max(weights, key=lambda key: (abs(weights[key]), key))
+    sign = -1 if total < ZERO else 1
+    largest = max(weights, key=lambda key: (sign * weights[key], key))
     base = sum(weights.values(), ZERO)
     if base == ZERO:  # nothing to be proportional to: the whole amount at one rate
         return {key: (total if key == largest else ZERO) for key in weights}

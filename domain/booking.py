@@ -8,7 +8,7 @@ the booking (with as many lines as could be made); only an unreadable bundle rai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -23,7 +23,20 @@ from .money import ZERO, cents, format_amount
 from .settings import Settings
 from .source import DocumentError, SourceDocument, read_source
 
-__all__ = ["Booking", "DocumentError", "build_booking"]
+__all__ = ["Booking", "DocumentError", "Explanation", "build_booking"]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How a rule read the document where the text allows two readings (I3), in the
+    merchant's words: shown in the preview, the audit and on the document's page."""
+    rule: str
+    message_nl: str
+    message_en: str
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Explanation":
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,7 @@ class Booking:
     checks: tuple[Check, ...]
     shop_id: str = ""
     notes: tuple[str, ...] = ()     # observations that are not checks (e.g. R2.3 cross-check)
+    explanations: tuple[Explanation, ...] = ()   # readings a rule chose (e.g. R4.5 coupon-only)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +90,7 @@ class Booking:
             "lines": [line.to_dict() for line in self.lines],
             "checks": [check.to_dict() for check in self.checks],
             "shop_id": self.shop_id, "notes": list(self.notes),
+            "explanations": [asdict(explanation) for explanation in self.explanations],
         }
 
     @classmethod
@@ -92,6 +107,8 @@ class Booking:
             lines=tuple(Line.from_dict(line) for line in data["lines"]),
             checks=tuple(Check.from_dict(check) for check in data["checks"]),
             shop_id=data.get("shop_id", ""), notes=tuple(data.get("notes", ())),
+            explanations=tuple(Explanation.from_dict(explanation)
+                               for explanation in data.get("explanations", ())),
         )
 
 
@@ -120,20 +137,35 @@ def _cross_check(src: SourceDocument, total_incl: Decimal, total_excl: Decimal) 
     return notes
 
 
+def coupon_only(src: SourceDocument) -> Explanation:
+    """R4.5: the shop's discount total held the coupon only, and the whole of it was booked."""
+    whole = format_amount(src.total_discounts)
+    rows = format_amount(sum((cents(row.row_discount) for row in src.rows), ZERO))
+    return Explanation(
+        "R4.5",
+        f"Het kortingstotaal van de winkel ({whole}) bevat alleen de kortingscode; de kortingen "
+        f"op de regels ({rows}) zitten al in hun prijzen. De hele {whole} is als orderkorting "
+        "geboekt: alleen zo tellen de regels op tot het totaal van het document.",
+        f"The shop's discount total ({whole}) holds the coupon only; the discounts on the rows "
+        f"({rows}) are already in their prices. The whole {whole} is booked as the order "
+        "discount: only then do the lines add up to the document total.")
+
+
 def build_booking(bundle: dict, settings: Settings) -> Booking:
     src = read_source(bundle)
     home = settings.shop.home_country
-    # R1.4 gives no country when neither address has one: then it is a home sale.
+    # R1.4: delivery country, else billing country (read_source), else the home country.
     country = src.country or home
     on = booking_date(src, settings.shop.timezone)
     total_incl, total_excl, total_vat = totals(src)
     scope = classify_scope(is_icp=src.is_icp, total_tax=src.total_tax, country=country,
                            home_country=home, oss_countries=settings.oss)
 
-    lines = map_lines(amount_lines(src, scope, home, on), scope, country, settings)
+    tolerance = settings.rounding.tolerance
+    amounts, whole_discount = amount_lines(src, scope, country, home, on, total_incl, tolerance)
+    lines = map_lines(amounts, scope, country, settings)
     missing = [line.vat_rate for line in lines if line.vat_code is None]
     difference = rounding_difference(total_incl, lines)
-    tolerance = settings.rounding.tolerance
     if difference != ZERO and abs(difference) <= tolerance:
         lines.append(rounding_line(difference, settings.rounding.account))
 
@@ -156,4 +188,5 @@ def build_booking(bundle: dict, settings: Settings) -> Booking:
         taxes_included=src.taxes_included, paid=src.paid, transaction_id=src.transaction_id,
         customer=src.customer, lines=tuple(lines), checks=checks, shop_id=src.shop_id,
         notes=tuple(_cross_check(src, total_incl, total_excl)),
+        explanations=(coupon_only(src),) if whole_discount else (),
     )

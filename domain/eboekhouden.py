@@ -21,13 +21,12 @@ def _description(booking: Booking) -> str:
     return f"{booking.sales_number} - {booking.payment_method}"[:50]
 
 
-# R7.1 says ``inExVat`` follows the shop (EX when its prices exclude VAT). But e-Boekhouden
-# computes the VAT itself, per VAT code over the summed rows; with EX amounts that can land a
-# cent away from the shop's per-line VAT, so the debtor's open item is a cent off the invoice
-# the customer got (and its payment then fails R8.2). The incl. amounts are what the shop's
-# total is made of (R0.3, R4.6): sent as IN, the ledger's total is the shop's total to the
-# cent, whichever way e-Boekhouden rounds. The VAT per code is then the ledger's share of
-# those amounts.
+# R7.1: ``inExVat`` is IN always, with each row's amount incl. VAT, even when the shop's prices
+# exclude VAT. e-Boekhouden computes the VAT itself, per VAT code over the summed rows; with EX
+# amounts that can land a cent away from the shop's per-line VAT, so the debtor's open item is
+# a cent off the invoice the customer got (and its payment then fails R8.2). The incl. amounts
+# are what the shop's total is made of (R0.3, R4.6): sent as IN, the ledger's total is the
+# shop's total to the cent, whichever way e-Boekhouden rounds.
 IN_EX_VAT = "IN"
 
 

@@ -87,12 +87,17 @@ def product_lines(src: SourceDocument, scope: str) -> list[Line]:
     return lines
 
 
-def fallback_rate(src: SourceDocument, scope: str, home_country: str, on: date) -> Decimal:
-    """The standard rate of the country whose VAT is charged: home, or the OSS country."""
+def costs_rate(src: SourceDocument, scope: str, country: str, home_country: str,
+               on: date) -> Decimal:
+    """R4.3: the rate of costs that carry none of their own. Orders: the standard rate in force
+    on the booking date of the country whose VAT is charged (home, or the OSS country);
+    invoices: the shipping rate (the manual). R4.4 and R4.5 take it too when a document has no
+    product line to take a rate from."""
     if scope in (ICP, INTERNATIONAL):
         return ZERO
-    country = src.country if scope == OSS else home_country
-    return standard_vat_rate(country, on) or ZERO
+    if src.kind == "invoice":
+        return src.shipping_tax_percentage
+    return standard_vat_rate(country if scope == OSS else home_country, on) or ZERO
 
 
 def shipping_line(src: SourceDocument, scope: str) -> list[Line]:
@@ -104,30 +109,24 @@ def shipping_line(src: SourceDocument, scope: str) -> list[Line]:
                   src.shipping_taxes_included, ("R4.2",))]
 
 
-def payment_costs_line(src: SourceDocument, scope: str, home_country: str, on: date) -> list[Line]:
-    """R4.3: payment costs carry no rate of their own. Orders: the standard rate of the
-    country whose VAT is charged; invoices: the shipping rate (the manual)."""
+def payment_costs_line(src: SourceDocument, rate: Decimal) -> list[Line]:
+    """R4.3: payment costs at the rate of ``costs_rate``."""
     if src.payment_costs == ZERO:
         return []
-    if scope in (ICP, INTERNATIONAL):
-        rate = ZERO
-    elif src.kind == "invoice":
-        rate = src.shipping_tax_percentage
-    else:
-        rate = fallback_rate(src, scope, home_country, on)
     return [_line(PAYMENT_COSTS, "Payment costs", src.payment_costs, rate,
                   src.row_taxes_included, ("R4.3",))]
 
 
-def surcharge_lines(src: SourceDocument, scope: str, products: list[Line], home_country: str,
-                    on: date) -> list[Line]:
-    """R4.4: extra costs and credit points, at the highest product rate."""
+def surcharge_lines(src: SourceDocument, scope: str, products: list[Line],
+                    fallback: Decimal) -> list[Line]:
+    """R4.4: extra costs and credit points, at the highest product rate; without product
+    lines at the rate of R4.3 (``fallback``)."""
     if scope in (ICP, INTERNATIONAL):
         rate = ZERO
     elif products:
         rate = max(line.vat_rate for line in products)
-    else:  # no product to take a rate from: the standard rate of the country charged
-        rate = fallback_rate(src, scope, home_country, on)
+    else:
+        rate = fallback
     lines = []
     if src.extra_costs != ZERO:
         lines.append(_line(SURCHARGE, src.extra_costs_description or "Surcharge",
@@ -140,23 +139,28 @@ def surcharge_lines(src: SourceDocument, scope: str, products: list[Line], home_
 
 
 def order_discount(src: SourceDocument) -> Decimal:
-    """R4.5: the part of ``total_discounts`` the rows do not already carry."""
+    """R4.5: the part of ``total_discounts`` the rows do not already carry (in cents)."""
     return cents(src.total_discounts) - sum((cents(row.row_discount) for row in src.rows), ZERO)
 
 
-def discount_lines(src: SourceDocument, products: list[Line], fallback: Decimal) -> list[Line]:
-    """R4.5: the order-level discount, one negative line per product rate, in proportion to
-    the product amounts at that rate (same incl/excl flag as the rows)."""
-    residual = order_discount(src)
-    if abs(residual) <= Decimal("0.005"):
-        return []
+def document_sign(src: SourceDocument) -> int:
+    """R4.5: a credit invoice (R1.2: an invoice with negative amounts) mirrors every
+    comparison, so "greater" means greater in magnitude with the document's sign."""
+    return -1 if src.kind == "invoice" and src.total_price < ZERO else 1
+
+
+def _discount_split(amount: Decimal, src: SourceDocument, products: list[Line],
+                    fallback: Decimal) -> list[Line]:
+    """R4.5: ``amount`` as negative lines, one per product rate, in proportion to the product
+    amounts at that rate (same incl/excl flag as the rows); without product lines one line at
+    the rate of R4.3 (``fallback``)."""
     leading = "amount_incl" if src.row_taxes_included else "amount_excl"
     weights: dict[Decimal, Decimal] = {}
     for line in products:
         weights[line.vat_rate] = weights.get(line.vat_rate, ZERO) + getattr(line, leading)
     if not weights:
         weights = {fallback: ZERO}
-    shares = share_out(residual, weights)
+    shares = share_out(amount, weights)
     several = len(shares) > 1
     lines = []
     for rate in sorted(shares, reverse=True):
@@ -166,14 +170,46 @@ def discount_lines(src: SourceDocument, products: list[Line], fallback: Decimal)
     return lines
 
 
-def amount_lines(src: SourceDocument, scope: str, home_country: str, on: date) -> list[Line]:
-    """Every line of R4.1-R4.5, amounts only (no VAT code or account yet)."""
+def _balances(total_incl: Decimal, lines: list[Line], tolerance: Decimal) -> bool:
+    """R4.6 can balance these lines: what they miss of the total is within the tolerance."""
+    return abs(rounding_difference(total_incl, lines)) <= tolerance
+
+
+def discount_lines(src: SourceDocument, products: list[Line], others: list[Line],
+                   total_incl: Decimal, tolerance: Decimal,
+                   fallback: Decimal) -> tuple[list[Line], bool]:
+    """R4.5: the order-level discount, and whether the shop's total held the coupon only.
+
+    The residual (``total_discounts`` less the row discounts) is booked when it has the
+    document's sign; a residual of the other sign is never booked (nothing is added to a
+    customer's bill that the shop did not charge). The API does not say whether
+    ``total_discounts`` includes the row discounts, so when the residual leaves the document
+    out of balance beyond the tolerance and the whole ``total_discounts`` balances it, the
+    whole is booked instead. Neither balancing: the residual stands and R5.1 decides."""
+    sign = document_sign(src)
+    residual = order_discount(src)
+    booked = _discount_split(residual, src, products, fallback) if sign * residual > ZERO else []
+    if _balances(total_incl, products + others + booked, tolerance):
+        return booked, False
+    whole = cents(src.total_discounts)
+    if sign * whole > ZERO and whole != residual:
+        instead = _discount_split(whole, src, products, fallback)
+        if _balances(total_incl, products + others + instead, tolerance):
+            return instead, True
+    return booked, False
+
+
+def amount_lines(src: SourceDocument, scope: str, country: str, home_country: str, on: date,
+                 total_incl: Decimal, tolerance: Decimal) -> tuple[list[Line], bool]:
+    """Every line of R4.1-R4.5, amounts only (no VAT code or account yet), and whether the
+    order discount was read as coupon-only (R4.5)."""
     products = product_lines(src, scope)
-    fallback = fallback_rate(src, scope, home_country, on)
-    return (products + shipping_line(src, scope)
-            + payment_costs_line(src, scope, home_country, on)
-            + surcharge_lines(src, scope, products, home_country, on)
-            + discount_lines(src, products, fallback))
+    fallback = costs_rate(src, scope, country, home_country, on)
+    others = (shipping_line(src, scope) + payment_costs_line(src, fallback)
+              + surcharge_lines(src, scope, products, fallback))
+    discounts, coupon_only = discount_lines(src, products, others, total_incl, tolerance,
+                                            fallback)
+    return products + others + discounts, coupon_only
 
 
 def rounding_difference(total_incl: Decimal, lines: list[Line]) -> Decimal:

@@ -38,8 +38,10 @@ def to_decimal(value: object, default: Decimal | None = ZERO) -> Decimal:
 
 
 def cents(value: Decimal) -> Decimal:
-    """Round to cents, half away from zero (R0.1)."""
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    """Round to cents, half away from zero (R0.1). A zero is always 0.00, never -0.00 (which
+    ``-1.00 x 0%`` gives and would print as "-0.00")."""
+    result = value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return result.copy_abs() if result.is_zero() else result
 
 
 def format_amount(value: Decimal) -> str:

@@ -9,7 +9,7 @@ import pytest
 from domain.booking import build_booking
 from domain.classify import clean_up, payment_method, scope
 
-from .conftest import customer, failed, order, row
+from .conftest import customer, failed, make_settings, order, row
 
 D = Decimal
 CONFIGURED = ["ideal", "paypal", "default"]
@@ -36,6 +36,30 @@ def test_r1_4_delivery_country_wins_over_billing(settings):
     bundle["order"]["customer"] = customer("NL", delivery_country="DE")
     booking = build_booking(bundle, settings)
     assert (booking.country, booking.scope) == ("DE", "oss")
+
+
+def test_r1_4_a_delivery_address_without_a_country_falls_back_to_billing(settings):
+    # the delivery address is filled (so it is not "same as billing", R1.3) but has no
+    # country code: the billing country (DE) is the delivery country
+    bundle = order([row("Teekanne", "35.70", tax=19)], total_price="35.70", total_tax="5.70")
+    bundle["order"]["customer"] = customer("DE", delivery_country="DE")
+    bundle["order"]["customer"]["deliveryaddress"]["country_code"] = ""
+    booking = build_booking(bundle, settings)
+    assert booking.customer.delivery != booking.customer.billing
+    assert (booking.country, booking.scope) == ("DE", "oss")
+
+
+def test_r1_4_neither_address_has_a_country_the_shop_sells_at_home():
+    # home BE (settings), no country code anywhere: a BE sale, domestic; its payment costs
+    # carry BE's standard rate (R4.3): 1.21 -> 1.00 + 0.21
+    settings = make_settings(replace={'home_country = "NL"': 'home_country = "BE"'})
+    bundle = order([row("Mok", "12.10")], total_price="13.31", total_tax="2.31",
+                   paymethod_costs="1.21")
+    bundle["order"]["customer"] = customer(None)
+    booking = build_booking(bundle, settings)
+    assert (booking.country, booking.scope) == ("BE", "domestic")
+    assert (booking.lines[1].kind, booking.lines[1].vat_rate) == ("payment_costs", 21)
+    assert booking.ok
 
 
 def test_r1_3_empty_delivery_address_means_billing(settings):

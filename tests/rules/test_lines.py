@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from application.preview import preview
 from domain.booking import Booking, build_booking
 from domain.source import DocumentError
 
@@ -161,6 +162,47 @@ def test_r4_3_invoice_payment_costs_take_the_shipping_rate(settings):
     assert booking.ok
 
 
+def test_r4_3_oss_payment_costs_take_the_rate_in_force_on_the_booking_date(settings):
+    # DE 19% until 2020-06-30, 16% from 2020-07-01 (R0.4: the date in Amsterdam, CEST = UTC+2).
+    # 1.16 at 16%: 1.16 / 1.16 = 1.00 + 0.16; at 19%: 1.16 / 1.19 = 0.9748 -> 0.97 + 0.19
+    def booked(moment):
+        bundle = order([row("Teekanne", "35.70", 1, 19)], total_price="36.86",
+                       total_tax="5.86", paymethod_costs="1.16", create_date=moment)
+        bundle["order"]["customer"] = customer("DE")
+        return build_booking(bundle, settings)
+    before, after = booked("2020-06-30T21:59:59Z"), booked("2020-06-30T22:00:00Z")
+    assert (before.date.isoformat(), after.date.isoformat()) == ("2020-06-30", "2020-07-01")
+    assert brief(before.lines)[2:] == [
+        ("payment_costs", "8300", "GEEN", "0", "0.97", "0.00", "0.97"),
+        ("oss_vat", "1665", "GEEN", "0", "0.19", "0.00", "0.19")]
+    assert brief(after.lines)[2:] == [
+        ("payment_costs", "8300", "GEEN", "0", "1.00", "0.00", "1.00"),
+        ("oss_vat", "1665", "GEEN", "0", "0.16", "0.00", "0.16")]
+    assert after.lines[3].description == "VAT DE 16%: Payment costs"
+    assert before.ok and after.ok
+
+
+def test_r4_3_domestic_payment_costs_at_the_home_rate_of_the_day():
+    # home EE: 20% on 2023-12-31, 22% on 2024-01-01 (Tallinn is UTC+2 in winter).
+    # 1.22 at 22% = 1.00 + 0.22; at 20%: 1.22 / 1.20 = 1.0167 -> 1.02 + 0.20
+    settings = make_settings(replace={'home_country = "NL"': 'home_country = "EE"',
+                                      'timezone = "Europe/Amsterdam"':
+                                      'timezone = "Europe/Tallinn"'},
+                             extra='\n[[vat]]\nrate = "20"\nvat_code = "EE20"\n'
+                                   'revenue_account = "8020"\n'
+                                   '\n[[vat]]\nrate = "22"\nvat_code = "EE22"\n'
+                                   'revenue_account = "8022"\n')
+    def costs(moment):
+        bundle = order([row("Kruus", "12.10", 1, 21)], total_price="13.32", total_tax="2.32",
+                       paymethod_costs="1.22", create_date=moment)
+        bundle["order"]["customer"] = customer("EE")
+        return brief(build_booking(bundle, settings).lines)[1]
+    assert costs("2023-12-31T21:59:59Z") == ("payment_costs", "8020", "EE20", "20", "1.02",
+                                             "0.20", "1.22")
+    assert costs("2023-12-31T22:00:00Z") == ("payment_costs", "8022", "EE22", "22", "1.00",
+                                             "0.22", "1.22")
+
+
 # --- R4.4 surcharges -----------------------------------------------------------------------
 
 def test_r4_4_extra_costs_and_credit_points_at_the_highest_product_rate(settings):
@@ -187,6 +229,37 @@ def test_r4_4_surcharge_without_description(settings):
         "Surcharge", D("9"), D("3.33"), D("0.30"))
 
 
+def test_r4_4_without_product_lines_surcharges_take_the_rate_of_r4_3(settings):
+    # An invoice that only refunds costs: no rows. R4.3 for invoices: shipping_tax_percentage
+    # (9 here, not the home country's 21). Shipping 5.45 -> 5.00 + 0.45; extra costs 2.18 at
+    # 9% -> 2.00 + 0.18; the order discount 1.09 (R4.5, no rows: one line at 9%) -> -1.00 -
+    # 0.09. Total 5.45 + 2.18 - 1.09 = 6.54, VAT 0.45 + 0.18 - 0.09 = 0.54
+    bundle = invoice([], total_price="6.54", total_tax="0.54", total_shipping="5.45",
+                     shipping_tax_percentage=9, extra_costs="2.18", total_discounts="1.09")
+    booking = build_booking(bundle, settings)
+    assert brief(booking.lines) == [
+        ("shipping", "8001", "LAAG_VERK_9", "9", "5.00", "0.45", "5.45"),
+        ("surcharge", "8001", "LAAG_VERK_9", "9", "2.00", "0.18", "2.18"),
+        ("discount", "8001", "LAAG_VERK_9", "9", "-1.00", "-0.09", "-1.09")]
+    assert booking.ok
+
+
+def test_r4_4_an_order_without_product_lines_takes_the_oss_countrys_rate_of_the_day(settings):
+    # OSS DE on 2020-08-15: R4.3 gives DE's 16% then. Extra costs 5.80 -> 5.00 + 0.80;
+    # credit points 1.16 -> -1.00 - 0.16. Total 4.64, split per R4.7
+    bundle = order([], total_price="4.64", total_tax="0.64", extra_costs="5.80",
+                   credit_point_discount="1.16", create_date="2020-08-15T10:00:00Z")
+    bundle["order"]["customer"] = customer("DE")
+    booking = build_booking(bundle, settings)
+    assert booking.scope == "oss"
+    assert brief(booking.lines) == [
+        ("surcharge", "8300", "GEEN", "0", "5.00", "0.00", "5.00"),
+        ("oss_vat", "1665", "GEEN", "0", "0.80", "0.00", "0.80"),
+        ("surcharge", "8300", "GEEN", "0", "-1.00", "0.00", "-1.00"),
+        ("oss_vat", "1665", "GEEN", "0", "-0.16", "0.00", "-0.16")]
+    assert booking.ok
+
+
 # --- R4.5 order-level discount -------------------------------------------------------------
 
 def test_r4_5_no_line_when_the_rows_carry_the_whole_discount(settings):
@@ -208,6 +281,130 @@ def test_r4_5_discount_split_remainder_to_the_largest(settings):
     # products 20.00 + 4.20 and 10.00 + 0.90; total incl 29.00 + 4.93 = 33.93
     assert sum(l.amount_incl for l in booking.lines) == D("33.93") == booking.total_incl
     assert booking.ok
+
+
+def test_r4_5_a_residual_below_zero_is_never_booked(settings):
+    # 1 x 10.00 incl 21% (price_without_discount 11.00: row discount 1.00), total_discounts
+    # 0: residual 0 - 1.00 = -1.00 is not booked. 10.00 -> 8.26 + 1.74 = the total 10.00
+    bundle = order([row("Mok", "10.00", 1, 21, undiscounted="11.00")], total_price="10.00",
+                   total_tax="1.74", total_discounts="0")
+    booking = build_booking(bundle, settings)
+    assert brief(booking.lines) == [
+        ("product", "8000", "HOOG_VERK_21", "21", "8.26", "1.74", "10.00")]
+    assert booking.ok and booking.explanations == ()
+
+
+def test_r4_5_credit_invoice_mirrors_the_sign_of_the_residual(settings):
+    # The credit of the order above: -1 x 10.00, row discount (11.00 - 10.00) x -1 = -1.00,
+    # total_discounts 0: residual +1.00 has the other sign than the document: not booked
+    bundle = invoice([row("Mok", "10.00", -1, 21, undiscounted="11.00")],
+                     total_price="-10.00", total_tax="-1.74", total_discounts="0")
+    booking = build_booking(bundle, settings)
+    assert brief(booking.lines) == [
+        ("product", "8000", "HOOG_VERK_21", "21", "-8.26", "-1.74", "-10.00")]
+    assert booking.ok
+
+
+def test_r4_5_coupon_only_total_books_the_whole_discount(settings):
+    # 1 x 10.00 incl 21% (price_without_discount 11.00), a 10% coupon, total_discounts 1.00,
+    # total 9.00. Residual 1.00 - 1.00 = 0 leaves 10.00 against 9.00 (1.00 > 0.02); the whole
+    # 1.00 balances: -1.00 / 1.21 = -0.8264 -> -0.83, VAT -0.17. VAT 1.74 - 0.17 = 1.57
+    bundle = order([row("Mok", "10.00", 1, 21, undiscounted="11.00")], total_price="9.00",
+                   total_tax="1.57", total_discounts="1.00")
+    booking = build_booking(bundle, settings)
+    assert brief(booking.lines) == [
+        ("product", "8000", "HOOG_VERK_21", "21", "8.26", "1.74", "10.00"),
+        ("discount", "8000", "HOOG_VERK_21", "21", "-0.83", "-0.17", "-1.00")]
+    assert booking.ok and booking.lines[1].rules[0] == "R4.5"
+    [explanation] = booking.explanations
+    assert explanation.rule == "R4.5"
+    assert "coupon only" in explanation.message_en and "(1.00)" in explanation.message_en
+    assert "alleen de kortingscode" in explanation.message_nl
+    assert Booking.from_dict(json.loads(json.dumps(booking.to_dict()))) == booking
+
+
+def test_r4_5_coupon_only_credit_invoice(settings):
+    # The same mirrored: -1 x 10.00, row discount -1.00, total_discounts -1.00, total -9.00:
+    # the whole -1.00 is booked as a discount of +1.00 -> 0.83 + 0.17
+    bundle = invoice([row("Mok", "10.00", -1, 21, undiscounted="11.00")],
+                     total_price="-9.00", total_tax="-1.57", total_discounts="-1.00")
+    booking = build_booking(bundle, settings)
+    assert brief(booking.lines) == [
+        ("product", "8000", "HOOG_VERK_21", "21", "-8.26", "-1.74", "-10.00"),
+        ("discount", "8000", "HOOG_VERK_21", "21", "0.83", "0.17", "1.00")]
+    assert booking.ok and len(booking.explanations) == 1
+
+
+def test_r4_5_neither_reading_balances_the_residual_stands(settings):
+    # As above but total 8.50: residual (no line) misses 1.50, the whole 1.00 misses 0.50;
+    # neither within 0.02: no discount line and R5.1 fails with the residual's 1.50
+    bundle = order([row("Mok", "10.00", 1, 21, undiscounted="11.00")], total_price="8.50",
+                   total_tax="1.48", total_discounts="1.00")
+    booking = build_booking(bundle, settings)
+    assert [l.kind for l in booking.lines] == ["product"]
+    assert failed(booking) == ["TOTAL_MISMATCH"] and booking.explanations == ()
+    assert "-1.50" in booking.failed_checks[0].message_en
+
+
+def test_r4_5_the_residual_reading_wins_when_it_balances(settings):
+    # Rows carry 2.42 of row discount, total_discounts 3.42: the residual 1.00 is the coupon,
+    # and booking it balances, so the whole 3.42 is never tried. 21.78 - 1.00 = 20.78
+    bundle = order([row("Mok", "10.89", 2, 21, undiscounted="12.10")], total_price="20.78",
+                   total_tax="3.61", total_discounts="3.42")
+    booking = build_booking(bundle, settings)
+    assert brief(booking.lines)[1] == ("discount", "8000", "HOOG_VERK_21", "21", "-0.83",
+                                       "-0.17", "-1.00")
+    assert booking.ok and booking.explanations == ()
+
+
+def test_r4_5_tie_of_the_largest_amounts_the_higher_rate_takes_the_cent(settings):
+    # 10.00 at 21%, 9% and 0% (incl), coupon 1.00: 1.00 / 3 = 0.3333 -> 0.33 each = 0.99;
+    # the cent left goes to the tie's higher rate, 21%: -0.34 -> -0.28 - 0.06;
+    # 9%: -0.33 / 1.09 = -0.3028 -> -0.30 - 0.03; 0%: -0.33. Total 30.00 - 1.00 = 29.00
+    bundle = order([row("Mok", "10.00", 1, 21), row("Koek", "10.00", 1, 9),
+                    row("Statiegeld", "10.00", 1, 0)],
+                   total_price="29.00", total_tax="2.48", total_discounts="1.00")
+    booking = build_booking(bundle, settings)
+    assert brief(booking.lines)[3:] == [
+        ("discount", "8000", "HOOG_VERK_21", "21", "-0.28", "-0.06", "-0.34"),
+        ("discount", "8001", "LAAG_VERK_9", "9", "-0.30", "-0.03", "-0.33"),
+        ("discount", "8002", "GEEN", "0", "-0.33", "0.00", "-0.33")]
+    assert booking.ok
+
+
+def test_r4_5_tie_on_a_credit_invoice_the_higher_rate_takes_the_cent(settings):
+    # The same credited: -10.00 at each rate, total_discounts -1.00: shares -0.33 each and
+    # the cent (-0.01) to the tie's higher rate: +0.34 at 21%
+    bundle = invoice([row("Mok", "10.00", -1, 21), row("Koek", "10.00", -1, 9),
+                      row("Statiegeld", "10.00", -1, 0)],
+                     total_price="-29.00", total_tax="-2.48", total_discounts="-1.00")
+    booking = build_booking(bundle, settings)
+    assert [line[6] for line in brief(booking.lines)[3:]] == ["0.34", "0.33", "0.33"]
+    assert booking.ok
+
+
+def test_r4_5_amounts_in_cents(settings):
+    # total_discounts 1.005 is 1.01 in cents (R0.1, half away from zero): 20.00 - 1.01 = 18.99
+    # -1.01 / 1.21 = -0.8347 -> -0.83, VAT -0.18
+    bundle = order([row("Mok", "20.00", 1, 21)], total_price="18.99", total_tax="3.29",
+                   total_discounts="1.005")
+    booking = build_booking(bundle, settings)
+    assert brief(booking.lines)[1] == ("discount", "8000", "HOOG_VERK_21", "21", "-0.83",
+                                       "-0.18", "-1.01")
+    assert booking.ok
+
+
+def test_r4_5_no_negative_zero_on_a_zero_rate_discount(settings):
+    # excl order, 10.00 at 0%, coupon 1.00: -1.00 x 0% VAT is 0.00, printed "0.00", never
+    # "-0.00" (preview, audit, the document page)
+    bundle = order([row("Statiegeld", "10.00", 1, 0)], total_price="9.00", total_tax="0",
+                   incl=False, total_discounts="1.00")
+    booking = build_booking(bundle, settings)
+    assert brief(booking.lines)[1] == ("discount", "8002", "GEEN", "0", "-1.00", "0.00",
+                                       "-1.00")
+    assert booking.lines[1].to_dict()["vat_amount"] == "0.00"
+    result, status = preview(bundle, settings)
+    assert status == 0 and "-0.00" not in json.dumps(result)
 
 
 # --- R4.6 rounding ---------------------------------------------------------------------------

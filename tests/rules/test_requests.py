@@ -42,7 +42,7 @@ def test_r7_1_excl_prices_are_sent_incl_so_the_ledger_total_is_the_shops_and_des
     bundle = order([row("Pen", "3.33", 3, 21)], total_price="9.99", total_tax="2.10",
                    incl=False, paymethod="Cadeaubon", paymethod_label="")
     body = sale_request(build_booking(bundle, settings), settings, None)["body"]
-    # 3 x 3.33 excl. = 9.99 + 2.10 VAT: sent as the 12.09 the customer pays (see IN_EX_VAT)
+    # 3 x 3.33 excl. = 9.99 + 2.10 VAT: sent as the 12.09 the customer pays (R7.1: IN always)
     assert body["inExVat"] == "IN" and body["rows"][0]["amount"] == D("12.09")
     assert body["invoiceNumber"] == prefix + "1042"
     # "<number> - <payment method>" is 53 characters: cut to e-Boekhouden's 50
