@@ -5,7 +5,7 @@
     {"kind": "order", "order": <GET /orders/{id}>, "orderrows": [<row>, ...],
      "expect": {"outcome": "posted"|"failed"|"open", "check": <code>|None,
                 "scope": "domestic"|"icp"|"international"|"oss", "country": "NL"},
-     "features": ["shipping", "coupon", ...]}
+     "features": ["shipping", "coupon", "coupon_only", ...]}
 
 and for ``kind == "invoice"`` also ``"invoice"`` and ``"invoicerows"`` (``order``/``orderrows``
 are then the linked order, a paid domestic order that passes every check; ``expect`` is about
@@ -18,6 +18,8 @@ mapped; ``[icp]``, ``[international]``, ``[oss.DE]`` and ``[oss.FR]`` configured
 ``paid_orders``; EUR only. Each failing document breaks exactly one check and nothing else;
 every total is computed the way the rules of ``mapping.md`` read it back (R0.3, R4), with
 ``Decimal`` and ``ROUND_HALF_UP`` to cents, so a passing document never needs a rounding line.
+``total_discounts`` holds the row discounts and the coupon, or (feature ``coupon_only``) the
+coupon only: the real API does not say which, and the rules read both (R4.5).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ FAILURES = {
     "CUSTOMER_NAME_MISSING": "domestic",
 }
 ORDER_SCENARIOS = ("domestic", "be", "icp", "international", "oss")
+COUPON_ONLY_MINIMUM = Decimal("0.05")
 
 # -- reference data ----------------------------------------------------------------------
 
@@ -430,6 +433,12 @@ def _order(b: _Builder, scenario: str, failure: str | None, paid: bool) -> dict:
     b.order_id += 1
     b.number += 1
     order_id = b.order_id
+    # The API does not say whether total_discounts includes the row discounts (R4.5): orders
+    # with an even number that have both a coupon and row discounts report the coupon only.
+    # Both at least 0.05, so only one reading balances within the rounding tolerance.
+    coupon_only = (b.number % 2 == 0 and coupon >= COUPON_ONLY_MINIMUM
+                   and row_discounts >= COUPON_ONLY_MINIMUM)
+    total_discounts = coupon if coupon_only else row_discounts + coupon
     status = rng.choice([1, 2, 5, 6, 7]) if paid else 4
     order = {
         "href": f"{ROOT}/orders/{order_id}/", "id": order_id,
@@ -445,7 +454,7 @@ def _order(b: _Builder, scenario: str, failure: str | None, paid: bool) -> dict:
         "shipping_taxes_included": incl, "shipping_tax_percentage": wire(shipping_rate),
         "is_intra_community_order": scenario == "icp",
         "total_orderrow_price": wire(gross), "total_shipping": wire(shipping),
-        "total_discounts": wire(row_discounts + coupon), "total_price": wire(total_price),
+        "total_discounts": wire(total_discounts), "total_price": wire(total_price),
         "currency": "USD" if failure == "CURRENCY_NOT_ENABLED" else "EUR",
         "total_tax": wire(total_tax), "total_weight": wire(Decimal("0.4") * len(rows)),
         "extra_payment_option": "", "extra_payment_option_price": 0,
@@ -466,6 +475,8 @@ def _order(b: _Builder, scenario: str, failure: str | None, paid: bool) -> dict:
         "invoices": {"href": f"{ROOT}/orders/{order_id}/invoices/"},
     }
     features += _features(lines, rows, incl, customer, coupon, row_discounts)
+    if coupon_only:
+        features.append("coupon_only")
     scope = scenario if scenario in ("icp", "international", "oss") else "domestic"
     if failure == "INTERNATIONAL_WITH_VAT":
         scope = "domestic"  # R3.2 needs total_tax 0: this one falls through to R3.4
@@ -532,6 +543,8 @@ def _invoice(b: _Builder, credit: bool) -> dict:
     tax = sum(line.vat(incl) for line in lines)
     row_discounts = sign * sum(r["discount"] * r["count"] for r in inv_rows)
     inc_tax, exc_tax = (total, total - tax) if incl else (total + tax, total)
+    coupon_only = coupon and "coupon_only" in item["features"]  # as the order reported it
+    total_discounts = coupon if coupon_only else row_discounts + coupon
     invoice = {
         "href": f"{ROOT}/invoices/{invoice_id}/", "id": invoice_id,
         "invoicenumber_prefix": "INV", "invoicenumber": b.number,
@@ -543,7 +556,7 @@ def _invoice(b: _Builder, credit: bool) -> dict:
         "taxes_included": incl, "invoice_row_taxes_included": incl,
         "is_intra_community_order": False, "shipping_taxes_included": incl,
         "shipping_tax_percentage": 21, "total_shipping": wire(shipping),
-        "total_discounts": wire(row_discounts + coupon), "total_price_inc_tax": wire(inc_tax),
+        "total_discounts": wire(total_discounts), "total_price_inc_tax": wire(inc_tax),
         "total_price_exc_tax": wire(exc_tax), "total_price": wire(total), "total_tax": wire(tax),
         "currency": "EUR", "extra_payment_option": "", "extra_payment_option_price": 0,
         "paymethod_costs": wire(costs), "credit_point_discount": wire(credit_points),
@@ -560,6 +573,8 @@ def _invoice(b: _Builder, credit: bool) -> dict:
     features = _features(lines, inv_rows, incl, order["customer"], coupon, row_discounts)
     if credit:
         features.append("credit")
+    if coupon_only:
+        features.append("coupon_only")
     return {
         "kind": "invoice", "invoice": invoice,
         "invoicerows": [b.invoicerow(r, invoice_id, sign * r["count"]) for r in inv_rows],
