@@ -7,11 +7,13 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
+from markupsafe import escape
 
 from application.errors import TransientError
 from domain.booking import Booking
 from sandbox.generator import generate
 from tests.harness import Harness
+from web.audit import document_history, history_text
 
 ORDER_SCOPES = ["domestic", "be", "icp", "international", "oss"]
 INVOICE_DOCUMENT = {'document = "mutation"': 'document = "invoice"'}
@@ -198,3 +200,31 @@ def test_a_shop_document_the_rules_cannot_read_lands_in_errors(h):
     assert (failure["code"], failure["rule"]) == ("SOURCE_UNREADABLE", "R1")
     assert "total_price" in failure["message_en"]
     assert h.mutations() == []
+
+
+def test_coupon_only_orders_post_the_whole_discount_and_say_why(h):
+    """R4.5: a shop total that held the coupon only books the whole discount; the ledger's
+    total is the shop's, and the document's page (both languages) and audit say why."""
+    items = [i for i in generate(400, 2024, failing_share=0, unpaid_share=0,
+                                 scopes={"domestic", "oss"}) if "coupon_only" in i["features"]]
+    assert len(items) >= 2
+    for item in items[:2]:
+        document, booking = _post(h, item)
+        [mutation] = [m for m in h.mutations() if m["invoiceNumber"] == document.number]
+        assert _summed(mutation["rows"], "amount") == _expected(booking)
+        assert Decimal(str(mutation["totalAmount"])) == booking.total_incl
+        shop = item["order"]
+        total = Decimal(str(shop["total_price"])) + (
+            0 if shop["taxes_included"] else Decimal(str(shop["total_tax"])))
+        assert booking.total_incl == total and booking.ok
+        assert "discount" in {line.kind for line in booking.lines}
+        assert "rounding" not in {line.kind for line in booking.lines}
+        [explanation] = booking.explanations
+        assert explanation.rule == "R4.5"
+        english = h.client.get(f"/documents/{document.id}?lang=en").get_data(as_text=True)
+        dutch = h.client.get(f"/documents/{document.id}?lang=nl").get_data(as_text=True)
+        assert f'<div class="explanation"><span class="code">R4.5</span> {escape(explanation.message_en)}</div>' in english
+        assert f'<span class="code">R4.5</span> {escape(explanation.message_nl)}</div>' in dutch
+        # what `koppel audit NUMBER` prints
+        audit = history_text(document_history(h.runtime.app, document.id))
+        assert explanation.message_en in audit and explanation.message_nl in audit
