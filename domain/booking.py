@@ -141,10 +141,11 @@ def coupon_only(src: SourceDocument) -> Explanation:
     """R4.5: the shop's discount total held the coupon only, and the whole of it was booked."""
     whole = format_amount(src.total_discounts)
     rows = format_amount(sum((cents(row.row_discount) for row in src.rows), ZERO))
+    heel, regels = whole.replace(".", ","), rows.replace(".", ",")  # Dutch decimal comma
     return Explanation(
         "R4.5",
-        f"Het kortingstotaal van de winkel ({whole}) bevat alleen de kortingscode; de kortingen "
-        f"op de regels ({rows}) zitten al in hun prijzen. De hele {whole} is als orderkorting "
+        f"Het kortingstotaal van de winkel ({heel}) bevat alleen de kortingscode; de kortingen "
+        f"op de regels ({regels}) zitten al in hun prijzen. De hele {heel} is als orderkorting "
         "geboekt: alleen zo tellen de regels op tot het totaal van het document.",
         f"The shop's discount total ({whole}) holds the coupon only; the discounts on the rows "
         f"({rows}) are already in their prices. The whole {whole} is booked as the order "

@@ -319,7 +319,7 @@ def test_r4_5_coupon_only_total_books_the_whole_discount(settings):
     [explanation] = booking.explanations
     assert explanation.rule == "R4.5"
     assert "coupon only" in explanation.message_en and "(1.00)" in explanation.message_en
-    assert "alleen de kortingscode" in explanation.message_nl
+    assert "alleen de kortingscode" in explanation.message_nl and "(1,00)" in explanation.message_nl
     assert Booking.from_dict(json.loads(json.dumps(booking.to_dict()))) == booking
 
 
