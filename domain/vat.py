@@ -3,28 +3,30 @@ standard rates of R4.3.
 
 The standard-rate table holds, per member state, every standard rate in force since
 1 January 2020, each from the day it took effect (the first entry: the day the rate in force on
-1 January 2020 took effect) until the day before the next entry. It is checked against:
+1 January 2020 took effect) until the day before the next entry. Its sources:
 
 - European Commission, DG TAXUD, "VAT rates applied in the Member States of the European
   Union", situation at 1 January 2021, section VIII "The evolution of VAT rates applicable in
   the Member States" (taxation-customs.ec.europa.eu/system/files/2021-06/vat_rates_en.pdf):
-  every first entry, and Ireland's 21% in force on 1 January 2021;
-- European Commission, Taxes in Europe Database, TEDB (ec.europa.eu/taxation_customs/tedb):
-  every change from 2021 on (IE 23% again from 2021-03-01; LU 16% in 2023; EE 22% from
-  2024-01-01 and 24% from 2025-07-01; FI 25.5% from 2024-09-01; SK 23% from 2025-01-01;
-  RO 21% from 2025-08-01);
+  every first entry;
+- European Commission, Taxes in Europe Database, TEDB (ec.europa.eu/taxation_customs/tedb),
+  as transcribed in the public extract vatnode/eu-vat-rates-data (version of September 2026):
+  the changes from September 2020 on (IE 21% from 2020-09-01 and 23% again from 2021-03-01;
+  LU 16% in 2023; EE 22% from 2024-01-01 and 24% from 2025-07-01; FI 25.5% from 2024-09-01;
+  SK 23% from 2025-01-01; RO 21% from 2025-08-01), and no other change of a standard rate;
 - Germany's 16% from 2020-07-01 to 2020-12-31, which neither of those records: Zweites
   Corona-Steuerhilfegesetz of 29 June 2020 (BGBl. I 2020 p. 1512), Article 3;
-- each change also against national sources: Vero Finland ("The general VAT
-  rate is 25.5% as of 1 September 2024"), the Commission's Access2Markets note "Recent VAT
-  changes in certain EU Member States" (Slovakia 23% from 1 January 2025), and, as reported by
-  tax advisers (the member's own text was not at hand), Ireland's July 2020 stimulus (21% from 2020-09-01 to 2021-02-28), the
-  Luxembourg law of 26 October 2022 and circular 812-1 of 27 December 2023 (16% for 2023
-  only), the Estonian VAT Act amendments of 2023 and 2025 (22%, then 24%) and Romania's Law
-  141/2025 (Monitorul Oficial 699 of 25 July 2025: 21% from 1 August 2025).
+- each change also against national sources: Vero Finland ("The general VAT rate is 25.5% as
+  of 1 September 2024"), the Commission's Access2Markets note "Recent VAT changes in certain
+  EU Member States" (Slovakia 23% from 1 January 2025), and, as reported by tax advisers (the
+  member's own text was not at hand): Ireland's July 2020 stimulus (21% from 2020-09-01 to
+  2021-02-28), the Luxembourg law of 26 October 2022 and circular 812-1 of 27 December 2023
+  (16% for 2023 only), the Estonian VAT Act amendments of 2023 and 2025 (22%, then 24%) and
+  Romania's Law 141/2025 (Monitorul Oficial 699 of 25 July 2025: 21% from 1 August 2025).
 
 Rates are the mainland rates: the lower standard rates of some territories (Madeira, the
-Azores, ...) are not here, since an order's country code cannot tell them apart. Greece is GR, as the shop writes it (VAT numbers use EL).
+Azores, ...) are not here, since an order's country code cannot tell them apart. Greece is GR,
+as the shop writes it (VAT numbers use EL).
 """
 
 from __future__ import annotations

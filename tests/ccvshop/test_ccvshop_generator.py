@@ -214,7 +214,8 @@ def test_every_scope_failure_and_line_kind_is_present(docs):
                for i in posted)
     features = Counter(f for i in docs for f in i["features"])
     for wanted in ("product", "shipping", "payment_costs", "surcharge", "negative_surcharge",
-                   "coupon", "coupon_only", "row_discount", "rate_21", "rate_9", "rate_0", "rate_19", "rate_20",
+                   "coupon", "coupon_only", "row_discount", "rate_21", "rate_9", "rate_0",
+                   "rate_19", "rate_20",
                    "taxes_included", "taxes_excluded", "company", "consumer", "unicode_name",
                    "delivery_address", "credit"):
         assert features[wanted] >= 2, wanted

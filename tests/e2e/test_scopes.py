@@ -223,8 +223,9 @@ def test_coupon_only_orders_post_the_whole_discount_and_say_why(h):
         assert explanation.rule == "R4.5"
         english = h.client.get(f"/documents/{document.id}?lang=en").get_data(as_text=True)
         dutch = h.client.get(f"/documents/{document.id}?lang=nl").get_data(as_text=True)
-        assert f'<div class="explanation"><span class="code">R4.5</span> {escape(explanation.message_en)}</div>' in english
-        assert f'<span class="code">R4.5</span> {escape(explanation.message_nl)}</div>' in dutch
+        shown = '<div class="explanation"><span class="code">R4.5</span> {}</div>'
+        assert shown.format(escape(explanation.message_en)) in english
+        assert shown.format(escape(explanation.message_nl)) in dutch
         # what `koppel audit NUMBER` prints
         audit = history_text(document_history(h.runtime.app, document.id))
         assert explanation.message_en in audit and explanation.message_nl in audit
