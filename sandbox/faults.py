@@ -13,7 +13,13 @@ koppel must survive:
   test kill a client after the ledger committed but before it heard so);
 - ``drop``: handle nothing and break the connection mid-response;
 - ``no_content``: handle the request, then answer 204 with no body (CCV's official SDK: a POST
-  "sometimes gives a no-content, even on success").
+  "sometimes gives a no-content, even on success");
+- ``late_commit``: a slow ledger that keeps working after its caller gave up. The write is
+  committed ``commit_after`` seconds after the request arrived and the answer goes out at
+  ``answer_after`` seconds: the write's own answer when it is done by then, else ``status``
+  (the write still lands later). With a client timeout shorter than both, the client sees a
+  timeout while its write is still on its way (``commit_after`` > timeout) or already in
+  (``commit_after`` < timeout).
 
 Each fault fires either with probability ``rate`` (seeded, so a run can be repeated) or for the
 next ``count`` matching requests, whichever is given (``count`` wins); ``skip`` lets that many
@@ -30,10 +36,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, copy_current_request_context, current_app, jsonify, request
 
 MODES = {"error", "after_commit", "rate_limit", "latency", "latency_after_commit", "drop",
-         "no_content"}
+         "no_content", "late_commit"}
 
 
 @dataclass
@@ -46,6 +52,8 @@ class Fault:
     status: int = 500
     seconds: float = 0.0
     skip: int = 0
+    answer_after: float = 0.0  # late_commit
+    commit_after: float = 0.0  # late_commit
     fired: int = 0
     seen: int = 0
     _pattern: re.Pattern = field(init=False, repr=False)
@@ -62,7 +70,8 @@ class Fault:
         return {
             "mode": self.mode, "method": self.method, "path": self.path, "rate": self.rate,
             "count": self.count, "status": self.status, "seconds": self.seconds,
-            "skip": self.skip, "fired": self.fired,
+            "skip": self.skip, "answer_after": self.answer_after,
+            "commit_after": self.commit_after, "fired": self.fired,
         }
 
 
@@ -145,9 +154,13 @@ class Faults:
         # client until its timeout instead of breaking its connection.
         request.get_data()
         method, path = request.method, request.path
+        arrived = time.monotonic()
         fault = self._take(method, path, {"latency"})
         if fault:
             time.sleep(fault.seconds)
+        fault = self._take(method, path, {"late_commit"})
+        if fault:
+            return self._late_commit(fault, arrived)
         fault = self._take(method, path, {"error", "rate_limit", "drop"})
         if fault is None:
             return None
@@ -158,6 +171,33 @@ class Faults:
         if fault.mode == "drop":
             return _dropped_response()
         return self._error_body(fault.status, "Injected failure (sandbox fault)")
+
+    def _late_commit(self, fault: Fault, arrived: float) -> Response:
+        """Handle the request on a thread of its own at ``commit_after`` (it outlives this
+        request when it must), answer at ``answer_after``."""
+        app = current_app._get_current_object()
+        done = threading.Event()
+        answer: list[Response] = []
+
+        @copy_current_request_context
+        def commit() -> None:
+            time.sleep(max(0.0, arrived + fault.commit_after - time.monotonic()))
+            try:
+                try:
+                    result = app.dispatch_request()
+                except Exception as exc:  # the fake's own error handlers make its answer
+                    result = app.handle_user_exception(exc)
+                answer.append(app.make_response(result))
+            except Exception:
+                app.logger.exception("sandbox: a late write failed")
+            finally:
+                done.set()
+
+        threading.Thread(target=commit, name="sandbox-late-commit", daemon=True).start()
+        done.wait(max(0.0, arrived + fault.answer_after - time.monotonic()))
+        if answer:
+            return answer[0]
+        return self._error_body(fault.status, "The write is still in progress (sandbox fault)")
 
     def _after(self, response: Response) -> Response:
         if request.path.startswith("/__sandbox/") or response.status_code >= 400:

@@ -123,3 +123,28 @@ def test_real_port_round_trip(served):
     assert client.find_relation_by_email("JAN@example.nl")["id"] == relation["id"]
     assert client.find_outstanding("WS2025-00100")["outstandingAmount"] == Decimal("64.75")
     client.close()
+
+
+@pytest.mark.parametrize("commit_after", [1.5, 3.0])
+def test_late_commit_lands_after_the_client_gave_up(served, commit_after):
+    """A ledger that keeps working after its caller gave up (issue 7): the client times out
+    at 0.5 s; the write lands at 1.5 s (before the answer at 2.5 s) or at 3 s (after it)."""
+    relation = served.relation()
+    client = served.client(timeout=0.5)
+    client.ledger_id("1300"), client.ledger_id("8000"), client.ledger_id("8001")
+    served.fault(mode="late_commit", method="POST", path="/v1/mutation", count=1,
+                 answer_after=2.5, commit_after=commit_after)
+
+    started = time.monotonic()
+    with pytest.raises(TransientError) as caught:
+        client.create_mutation(sale("WS8", relation["id"]))
+    assert caught.value.outcome_unknown is True and time.monotonic() - started < 1.2
+    assert client.find_mutation("WS8") is None  # still on its way inside the ledger
+
+    time.sleep(started + commit_after + 0.5 - time.monotonic())
+    assert [m["invoiceNumber"] for m in served.get("mutations")] == ["WS8"]  # it landed
+    time.sleep(max(0.0, started + 3.0 - time.monotonic()))
+    # The answer went out at answer_after: the write's own 201, or 500 when it came later.
+    assert [r["status"] for r in served.requests("POST", "/v1/mutation")] == [
+        201 if commit_after < 2.5 else 500]
+    client.close()
