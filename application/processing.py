@@ -4,9 +4,25 @@ Every step records its events on the document, and they are saved at the latest 
 ledger is written to: the check and the debtor go into the store together with the claim
 (``PostingStarted``), the sale's ``Posted`` together with the payment's claim. A worker may die
 anywhere: what was not saved is worked out again (the check is pure, the debtor is found by
-e-mail), what was saved is carried on from (I2). A later attempt first asks the ledger whether
-an earlier one arrived (I1). Transient errors propagate to the caller (the worker retries with backoff);
-business errors end the document in Errors with a code, a rule and a message.
+e-mail), what was saved is carried on from (I2). Transient errors propagate to the caller (the
+worker retries with backoff); business errors end the document in Errors with a code, a rule
+and a message.
+
+The claim protocol (I1), for the sale and for its payment alike:
+
+1. ``PostingStarted`` (``PaymentStarted``) is saved before the ledger is called; a conflicting
+   claim loses, and a live claim keeps every other worker out for its lease.
+2. An attempt that ends without an answer we can trust is recorded as interrupted. When its
+   write may have been committed (``outcome_unknown``: a timeout, a 5xx on a POST) the ledger
+   may also still be *working* on it: a slow ledger commits after koppel gave up. So the
+   interruption records ``settle_until``, the end of the settle window, and no new attempt
+   starts before it (a retry inside it waits for the rest, see ``ClaimHeld``). A claim's lease
+   is never shorter than the settle window, for the same reason when a worker dies mid-call.
+3. Every attempt after the first looks the document up in the ledger (``LookedUp``) before
+   sending anything; found, it is recorded as posted by that lookup.
+4. The ledger's own duplicate guards come on top: Billit's ``Idempotency-Key`` (the document's
+   id, the same on every attempt), e-Boekhouden's unique sales number and payment reference
+   (``checkPaymentReference``). A "duplicate" answer means "already there: look it up".
 """
 
 from __future__ import annotations
@@ -16,7 +32,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 from uuid import UUID
 
@@ -40,11 +56,20 @@ log = logging.getLogger(__name__)
 # How long a claim keeps other workers away. It must outlast one ledger call (HTTP timeout)
 # and the worker's time limit, so a claim is only taken over from a worker that is gone.
 DEFAULT_CLAIM_LEASE = 120.0
+# How long after an unknown outcome a write may still land in the ledger: longer than any
+# request can live there. koppel gives up on a call after its HTTP timeout (15 s by default),
+# but the ledger's server goes on working: the front ends of hosted APIs cut a request off
+# after 230 s (Azure App Service) or 110-120 s (IIS/ASP.NET's execution timeout), and the
+# code behind them may finish even later than its front end answered. 300 s covers the
+# longest of those plus koppel's own timeout with room for clocks that differ between
+# workers; waiting that long before a retry costs a bookkeeper nothing.
+DEFAULT_SETTLE_WINDOW = 300.0
 CONFLICT_RETRIES = 8
 
 
 class ClaimHeld(TransientError):
-    """Another worker is posting this document right now: try again after its lease."""
+    """Another attempt may be talking to the ledger (a worker holds the claim, or an earlier
+    write may still land): try again after ``retry_after`` seconds."""
 
 
 class WaitingForReconnect(TransientError):
@@ -64,11 +89,22 @@ def worker_name() -> str:
 class Processing:
     def __init__(self, app: Koppel, connections: ConnectionDirectory, *,
                  claim_lease: float = DEFAULT_CLAIM_LEASE,
+                 settle_window: float = DEFAULT_SETTLE_WINDOW,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.app = app
         self.connections = connections
         self.claim_lease = claim_lease
+        self.settle_window = settle_window
         self.clock = clock
+
+    @property
+    def lease(self) -> float:
+        """A claim's lease: a worker that dies mid-call leaves its write as uncertain as a
+        timeout does, so the claim outlives the settle window too."""
+        return max(self.claim_lease, self.settle_window)
+
+    def _settle_until(self) -> datetime:
+        return self.clock() + timedelta(seconds=self.settle_window)
 
     # -- intake ------------------------------------------------------------------------------
 
@@ -177,13 +213,12 @@ class Processing:
 
     def _post(self, document: Document, connection: ConnectionContext) -> None:
         now = self.clock()
-        if document.claim_held(now):
-            raise ClaimHeld(f"{document.number} is being posted by another worker")
+        _wait_for_claim(document.claim_free_at(now), now, document.number)
         booking = Booking.from_dict(document.booking)
         posting = self.connections.posting(connection)
         credited = self._credited_invoice(document, connection, posting, booking)
         request = posting.request(booking, document.relation, str(document.id), credited)
-        document.start_posting(worker_name(), request, self.claim_lease, now)
+        document.start_posting(worker_name(), request, self.lease, now)
         # The claim, with the check and debtor before it: a conflict means another worker has
         # moved the document on. Nothing reaches the ledger before this is stored.
         self.app.save(document)
@@ -192,9 +227,10 @@ class Processing:
             with self._credentials_guard(connection, "ledger"):
                 self._send_once(document, posting, booking, request)
         except TransientError as error:
-            # The claim is given back at once (the caller saves it; the retry comes with
-            # backoff) and the next attempt looks the document up first.
-            document.interrupt_posting(error.message, error.outcome_unknown)
+            # The claim is given back (the caller saves it); after an unknown outcome the next
+            # attempt waits out the settle window, then looks the document up first.
+            document.interrupt_posting(error.message, error.outcome_unknown,
+                                       self._settle_until())
             raise
         # Posted (or Failed) is saved by the caller, with the payment's claim when one is due.
 
@@ -220,6 +256,7 @@ class Processing:
         """The ledger call of one claimed attempt; records Posted or Failed on the document."""
         if document.may_have_reached_ledger:
             found = posting.find(booking, request)
+            document.record_lookup("sale", _reference(found) if found else None)
             if found is not None:
                 self._found(document, posting, booking, request, found)
                 return
@@ -229,6 +266,7 @@ class Processing:
             # The ledger's own guard: the number or key is taken. By an earlier attempt of
             # ours, or by another document: only the first may count as posted.
             found = posting.find(booking, request)
+            document.record_lookup("sale", _reference(found) if found else None)
             if found is None:
                 self._fail_rejected(document, error, posting.rule)
             else:
@@ -252,12 +290,12 @@ class Processing:
 
     def _pay(self, document: Document, connection: ConnectionContext) -> None:
         now = self.clock()
-        if document.payment_claim_held(now):
-            raise ClaimHeld(f"the payment of {document.number} is being booked by another worker")
+        _wait_for_claim(document.payment_claim_free_at(now), now,
+                        f"the payment of {document.number}")
         booking = Booking.from_dict(document.booking)
         request = payment_rules.payment_request(document.kind, booking, connection.settings,
                                                 document.relation["id"])
-        document.start_payment(worker_name(), request, self.claim_lease, now)
+        document.start_payment(worker_name(), request, self.lease, now)
         self.app.save(document)  # the payment's claim, with the sale's Posted before it
 
         ledger = self.connections.ledger(connection)
@@ -265,17 +303,16 @@ class Processing:
             with self._credentials_guard(connection, "ledger"):
                 self._pay_once(document, ledger, booking, request, connection)
         except TransientError as error:
-            # The claim is given back at once (the caller saves it); the retry looks first.
-            document.interrupt_payment(error.message, error.outcome_unknown)
+            # As for the sale: given back, and after an unknown outcome the settle window.
+            document.interrupt_payment(error.message, error.outcome_unknown,
+                                       self._settle_until())
             raise
 
     def _pay_once(self, document: Document, ledger, booking: Booking, request: dict,
                   connection: ConnectionContext) -> None:
-        if document.payment_may_have_reached_ledger:
-            found = ledger.find_payment(booking.sales_number)
-            if found is not None:
-                document.record_payment(_reference(found), found, found_by_lookup=True)
-                return
+        if document.payment_may_have_reached_ledger and self._found_payment(document, ledger,
+                                                                             booking):
+            return
         problem = payment_rules.check_open_item(ledger.find_outstanding(booking.sales_number),
                                                 booking)
         if problem and not connection.settings.payments.without_open_item:
@@ -285,10 +322,24 @@ class Processing:
         try:
             response = ledger.create_mutation(request["body"])
         except RejectedError as error:
+            # A duplicate (MUTA_008): the payment reference is taken, by an earlier attempt of
+            # ours (found) or by a booking that is not this payment (it fails: the merchant
+            # looks).
+            if isinstance(error, DuplicateError) and self._found_payment(document, ledger,
+                                                                         booking):
+                return
             document.fail_payment(error.code or "PAYMENT_REJECTED", "R8.2", error.message_nl,
                                   error.message, detail=error.detail)
         else:
             document.record_payment(_reference(response), response, found_by_lookup=False)
+
+    def _found_payment(self, document: Document, ledger, booking: Booking) -> bool:
+        found = ledger.find_payment(booking.sales_number)
+        document.record_lookup("payment", _reference(found) if found else None)
+        if found is None:
+            return False
+        document.record_payment(_reference(found), found, found_by_lookup=True)
+        return True
 
     def _found(self, document: Document, posting, booking: Booking, request: dict,
                found: dict) -> None:
@@ -345,6 +396,13 @@ class _CredentialsGuard:
             # is no longer red.
             self.processing.connections.reconnected(self.connection.id, by="koppel")
         return False
+
+
+def _wait_for_claim(free_at: datetime | None, now: datetime, what: str) -> None:
+    if free_at is not None:
+        raise ClaimHeld(f"{what} may still reach the ledger from an earlier attempt; koppel "
+                        f"tries again after {free_at.isoformat(timespec='seconds')}",
+                        retry_after=(free_at - now).total_seconds())
 
 
 def _reference(found: dict) -> dict:

@@ -39,15 +39,30 @@ class Status:
 class Claim:
     """Who may talk to the ledger about a sale or a payment: the attempt number, and when its
     lease ends. A live claim keeps other workers out; an attempt after the first must ask the
-    ledger whether an earlier one arrived before sending anything (I1)."""
+    ledger whether an earlier one arrived before sending anything (I1).
+
+    ``settle_until``: an attempt that ended without knowing whether its write arrived (a
+    timeout, a 5xx) may still have that write on its way inside the ledger, which can land
+    after the caller gave up. Until this moment no new attempt may start, because a lookup
+    before it would find nothing and a second write would follow the first."""
 
     attempt: int = 0
     claimed_at: datetime | None = None
     lease_seconds: float = 0.0
+    settle_until: datetime | None = None
 
     def held(self, now: datetime) -> bool:
         return (self.claimed_at is not None
                 and now < self.claimed_at + timedelta(seconds=self.lease_seconds))
+
+    def busy_until(self, now: datetime, live: bool) -> datetime | None:
+        """When a new attempt may start, while that is still ahead of ``now``: the end of a
+        ``live`` claim's lease or of the settle window after an unknown outcome."""
+        ends = [self.settle_until] if self.settle_until is not None else []
+        if live and self.claimed_at is not None:
+            ends.append(self.claimed_at + timedelta(seconds=self.lease_seconds))
+        end = max(ends, default=None)
+        return end if end is not None and now < end else None
 
     @property
     def may_have_reached_ledger(self) -> bool:
@@ -56,8 +71,8 @@ class Claim:
     def taken(self, event) -> "Claim":
         return Claim(event.attempt, event.timestamp, event.lease_seconds)
 
-    def given_back(self) -> "Claim":
-        return Claim(self.attempt)
+    def given_back(self, settle_until: datetime | None = None) -> "Claim":
+        return Claim(self.attempt, settle_until=settle_until)
 
 
 class DocumentError(Exception):
@@ -203,8 +218,12 @@ class Document(Aggregate):
         return self.sale_claim.attempt
 
     def claim_held(self, now: datetime) -> bool:
-        """A live claim of another attempt: leave the document alone until the lease ends."""
-        return self.status == Status.POSTING and self.sale_claim.held(now)
+        """Another attempt may be talking to the ledger (a live claim, or the settle window
+        after an unknown outcome): leave the document alone until ``claim_free_at``."""
+        return self.claim_free_at(now) is not None
+
+    def claim_free_at(self, now: datetime) -> datetime | None:
+        return self.sale_claim.busy_until(now, live=self.status == Status.POSTING)
 
     def start_posting(self, worker: str, request: dict, lease_seconds: float,
                       now: datetime) -> int:
@@ -212,7 +231,7 @@ class Document(Aggregate):
         the ledger whether an earlier one arrived before sending anything (I1)."""
         self._require(Status.DEBTOR_RESOLVED, Status.POSTING)
         if self.claim_held(now):
-            raise DocumentError("another worker holds the claim on this document")
+            raise DocumentError("another attempt may still reach the ledger with this document")
         self.trigger_event(self.PostingStarted, attempt=self.attempt + 1, worker=worker,
                            request=request, lease_seconds=lease_seconds)
         return self.attempt
@@ -243,21 +262,42 @@ class Document(Aggregate):
     class PostingInterrupted(Aggregate.Event):
         """The ledger call of this attempt ended without an answer we can trust (timeout, 5xx,
         429). The claim is given back; the next attempt looks the document up first, because
-        with ``outcome_unknown`` the ledger may hold it already."""
+        with ``outcome_unknown`` the ledger may hold it already. ``settle_until`` (events
+        stored before it existed read None): no next attempt before then, as the write may
+        still be on its way inside the ledger."""
 
         TOPIC = "koppel:Document.PostingInterrupted:v1"
         attempt: int
         error: str
         outcome_unknown: bool
+        settle_until: datetime | None = None
 
         def apply(self, document: "Document") -> None:
             document.status = Status.DEBTOR_RESOLVED
-            document.sale_claim = document.sale_claim.given_back()
+            document.sale_claim = document.sale_claim.given_back(self.settle_until)
 
-    def interrupt_posting(self, error: str, outcome_unknown: bool) -> None:
+    def interrupt_posting(self, error: str, outcome_unknown: bool,
+                          settle_until: datetime | None = None) -> None:
+        """``settle_until``: when the write of this attempt can no longer land, given when
+        ``outcome_unknown``."""
         self._require(Status.POSTING)
         self.trigger_event(self.PostingInterrupted, attempt=self.attempt, error=error,
-                           outcome_unknown=outcome_unknown)
+                           outcome_unknown=outcome_unknown,
+                           settle_until=settle_until if outcome_unknown else None)
+
+    class LookedUp(Aggregate.Event):
+        """An attempt asked the ledger whether an earlier one arrived, before sending anything
+        (I1): ``subject`` "sale" or "payment", ``found`` the ledger's reference or None."""
+
+        TOPIC = "koppel:Document.LookedUp:v1"
+        subject: str
+        found: dict | None
+
+        def apply(self, document: "Document") -> None:
+            pass  # a record for the audit (I3); what was found is acted on by Posted
+
+    def record_lookup(self, subject: str, found: dict | None) -> None:
+        self.trigger_event(self.LookedUp, subject=subject, found=found)
 
     class Failed(Aggregate.Event):
         """A business error: a check of R5 (``stage`` "check"), the debtor (R6) or the
@@ -306,7 +346,10 @@ class Document(Aggregate):
         return self.payment_claim.attempt
 
     def payment_claim_held(self, now: datetime) -> bool:
-        return self.payment_status == "posting" and self.payment_claim.held(now)
+        return self.payment_claim_free_at(now) is not None
+
+    def payment_claim_free_at(self, now: datetime) -> datetime | None:
+        return self.payment_claim.busy_until(now, live=self.payment_status == "posting")
 
     def start_payment(self, worker: str, request: dict, lease_seconds: float,
                       now: datetime) -> int:
@@ -314,7 +357,7 @@ class Document(Aggregate):
         if self.payment_status == "posted":
             raise DocumentError(f"the payment of {self.number} is booked already")
         if self.payment_claim_held(now):
-            raise DocumentError("another worker holds the claim on this payment")
+            raise DocumentError("another attempt may still reach the ledger with this payment")
         self.trigger_event(self.PaymentStarted, attempt=self.payment_attempt + 1,
                            worker=worker, request=request, lease_seconds=lease_seconds)
         return self.payment_attempt
@@ -324,19 +367,24 @@ class Document(Aggregate):
         return self.payment_claim.may_have_reached_ledger
 
     class PaymentInterrupted(Aggregate.Event):
+        """As ``PostingInterrupted``, for the payment."""
+
         TOPIC = "koppel:Document.PaymentInterrupted:v1"
         attempt: int
         error: str
         outcome_unknown: bool
+        settle_until: datetime | None = None
 
         def apply(self, document: "Document") -> None:
             document.payment_status = "interrupted"
-            document.payment_claim = document.payment_claim.given_back()
+            document.payment_claim = document.payment_claim.given_back(self.settle_until)
 
-    def interrupt_payment(self, error: str, outcome_unknown: bool) -> None:
+    def interrupt_payment(self, error: str, outcome_unknown: bool,
+                          settle_until: datetime | None = None) -> None:
         self._require_payment("posting")
         self.trigger_event(self.PaymentInterrupted, attempt=self.payment_attempt, error=error,
-                           outcome_unknown=outcome_unknown)
+                           outcome_unknown=outcome_unknown,
+                           settle_until=settle_until if outcome_unknown else None)
 
     class PaymentPosted(Aggregate.Event):
         TOPIC = "koppel:Document.PaymentPosted:v1"

@@ -67,6 +67,14 @@ def check_open_item(outstanding: dict | None, booking: Booking) -> PaymentProble
     return None
 
 
+def payment_reference(booking: Booking) -> str:
+    """R8.2: the payment's own reference, which e-Boekhouden keeps unique when asked to
+    (``checkPaymentReference``), so a second booking of the same payment is refused (I1). It
+    must differ from the sale's reference (R7.2 books an invoice under its sales number), and
+    fit in 50 characters: a cut-off number that meets another is refused, never doubled."""
+    return f"betaling {booking.sales_number}"[:50]
+
+
 def payment_request(kind: str, booking: Booking, settings: Settings,
                     relation_id: object) -> dict:
     """R8.2: a type-3 mutation from the payment method's financial account to the debtor."""
@@ -81,6 +89,8 @@ def payment_request(kind: str, booking: Booking, settings: Settings,
         "invoiceNumber": booking.sales_number,
         "description": description,
         "inExVat": "EX",
+        "paymentReference": payment_reference(booking),
+        "checkPaymentReference": True,
         "rows": [{"ledgerId": settings.ledger.debtors_account, "vatCode": NO_VAT,
                   "amount": amount, "invoiceNumber": booking.sales_number,
                   "relationId": relation_id, "description": description}],

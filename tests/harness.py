@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 import httpx
 
+from application.processing import ClaimHeld
 from application.settings import load_settings_text
 from sandbox import ccvshop as sandbox_shop
 from sandbox import billit as sandbox_billit
@@ -53,10 +54,14 @@ class _LateWSGI(httpx.BaseTransport):
 class Harness:
     def __init__(self, database_url: str, *, broker_url: str = "", prefix: str = "koppel",
                  claim_lease: float = 10.0, settings=None, servers=None,
-                 http_timeout: float = 5.0, ledger: str = "eboekhouden") -> None:
-        """``servers``: the (shop, ledger) fakes already running on ports; by default both
-        are made here and reached in-process."""
+                 http_timeout: float = 5.0, ledger: str = "eboekhouden",
+                 settle_window: float = 0.5) -> None:
+        """``servers``: the (shop, ledger) fakes already running on ports, and a Billit fake
+        as a third when a test needs one; by default all are made here and reached
+        in-process. ``settle_window``: in-process a request cannot outlive its call; a test
+        whose fake keeps a write longer (``late_commit``) sets a window that outlasts it."""
         self.web = None
+        self.billit_url = BILLIT_URL
         if servers is None:
             self.shop_url, self.ledger_url = SHOP_URL, LEDGER_URL
             shop_app = sandbox_shop.create_app(
@@ -73,14 +78,16 @@ class Harness:
         else:
             self.shop_url, self.ledger_url = servers[0].url, servers[1].url
             transports = {}
+            if len(servers) > 2:
+                self.billit_url = servers[2].url
         self.config = Config(database_url=database_url, broker_url=broker_url,
                              secret_key="test-secret-key", public_url=PUBLIC_URL,
                              eboekhouden_url=self.ledger_url, queue_prefix=prefix,
-                             billit_url=BILLIT_URL, billit_login_url=BILLIT_URL,
+                             billit_url=self.billit_url, billit_login_url=self.billit_url,
                              billit_client_id=BILLIT_CLIENT[0],
                              billit_client_secret=BILLIT_CLIENT[1],
                              claim_lease=claim_lease, worker_threads=4,
-                             http_timeout=http_timeout)
+                             http_timeout=http_timeout, settle_window=settle_window)
         self.runtime = bootstrap(self.config, environ={}, transport_for=transports.get)
         self.web = create_app(self.runtime)
         self.client = self.web.test_client()
@@ -91,8 +98,8 @@ class Harness:
                                  base_url=self.shop_url, timeout=30)
         self.ledger = httpx.Client(transport=transports.get(self.ledger_url),
                                    base_url=self.ledger_url, timeout=30)
-        self.billit = httpx.Client(transport=transports.get(BILLIT_URL), base_url=BILLIT_URL,
-                                   timeout=30)
+        self.billit = httpx.Client(transport=transports.get(self.billit_url),
+                                   base_url=self.billit_url, timeout=30)
 
     # -- the shop ------------------------------------------------------------------------
 
@@ -148,6 +155,16 @@ class Harness:
                                 stale_after=timedelta(seconds=stale_after))
         scheduler = Scheduler([Job("requeue", timedelta(seconds=every), dispatcher.run_once)])
         self.runtime._spawn("test-requeue", scheduler.run_forever, self.runtime._stop, 0.5)
+
+    def process(self, doc_id, **kwargs):
+        """Process as a worker's retry does: a ``ClaimHeld`` (a live claim, the settle window
+        after an unknown outcome) is waited out for as long as it asks."""
+        for _ in range(5):
+            try:
+                return self.runtime.processing.process(doc_id, **kwargs)
+            except ClaimHeld as held:
+                time.sleep(held.retry_after)
+        raise AssertionError(f"document {doc_id} stayed claimed")
 
     def rows(self) -> list[dict]:
         self.runtime.projector.catch_up()

@@ -124,7 +124,8 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
         BillitApp(config.billit_url, config.billit_login_url, config.billit_client_id,
                   config.billit_client_secret))
     directory = ConnectionDirectory(app, connectors, SecretBox(config.secret_key), environ)
-    processing = Processing(app, directory, claim_lease=config.claim_lease)
+    processing = Processing(app, directory, claim_lease=config.claim_lease,
+                            settle_window=config.settle_window)
     projector = Projector(app, store)
     inbox = Inbox(store)
     broker = make_broker(config.broker_url, namespace=config.queue_prefix,

@@ -26,6 +26,7 @@ class Config:
     billit_client_secret: str = ""
     queue_prefix: str = "koppel"
     claim_lease: float = 120.0
+    settle_window: float = 300.0  # see application.processing.DEFAULT_SETTLE_WINDOW
     worker_threads: int = 4
     http_timeout: float = 15.0
 
@@ -56,6 +57,7 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         billit_client_secret=environ.get("KOPPEL_BILLIT_CLIENT_SECRET", ""),
         queue_prefix=environ.get("KOPPEL_QUEUE_PREFIX") or "koppel",
         claim_lease=float(environ.get("KOPPEL_CLAIM_LEASE") or 120),
+        settle_window=float(environ.get("KOPPEL_SETTLE_WINDOW") or 300),
         worker_threads=int(environ.get("KOPPEL_WORKER_THREADS") or 4),
         http_timeout=float(environ.get("KOPPEL_HTTP_TIMEOUT") or 15),
     )

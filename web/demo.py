@@ -93,7 +93,10 @@ class Demo:
         config = from_environment().with_(
             database_url=_fresh_database(Path("var")), broker_url="", queue_prefix="demo",
             public_url=f"http://127.0.0.1:{port}", eboekhouden_url=self.ledger.url,
-            billit_url=self.ledger.url, claim_lease=30.0)
+            billit_url=self.ledger.url, claim_lease=30.0,
+            # The sandbox's ledger holds no request longer than it takes to answer (unless a
+            # fault is armed to), so a write it got cannot land later than this.
+            settle_window=30.0)
         self.runtime: Runtime = bootstrap(config, environ={})
         self.connection, _ = self.runtime.connections.save(
             demo_settings(self.shop_url, ledger), by="demo")

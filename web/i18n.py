@@ -60,6 +60,7 @@ EVENTS = {
     "DebtorResolved": _l("Customer found in the ledger"),
     "PostingStarted": _l("Posting started"),
     "PostingInterrupted": _l("Posting interrupted"),
+    "LookedUp": _l("Looked up in the ledger"),
     "Posted": _l("Posted in the ledger"),
     "Failed": _l("Failed"),
     "ReprocessRequested": _l("Processed again on request"),

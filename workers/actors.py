@@ -32,7 +32,10 @@ def _retry_for(error: TransientError, claim_lease: float) -> Retry | None:
     if isinstance(error, WaitingForReconnect):
         return Retry(error.message, delay=RECONNECT_WAIT_MS)
     if isinstance(error, ClaimHeld):
-        return Retry(error.message, delay=int(claim_lease * 1000))
+        # Back when the claim or the settle window ends (a second late, for clocks that
+        # differ between workers); the message is never dropped for waiting.
+        wait = claim_lease if error.retry_after is None else error.retry_after + 1
+        return Retry(error.message, delay=int(wait * 1000))
     if error.retry_after:
         return Retry(error.message, delay=int(error.retry_after * 1000))
     return None

@@ -116,3 +116,65 @@ def test_event_topics_are_explicit_and_unique():
               if isinstance(cls, type) and hasattr(cls, "TOPIC") and name != "Created"]
     assert len(topics) == len(set(topics)) >= 9
     assert all(t.startswith("koppel:Document.") and t.endswith(":v1") for t in topics)
+
+
+def _claimed(now: datetime, lease: float = 30) -> Document:
+    doc = received()
+    doc.record_check({}, 1, True)
+    doc.resolve_debtor({"id": 1})
+    doc.start_posting("w1", {}, lease, now)
+    return doc
+
+
+def test_after_an_unknown_outcome_no_attempt_starts_before_the_settle_window_ends():
+    now = datetime.now(timezone.utc)
+    doc = _claimed(now)
+    settle_until = now + timedelta(seconds=300)
+    doc.interrupt_posting("timeout", outcome_unknown=True, settle_until=settle_until)
+    # The claim is given back, but the write may still land inside the ledger until then.
+    assert doc.status == Status.DEBTOR_RESOLVED
+    assert doc.claim_held(now + timedelta(seconds=299))
+    assert doc.claim_free_at(now + timedelta(seconds=10)) == settle_until
+    with pytest.raises(DocumentError):
+        doc.start_posting("w2", {}, 30, now + timedelta(seconds=299))
+    assert doc.start_posting("w2", {}, 30, settle_until) == 2 and doc.may_have_reached_ledger
+
+
+def test_a_known_outcome_has_no_settle_window():
+    now = datetime.now(timezone.utc)
+    doc = _claimed(now)
+    doc.interrupt_posting("429", outcome_unknown=False, settle_until=now + timedelta(hours=1))
+    assert not doc.claim_held(now)
+    assert doc.start_posting("w1", {}, 30, now) == 2
+
+
+def test_the_payment_waits_out_its_settle_window_too():
+    now = datetime.now(timezone.utc)
+    doc = _claimed(now)
+    doc.record_posted({"id": 1}, {}, False)
+    doc.start_payment("w1", {}, 30, now)
+    doc.interrupt_payment("timeout", outcome_unknown=True,
+                          settle_until=now + timedelta(seconds=60))
+    assert doc.payment_status == "interrupted" and doc.payment_claim_held(now)
+    with pytest.raises(DocumentError):
+        doc.start_payment("w2", {}, 30, now + timedelta(seconds=59))
+    assert doc.start_payment("w2", {}, 30, now + timedelta(seconds=60)) == 2
+
+
+def test_interruptions_stored_before_the_settle_window_still_load():
+    """Events are stored forever: a v1 interruption without ``settle_until`` reads None."""
+    app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    now = datetime.now(timezone.utc)
+    doc = _claimed(now)
+    doc.interrupt_posting("timeout", outcome_unknown=True, settle_until=now)
+    old = [app.mapper.to_stored_event(e) for e in doc.collect_events()]
+    state = app.mapper.transcoder.decode(old[-1].state)
+    del state["settle_until"]  # as PostingInterrupted was written before issue 7
+    old[-1] = type(old[-1])(old[-1].originator_id, old[-1].originator_version, old[-1].topic,
+                            app.mapper.transcoder.encode(state))
+    events = [app.mapper.to_domain_event(stored) for stored in old]
+    assert events[-1].settle_until is None
+    loaded = None
+    for event in events:
+        loaded = event.mutate(loaded)
+    assert loaded.status == Status.DEBTOR_RESOLVED and not loaded.claim_held(now)

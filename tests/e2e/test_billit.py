@@ -123,7 +123,7 @@ def test_a_reused_idempotency_key_409_is_resolved_by_lookup(billit, paid_domesti
     with pytest.raises(TransientError) as lost:
         billit.runtime.processing.process(doc_id)  # the 500 after commit
     assert lost.value.outcome_unknown  # so the retry must look before it posts
-    billit.runtime.processing.process(doc_id)  # lookup misses, POST gets 409, lookup finds
+    billit.process(doc_id)  # after the settle window: lookup misses, 409, lookup finds
     document = billit.runtime.app.document(doc_id)
     assert document.status == "posted" and len(_orders(billit)) == 1
     assert billit.runtime.app.history(doc_id)[-1].found_by_lookup
