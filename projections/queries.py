@@ -83,6 +83,15 @@ def stale_open_documents(store: ReadStore, older_than: str, limit: int = 500) ->
         [*Status.OPEN, Status.WAITING, older_than, limit])
 
 
+def stale_payments(store: ReadStore, older_than: str, limit: int = 500) -> list[dict]:
+    """Posted documents whose payment was started or interrupted and not touched since
+    ``older_than``: the payment's retry may have died with its worker."""
+    return store.query(
+        "SELECT id, number, payment_status, updated_at FROM documents WHERE status = ? AND "
+        "payment_status IN ('interrupted', 'posting') AND updated_at < ? "
+        "ORDER BY updated_at LIMIT ?", [Status.POSTED, older_than, limit])
+
+
 def missed_webhooks(store: ReadStore) -> int:
     """Documents koppel first heard of from the sweep: their webhook never came (I2)."""
     return int(store.scalar("SELECT COUNT(*) FROM documents WHERE via = 'sweep'") or 0)

@@ -40,5 +40,15 @@ class Dispatcher:
             self.actors.process.send(row["id"])
         return len(rows)
 
+    def requeue_stale_payments(self, now: datetime | None = None) -> int:
+        """Posted documents whose payment was started or interrupted and then left: their
+        retry died with a worker, and the payment check of R8.3 is hours away."""
+        cutoff = ((now or datetime.now(timezone.utc)) - self.stale_after).isoformat()
+        rows = queries.stale_payments(self.store, cutoff)
+        for row in rows:
+            self.actors.process.send(row["id"])
+        return len(rows)
+
     def run_once(self, now: datetime | None = None) -> dict[str, int]:
-        return {"inbox": self.resend_inbox(now), "stale": self.requeue_stale(now)}
+        return {"inbox": self.resend_inbox(now), "stale": self.requeue_stale(now),
+                "payments": self.requeue_stale_payments(now)}

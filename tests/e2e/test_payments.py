@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 
+from application.errors import TransientError
 from application.processing import ClaimHeld
+from domain.booking import Booking
+from domain.payments import payment_request
 from sandbox.generator import generate
 from tests.harness import Harness
 
@@ -143,3 +148,39 @@ def test_a_500_after_the_payment_committed_is_found_not_booked_again(h, paid_dom
     assert len(h.mutations(2)) == 1 and len(h.mutations(3)) == 1
     row = h.rows()[0]
     assert row["payment_attempts"] == 2 and row["payment_found_by_lookup"] == 1
+
+
+def _posted_with_payment_left(h: Harness, order: dict, how: str):
+    """A posted order whose payment's retry message died with its worker: interrupted (a
+    503 on the payment's POST, and no retry follows), or started by a worker that is gone."""
+    if how == "interrupted":
+        h.arm(mode="error", method="POST", path="/v1/mutation", skip=1, count=1, status=503)
+        doc_id = h.runtime.processing.intake(h.connection.id, "order",
+                                             h.put_order(order)["id"], "test")
+        with pytest.raises(TransientError):
+            h.runtime.processing.process(doc_id)
+    else:
+        document = _posted_without_payment(h, order)
+        doc_id = document.id
+        booking = Booking.from_dict(document.booking)
+        request = payment_request(document.kind, booking, h.runtime.connections.get(
+            h.connection.id).settings, document.relation["id"])
+        # The claim of a worker that died before it called the ledger, with a short lease.
+        document.start_payment("gone:1:worker", request, 1.0, datetime.now(timezone.utc))
+        h.runtime.app.save(document)
+    assert h.runtime.app.document(doc_id).payment_status == how
+    return doc_id
+
+
+@pytest.mark.parametrize("how", ["interrupted", "posting"])
+def test_the_requeue_job_brings_back_a_payment_whose_retry_died(h, paid_domestic_orders, how):
+    """Issue 7, hole 3: not after the payment check's hours, within the re-queue's minute."""
+    doc_id = _posted_with_payment_left(h, paid_domestic_orders(1)[0], how)
+    h.runtime.start_workers(1)
+    h.runtime.start_background(projector=True)  # the read model the re-queue job reads
+    time.sleep(1.5)
+    assert h.runtime.app.document(doc_id).payment_status == how  # no message: nobody moves
+    h.start_requeue(every=0.5, stale_after=1.0)  # the scheduler's job, on a test's time scale
+    h.wait_until(lambda: h.runtime.app.document(doc_id).payment_status == "posted", timeout=20)
+    assert len(h.mutations(3)) == 1
+    assert h.runtime.app.document(doc_id).payment_attempt == 2  # the second looked first
