@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from application.errors import TransientError
+from application.errors import DuplicateError, TransientError
 from application.processing import ClaimHeld
 from domain.booking import Booking
 from domain.payments import payment_request
@@ -184,3 +184,49 @@ def test_the_requeue_job_brings_back_a_payment_whose_retry_died(h, paid_domestic
     h.wait_until(lambda: h.runtime.app.document(doc_id).payment_status == "posted", timeout=20)
     assert len(h.mutations(3)) == 1
     assert h.runtime.app.document(doc_id).payment_attempt == 2  # the second looked first
+
+
+def test_the_payment_carries_a_reference_the_ledger_keeps_unique(h, paid_domestic_orders):
+    """R8.2 with e-Boekhouden's own guard: a second POST of the same payment is refused."""
+    document = _process(h, h.put_order(paid_domestic_orders(1)[0])["id"])
+    request = next(e.request for e in h.runtime.app.history(document.id)
+                   if type(e).__name__ == "PaymentStarted")
+    assert request["body"]["checkPaymentReference"] is True
+    assert request["body"]["paymentReference"] == f"betaling {document.number}"
+    ledger = h.runtime.connections.ledger(h.connection)
+    with pytest.raises(DuplicateError) as refused:
+        ledger.create_mutation(request["body"])
+    assert refused.value.code == "MUTA_008"
+    assert len(h.mutations(3)) == 1
+
+
+def test_muta_008_means_already_there_and_is_looked_up(h, paid_domestic_orders, monkeypatch):
+    """The payment committed, its answer was lost, and the retry's lookup missed it (a list
+    that lags): the retry's POST gets MUTA_008, which must end in PaymentPosted found by
+    lookup, never in a second payment or a failed one."""
+    h.arm(mode="after_commit", method="POST", path="/v1/mutation", skip=1, count=1)
+    ledger = h.runtime.connections.ledger(h.connection)
+    real_find, real_outstanding = ledger.find_payment, ledger.find_outstanding
+    calls, first_seen = [], []
+
+    def lagging_find(number):
+        calls.append(number)
+        return None if len(calls) == 1 else real_find(number)
+
+    def lagging_outstanding(number):  # the retry still sees the open item of before
+        first_seen.append(real_outstanding(number))
+        return first_seen[0]
+
+    monkeypatch.setattr(ledger, "find_payment", lagging_find)
+    monkeypatch.setattr(ledger, "find_outstanding", lagging_outstanding)
+    doc_id = h.runtime.processing.intake(h.connection.id, "order",
+                                         h.put_order(paid_domestic_orders(1)[0])["id"], "test")
+    with pytest.raises(TransientError):
+        h.runtime.processing.process(doc_id)  # the payment's 500 after commit
+    h.process(doc_id)  # after the settle window: lookup misses, MUTA_008, lookup finds
+    document = h.runtime.app.document(doc_id)
+    assert document.payment_status == "posted" and len(h.mutations(3)) == 1
+    assert h.runtime.app.history(doc_id)[-1].found_by_lookup
+    statuses = [r["status"] for r in h.ledger.get("/__sandbox/requests").json()
+                if r["method"] == "POST" and r["path"] == "/v1/mutation"]
+    assert statuses == [201, 500, 400]
