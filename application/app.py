@@ -47,12 +47,6 @@ class Koppel(Application[UUID]):
         for notification in self.recorder.select_notifications(start=start, limit=limit):
             yield notification.id, self.mapper.to_domain_event(notification)
 
-    def request_reprocess(self, doc_id: UUID, by: str, reason: str) -> Document:
-        document = self.document(doc_id)
-        document.request_reprocess(by=by, reason=reason)
-        self.save(document)
-        return document
-
     # -- connections ---------------------------------------------------------------------
 
     def find_connection(self, conn_id: UUID) -> Connection | None:

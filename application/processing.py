@@ -112,11 +112,8 @@ class Processing:
         """Fetch the source over the signed shop API (a webhook body is only a hint) and
         record it. Returns the document id, or None when the shop has no such document."""
         connection = self.connections.get(conn_id)
-        shop = self.connections.shop(connection)
-        try:
-            with self._credentials_guard(connection, "shop"):
-                bundle = shop.fetch_order(shop_id) if kind == "order" else shop.fetch_invoice(shop_id)
-        except NotFoundError:
+        bundle = self._fetch_source(connection, kind, shop_id)
+        if bundle is None:
             log.warning("shop has no %s %s (connection %s): nothing recorded", kind, shop_id,
                         connection.name)
             return None
@@ -133,6 +130,43 @@ class Processing:
             except RecordConflictError:
                 continue  # a parallel intake of the same document won: look again
         raise TransientError(f"{kind} {number} is being changed by others; trying again")
+
+    def _fetch_source(self, connection: ConnectionContext, kind: str,
+                      shop_id: int) -> dict | None:
+        shop = self.connections.shop(connection)
+        try:
+            with self._credentials_guard(connection, "shop"):
+                return (shop.fetch_order(shop_id) if kind == "order"
+                        else shop.fetch_invoice(shop_id))
+        except NotFoundError:
+            return None
+
+    # -- a person asks -----------------------------------------------------------------------
+
+    def request_reprocess(self, doc_id: UUID, by: str, reason: str) -> Document:
+        """A person asks to run a document in Errors or Open again (the CLI now, the
+        dashboard's Process button later): recorded with who and why, and the source is
+        fetched from the shop first, because what the error message asked them to fix (a VAT
+        number, say) is fixed in the shop (``Refreshed`` when it changed). The caller runs
+        the document (``process``) or sends it to the workers. Raises ``DocumentError`` for
+        a posted document (R5.7) and ``NotFoundError`` when the shop no longer has it."""
+        document = self.app.document(doc_id)
+        document.request_reprocess(by=by, reason=reason)  # a posted one stops here
+        connection = self.connections.get(document.connection_id)
+        bundle = self._fetch_source(connection, document.kind, document.shop_id)
+        if bundle is None:
+            raise NotFoundError(
+                f"The shop no longer has {document.kind} {document.number}; nothing was "
+                f"changed or run.", code="404")
+        for _ in range(CONFLICT_RETRIES):
+            document.refresh(_shop_number(document.kind, bundle), bundle, "reprocess")
+            try:
+                self.app.save(document)
+                return document
+            except RecordConflictError:  # a worker moved it meanwhile: ask again on the news
+                document = self.app.document(doc_id)
+                document.request_reprocess(by=by, reason=reason)
+        raise TransientError(f"{document.number} is being changed by others; trying again")
 
     # -- processing ------------------------------------------------------------------------
 

@@ -163,9 +163,11 @@ def audit(number: str, as_json: bool) -> None:
 @click.option("--by", required=True, help="Who asks (kept in the document's history).")
 @click.option("--reason", required=True, help="Why (kept in the document's history).")
 def reprocess(number: str, by: str, reason: str) -> None:
-    """Run a document that is in Errors or Open through the rules again (never a posted one)."""
+    """Fetch a document in Errors or Open from the shop again and run it through the rules
+    (never a posted one)."""
     from uuid import UUID
 
+    from application.errors import KoppelError
     from domain.document import DocumentError
 
     runtime = _runtime()
@@ -177,9 +179,11 @@ def reprocess(number: str, by: str, reason: str) -> None:
         for row in rows:
             doc_id = UUID(row["id"])
             try:
-                runtime.app.request_reprocess(doc_id, by=by, reason=reason)
+                runtime.processing.request_reprocess(doc_id, by=by, reason=reason)
             except DocumentError as error:
                 raise click.ClickException(str(error)) from None
+            except KoppelError as error:  # the shop: unreachable, refused, or no such document
+                raise click.ClickException(error.message) from None
             if runtime.config.embedded:  # no worker outlives this command: do it here
                 outcome = runtime.processing.process(doc_id)
                 click.echo(f"{number}: {outcome.status}")

@@ -127,3 +127,73 @@ def test_reprocess_after_fixing_the_settings_posts_and_says_who_and_why(sqlite_u
         assert again.exit_code == 1 and "never posted twice" in again.output
     finally:
         h.close()
+
+
+def test_reprocess_fetches_the_fixed_document_from_the_shop_first(sqlite_url, fakes_on_ports):
+    """Issue 7, hole 6: the merchant follows the error message and corrects the customer's VAT
+    number in the shop; ``koppel reprocess`` then checks what the shop says now, not the copy
+    koppel kept, and the history says who asked, why, and what changed."""
+    import random
+
+    from sandbox.generator import VALID_VAT, generate
+
+    h = Harness(sqlite_url, servers=fakes_on_ports)
+    try:
+        item = next(i for i in generate(300, 29, failing_share=1.0, unpaid_share=0)
+                    if i["expect"]["check"] == "ICP_VAT_NUMBER_INVALID" and i["kind"] == "order")
+        shop_id = h.put_order(item)["id"]
+        doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
+        h.runtime.processing.process(doc_id)
+        document = h.runtime.app.document(doc_id)
+        assert document.status == "failed"
+        assert document.failure["code"] == "ICP_VAT_NUMBER_INVALID"
+
+        customer = dict(document.source["order"]["customer"])
+        country = customer["billingaddress"]["country_code"]
+        customer["btw"] = VALID_VAT[country](random.Random(3))  # the merchant's correction
+        h.shop.patch(f"/__sandbox/orders/{shop_id}",
+                     json={"customer": customer, "notify": False}).raise_for_status()
+
+        env = {"KOPPEL_DATABASE_URL": sqlite_url, "KOPPEL_SECRET_KEY": h.config.secret_key,
+               "KOPPEL_BROKER_URL": "", "KOPPEL_EBOEKHOUDEN_URL": h.ledger_url}
+        runner = CliRunner()
+        done = runner.invoke(main, ["reprocess", document.number, "--by", "anna@support",
+                                    "--reason", "VAT number corrected in the shop"], env=env)
+        assert done.exit_code == 0, done.output
+        assert f"{document.number}: posted" in done.output
+        document = h.runtime.app.document(doc_id)
+        assert document.status == "posted" and len(h.mutations()) == 1
+        assert document.source["order"]["customer"]["btw"] == customer["btw"]
+        names = [type(e).__name__ for e in h.runtime.app.history(doc_id)]
+        assert names[names.index("ReprocessRequested"):][:3] == [
+            "ReprocessRequested", "Refreshed", "Checked"]
+        refreshed = next(e for e in h.runtime.app.history(doc_id)
+                         if type(e).__name__ == "Refreshed")
+        assert refreshed.via == "reprocess"
+        audit = runner.invoke(main, ["audit", document.number], env=env)
+        assert "anna@support" in audit.output and "VAT number corrected" in audit.output
+    finally:
+        h.close()
+
+
+def test_reprocess_of_a_document_the_shop_no_longer_has_changes_nothing(sqlite_url):
+    from application.errors import NotFoundError
+    from sandbox.generator import generate
+
+    h = Harness(sqlite_url)
+    try:
+        item = next(i for i in generate(300, 29, failing_share=1.0, unpaid_share=0)
+                    if i["expect"]["check"] == "ICP_VAT_NUMBER_INVALID" and i["kind"] == "order")
+        shop_id = h.put_order(item)["id"]
+        doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
+        h.runtime.processing.process(doc_id)
+        before = len(h.runtime.app.history(doc_id))
+        h.shop.post("/__sandbox/faults", json={"mode": "error", "method": "GET", "status": 404,
+                                               "path": f"/api/rest/v1/orders/{shop_id}.*"})
+        with pytest.raises(NotFoundError) as gone:
+            h.runtime.processing.request_reprocess(doc_id, by="anna@support", reason="retry")
+        assert "no longer has order" in gone.value.message
+        assert len(h.runtime.app.history(doc_id)) == before  # nothing recorded, nothing run
+        assert h.runtime.app.document(doc_id).status == "failed"
+    finally:
+        h.close()
