@@ -129,24 +129,32 @@ def test_reprocess_after_fixing_the_settings_posts_and_says_who_and_why(sqlite_u
         h.close()
 
 
+def _an_order_with_an_invalid_vat_number_in_errors(h: Harness):
+    from sandbox.generator import generate
+
+    item = next(i for i in generate(300, 29, failing_share=1.0, unpaid_share=0)
+                if i["expect"]["check"] == "ICP_VAT_NUMBER_INVALID" and i["kind"] == "order")
+    shop_id = h.put_order(item)["id"]
+    doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
+    h.runtime.processing.process(doc_id)
+    document = h.runtime.app.document(doc_id)
+    assert document.status == "failed"
+    assert document.failure["code"] == "ICP_VAT_NUMBER_INVALID"
+    return shop_id, doc_id
+
+
 def test_reprocess_fetches_the_fixed_document_from_the_shop_first(sqlite_url, fakes_on_ports):
     """Issue 7, hole 6: the merchant follows the error message and corrects the customer's VAT
     number in the shop; ``koppel reprocess`` then checks what the shop says now, not the copy
     koppel kept, and the history says who asked, why, and what changed."""
     import random
 
-    from sandbox.generator import VALID_VAT, generate
+    from sandbox.generator import VALID_VAT
 
     h = Harness(sqlite_url, servers=fakes_on_ports)
     try:
-        item = next(i for i in generate(300, 29, failing_share=1.0, unpaid_share=0)
-                    if i["expect"]["check"] == "ICP_VAT_NUMBER_INVALID" and i["kind"] == "order")
-        shop_id = h.put_order(item)["id"]
-        doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
-        h.runtime.processing.process(doc_id)
+        shop_id, doc_id = _an_order_with_an_invalid_vat_number_in_errors(h)
         document = h.runtime.app.document(doc_id)
-        assert document.status == "failed"
-        assert document.failure["code"] == "ICP_VAT_NUMBER_INVALID"
 
         customer = dict(document.source["order"]["customer"])
         country = customer["billingaddress"]["country_code"]
@@ -178,15 +186,10 @@ def test_reprocess_fetches_the_fixed_document_from_the_shop_first(sqlite_url, fa
 
 def test_reprocess_of_a_document_the_shop_no_longer_has_changes_nothing(sqlite_url):
     from application.errors import NotFoundError
-    from sandbox.generator import generate
 
     h = Harness(sqlite_url)
     try:
-        item = next(i for i in generate(300, 29, failing_share=1.0, unpaid_share=0)
-                    if i["expect"]["check"] == "ICP_VAT_NUMBER_INVALID" and i["kind"] == "order")
-        shop_id = h.put_order(item)["id"]
-        doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
-        h.runtime.processing.process(doc_id)
+        shop_id, doc_id = _an_order_with_an_invalid_vat_number_in_errors(h)
         before = len(h.runtime.app.history(doc_id))
         h.shop.post("/__sandbox/faults", json={"mode": "error", "method": "GET", "status": 404,
                                                "path": f"/api/rest/v1/orders/{shop_id}.*"})
