@@ -51,10 +51,6 @@ class Claim:
     lease_seconds: float = 0.0
     settle_until: datetime | None = None
 
-    def held(self, now: datetime) -> bool:
-        return (self.claimed_at is not None
-                and now < self.claimed_at + timedelta(seconds=self.lease_seconds))
-
     def busy_until(self, now: datetime, live: bool) -> datetime | None:
         """When a new attempt may start, while that is still ahead of ``now``: the end of a
         ``live`` claim's lease or of the settle window after an unknown outcome."""
