@@ -178,3 +178,17 @@ def test_workers_bring_a_payment_back_after_the_settle_window(make, paid_domesti
     assert len(h.mutations(2)) == 1 and len(h.mutations(3)) == 1
     assert h.runtime.app.document(doc_id).payment_attempt == 2
     _settled_before_looking(h, doc_id, "PaymentInterrupted", "PaymentStarted")
+
+
+def test_a_claim_outlives_the_settle_window(sqlite_url, paid_domestic_orders):
+    """A worker that dies mid-call leaves its write as uncertain as a timeout does: its claim
+    is only taken over once that write can no longer land, however short the lease is set."""
+    h = Harness(sqlite_url, claim_lease=1.0, settle_window=SETTLE)
+    try:
+        doc_id = _intake(h, h.put_order(paid_domestic_orders(1)[0])["id"])
+        h.runtime.processing.process(doc_id)
+        claims = [e for e in h.runtime.app.history(doc_id)
+                  if type(e).__name__ in ("PostingStarted", "PaymentStarted")]
+        assert [c.lease_seconds for c in claims] == [SETTLE, SETTLE]
+    finally:
+        h.close()
