@@ -137,8 +137,16 @@ def test_lines_sum_to_the_total_and_every_line_is_mapped(case):
     if not booking.ok:
         assert [c.code for c in booking.failed_checks] == ["TOTAL_MISMATCH"]
         assert abs(booking.total_incl - total) > TOLERANCE
-    if reading == "negative_residual":  # never booked: nothing added to the bill
-        assert "discount" not in [line.kind for line in booking.lines]
+    if reading == "negative_residual":
+        # The negative residual is never booked (nothing added to the bill). A discount line
+        # comes only from R4.5's coupon-only reading: in an excl. document the shop's own VAT
+        # rounding can leave the residual reading out of balance while booking the whole
+        # (small) total_discounts balances it; then the booking says so.
+        discounts = [line for line in booking.lines if line.kind == "discount"]
+        assert not discounts or (coupon_only and expected_incl is None), discounts
+        if discounts:
+            assert -sum(line.amount_excl for line in discounts) == \
+                bundle["order"]["total_discounts"]
     for line in booking.lines:
         assert line.vat_code and line.account, line
         assert line.amount_excl + line.vat_amount == line.amount_incl
