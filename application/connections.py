@@ -21,6 +21,7 @@ from application.app import Koppel
 from application.ports import EBoekhouden, Shop
 from application.posting import SalePosting, sale_posting
 from application.secrets import SecretBox
+from domain.connection import Connection
 from domain.settings import Settings
 
 
@@ -35,6 +36,7 @@ class ConnectionContext:
     version: int
     settings: Settings
     credentials_problem: str | None
+    webhook_generation: int = 0
 
 
 class Connectors(Protocol):
@@ -85,7 +87,7 @@ class ConnectionDirectory:
             if parsed is None:
                 parsed = self._parsed[key] = settings_file.settings_from_dict(aggregate.settings)
         return ConnectionContext(conn_id, aggregate.name, aggregate.settings_version, parsed,
-                                 aggregate.credentials_problem)
+                                 aggregate.credentials_problem, aggregate.webhook_generation)
 
     def shop(self, connection: ConnectionContext) -> Shop:
         return self._port(connection, "shop", self.connectors.shop)
@@ -104,15 +106,30 @@ class ConnectionDirectory:
 
     def reconnected(self, conn_id: UUID, by: str) -> None:
         """The merchant connected again (new token, new OAuth grant): documents go on."""
+        self.record(conn_id, lambda connection: connection.reconnect(by=by))
+        self.forget_ports(conn_id)
+
+    def rotate_webhook_token(self, conn_id: UUID, by: str) -> int:
+        """A new webhook token for this connection only; the old addresses stop working at
+        once in every process (the endpoint reads the connection on every webhook)."""
+        return self.record(conn_id, lambda connection: connection.rotate_webhook_token(by=by)
+                           ).webhook_generation
+
+    def record(self, conn_id: UUID, change: Callable[[Connection], object]) -> Connection:
+        """Apply ``change`` to the connection as it is now and save it; when another process
+        recorded something meanwhile, apply it again on top of that."""
         for _ in range(8):
             aggregate = self.app.find_connection(conn_id)
-            aggregate.reconnect(by=by)
+            if aggregate is None:
+                raise UnknownConnection(f"no connection with id {conn_id}")
+            change(aggregate)
             try:
                 self.app.save(aggregate)
-                break
+                return aggregate
             except RecordConflictError:
                 continue
-        self.forget_ports(conn_id)
+        raise RuntimeError(f"could not record a change of connection {conn_id}: it kept "
+                           f"changing meanwhile")
 
     def _port(self, connection: ConnectionContext, kind: str, build):
         key = (connection.id, connection.version, kind)
@@ -179,15 +196,8 @@ class EventStoreTokens:
 
     def save(self, tokens: dict) -> None:
         sealed = self.directory.box.seal(json.dumps(tokens, sort_keys=True))
-        for _ in range(8):
-            aggregate = self.directory.app.find_connection(self.conn_id)
-            aggregate.issue_ledger_tokens(sealed)
-            try:
-                self.directory.app.save(aggregate)
-                return
-            except RecordConflictError:
-                continue  # a settings change landed meanwhile: record on top of it
-        raise RuntimeError("could not record the new ledger tokens")
+        self.directory.record(self.conn_id, lambda connection:
+                              connection.issue_ledger_tokens(sealed))
 
     def __repr__(self) -> str:
         return f"EventStoreTokens({self.conn_id}, <tokens hidden>)"

@@ -51,12 +51,15 @@ class SecretBox:
         return value
 
 
-def webhook_token(secret_key: str, connection_id) -> str:
+def webhook_token(secret_key: str, connection_id, generation: int = 0) -> str:
     """The unguessable token in a connection's webhook address. Derived, not stored: the
-    endpoint recomputes it, so no table of tokens can leak and no lookup can lag."""
-    mac = hmac.new(secret_key.encode(), f"webhook:{connection_id}".encode(), hashlib.sha256)
+    endpoint recomputes it, so no table of tokens can leak and no lookup can lag. Each rotation
+    of the connection's token (its ``generation``) gives a new one; generation 0 is the token
+    addresses had before rotation existed."""
+    message = f"webhook:{connection_id}" + (f":{generation}" if generation else "")
+    mac = hmac.new(secret_key.encode(), message.encode(), hashlib.sha256)
     return base64.urlsafe_b64encode(mac.digest()[:24]).decode().rstrip("=")
 
 
-def token_matches(secret_key: str, connection_id, token: str) -> bool:
-    return hmac.compare_digest(webhook_token(secret_key, connection_id), token)
+def token_matches(secret_key: str, connection_id, generation: int, token: str) -> bool:
+    return hmac.compare_digest(webhook_token(secret_key, connection_id, generation), token)

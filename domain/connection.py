@@ -17,6 +17,9 @@ from domain.ids import connection_id
 
 class Connection(Aggregate):
     TOPIC = "koppel:Connection"
+    # Which webhook token is valid (see WebhookTokenRotated). A class default, so connections
+    # and snapshots from before rotation existed read 0: their addresses keep working.
+    webhook_generation = 0
 
     class Created(Aggregate.Created):
         TOPIC = "koppel:Connection.Created:v1"
@@ -94,3 +97,20 @@ class Connection(Aggregate):
     def reconnect(self, by: str) -> None:
         if self.credentials_problem is not None:
             self.trigger_event(self.Reconnected, by=by)
+
+    class WebhookTokenRotated(Aggregate.Event):
+        """The connection's webhook addresses get a new token and the old one stops working,
+        without touching any other connection or the secret key. Only a counter is recorded:
+        the token is derived from it and the secret key, so no secret enters the log."""
+
+        TOPIC = "koppel:Connection.WebhookTokenRotated:v1"
+        generation: int
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.webhook_generation = self.generation
+
+    def rotate_webhook_token(self, by: str) -> int:
+        self.trigger_event(self.WebhookTokenRotated, generation=self.webhook_generation + 1,
+                           by=by)
+        return self.webhook_generation

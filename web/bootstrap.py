@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Mapping
+from uuid import UUID
 
 import dramatiq
 
@@ -56,7 +57,9 @@ class Runtime:
     # -- intake from the web ---------------------------------------------------------------
 
     def webhook_address(self, connection_id, event: str) -> str:
-        token = webhook_token(self.config.secret_key, connection_id)
+        """The address the shop posts ``event`` to, with the connection's current token."""
+        generation = self.connections.get(UUID(str(connection_id))).webhook_generation
+        token = webhook_token(self.config.secret_key, connection_id, generation)
         return f"{self.config.public_url}/webhooks/{connection_id}/{token}/{event}"
 
     def accept_webhook(self, connection_id: str, kind: str, shop_id: int, event: str) -> int:

@@ -236,9 +236,35 @@ def import_connection(file: Path) -> None:
         state = "saved" if changed else "unchanged"
         click.echo(f"connection {connection.name!r} {state} (settings version "
                    f"{connection.version})")
-        for event in ("orders.created", "orders.updated.ispaid", "orders.updated.status",
-                      "invoices.updated.status"):
-            click.echo(f"  webhook {event}: {runtime.webhook_address(connection.id, event)}")
+        _echo_webhook_addresses(runtime, connection.id)
+    finally:
+        runtime.stop()
+
+
+def _echo_webhook_addresses(runtime, connection_id) -> None:
+    from web.webhooks import EVENTS
+
+    for event in EVENTS:
+        click.echo(f"  webhook {event}: {runtime.webhook_address(connection_id, event)}")
+
+
+@connections.command("rotate-token")
+@click.argument("name")
+@click.option("--by", default="cli", show_default=True,
+              help="Who rotates it (kept in the connection's history).")
+def rotate_token(name: str, by: str) -> None:
+    """Give one connection new webhook addresses; the old ones stop working at once.
+
+    Enter the new addresses in the shop's webhook settings; other connections keep theirs."""
+    runtime = _runtime()
+    try:
+        aggregate = runtime.app.connection_named(name)
+        if aggregate is None:
+            raise click.ClickException(f"no connection named {name!r}")
+        runtime.connections.rotate_webhook_token(aggregate.id, by=by)
+        click.echo(f"connection {name!r}: new webhook addresses (the old ones are refused "
+                   f"from now on)")
+        _echo_webhook_addresses(runtime, aggregate.id)
     finally:
         runtime.stop()
 

@@ -37,17 +37,14 @@ def _problem(status: int, message: str):
 def receive(connection_id: str, token: str, event: str):
     runtime = current_app.extensions["koppel"]
     try:
-        conn_uuid = UUID(connection_id)
-    except ValueError:
+        connection = runtime.connections.get(UUID(connection_id))
+    except (ValueError, UnknownConnection):
         abort(404)
-    if not token_matches(runtime.config.secret_key, conn_uuid, token):
+    if not token_matches(runtime.config.secret_key, connection.id, connection.webhook_generation,
+                         token):
         abort(404)  # the same answer as an unknown address: a wrong token reveals nothing
     if event not in EVENTS:
         return _problem(400, f"unknown event {event!r}; expected one of {sorted(EVENTS)}")
-    try:
-        connection = runtime.connections.get(conn_uuid)
-    except UnknownConnection:
-        abort(404)
     try:
         hint = parse_webhook(request.get_data(cache=False))
     except ValueError as error:

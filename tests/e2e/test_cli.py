@@ -200,3 +200,21 @@ def test_reprocess_of_a_document_the_shop_no_longer_has_changes_nothing(sqlite_u
         assert h.runtime.app.document(doc_id).status == "failed"
     finally:
         h.close()
+
+
+def test_rotate_token_prints_the_new_addresses_and_the_old_one_is_refused(posted):
+    h, _, env = posted
+    old = h.webhook_path()
+    body = {"id": 1, "href": f"{h.shop_url}/api/rest/v1/orders/1"}
+    result = CliRunner().invoke(main, ["connections", "rotate-token", "Demo shop", "--by", "anna"],
+                                env=env)
+    assert result.exit_code == 0, result.output
+    new = h.webhook_path()
+    assert new != old
+    assert f"webhook orders.created: http://127.0.0.1:8000{new}" in result.output  # env: no URL
+    assert old.split("/")[3] not in result.output
+    assert h.client.post(old, json=body).status_code == 404
+    assert h.client.post(new, json=body).status_code == 202
+
+    unknown = CliRunner().invoke(main, ["connections", "rotate-token", "No shop"], env=env)
+    assert unknown.exit_code == 1 and "no connection named 'No shop'" in unknown.output

@@ -83,3 +83,45 @@ def test_a_forged_body_naming_a_foreign_order_records_nothing(sqlite_harness):
     assert h.send_webhook(999999).status_code == 202
     h.wait_until(lambda: h.runtime.inbox.count_pending() == 0, timeout=20)
     assert h.rows() == []
+
+
+def _other_connection(h):
+    from tests.harness import test_settings
+
+    other, _ = h.runtime.connections.save(
+        test_settings(h.shop_url, **{'name = "Demo shop"': 'name = "Other shop"'}), by="test")
+    return other
+
+
+def _path(h, connection, event: str = "orders.created") -> str:
+    return h.runtime.webhook_address(connection.id, event)[len("http://koppel.test"):]
+
+
+def _post(h, path: str, shop_id: int):
+    return h.client.post(path, json={"id": shop_id,
+                                     "href": f"{h.shop_url}/api/rest/v1/orders/{shop_id}"})
+
+
+def test_rotating_one_connections_token_refuses_its_old_address_only(harness):
+    h = harness
+    other = _other_connection(h)
+    old, others = h.webhook_path(), _path(h, other)
+    assert _post(h, old, 1).status_code == 202 and _post(h, others, 2).status_code == 202
+
+    assert h.runtime.connections.rotate_webhook_token(h.connection.id, by="anna") == 1
+    new = h.webhook_path()
+    assert new != old and new.split("/")[2] == str(h.connection.id)
+    assert _post(h, old, 3).status_code == 404  # the old token is refused, like a forged one
+    assert _post(h, new, 4).status_code == 202
+    assert _post(h, others, 5).status_code == 202  # the other connection keeps its address
+    assert _path(h, other) == others
+    assert sorted(row["shop_id"] for row in h.runtime.inbox.pending("9999")) == [1, 2, 4, 5]
+
+    # Rotating again retires the second token too; the event holds a counter, never a token.
+    h.runtime.connections.rotate_webhook_token(h.connection.id, by="anna")
+    assert _post(h, new, 6).status_code == 404 and _post(h, h.webhook_path(), 7).status_code == 202
+    rotated = [e for e in h.runtime.app.history(h.connection.id)
+               if type(e).__name__ == "WebhookTokenRotated"]
+    assert [(e.generation, e.by) for e in rotated] == [(1, "anna"), (2, "anna")]
+    for token in (old, new, h.webhook_path()):
+        assert token.split("/")[3] not in repr(vars(rotated[0])) + repr(vars(rotated[1]))
