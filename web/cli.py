@@ -11,14 +11,22 @@ from pathlib import Path
 
 import click
 
-from web.config import from_environment
+from web.config import ConfigError, from_environment
 from web.preview_command import preview
+
+
+def _config():
+    """The configuration, or one line saying what to set (no traceback)."""
+    try:
+        return from_environment()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _runtime(**kwargs):
     from web.bootstrap import bootstrap
 
-    return bootstrap(from_environment(), **kwargs)
+    return bootstrap(_config(), **kwargs)
 
 
 @click.group()
@@ -51,22 +59,27 @@ def demo(orders: int | None, exit_when_done: bool, port: int, seed: int, timeout
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True)
+@click.option("--port", default=8000, show_default=True, help="0: any free port (logged).")
 def serve(host: str, port: int) -> None:
-    """The web process: webhooks and dashboard (and, embedded, the workers)."""
-    from werkzeug.serving import run_simple
+    """The web process: webhooks and dashboard (and, embedded, the workers), on gunicorn."""
+    from web.server import WebServer
 
-    from web.app import create_app
+    config = _config()
 
-    from workers.scheduler import Intervals
+    def build():  # in each web worker process, after gunicorn forked it
+        from web.app import create_app
+        from web.bootstrap import bootstrap
+        from workers.scheduler import Intervals
 
-    runtime = _runtime()
-    if runtime.config.embedded:  # one process is the whole installation
-        runtime.start_workers()
-        runtime.start_background(schedule=Intervals())
-    else:
-        runtime.start_background()
-    run_simple(host, port, create_app(runtime), threaded=True)
+        runtime = bootstrap(config)
+        if config.embedded:  # one process is the whole installation
+            runtime.start_workers()
+            runtime.start_background(schedule=Intervals())
+        else:  # production: `koppel worker` processes and the one `koppel scheduler`
+            runtime.start_background()
+        return runtime, create_app(runtime)
+
+    WebServer(config, f"{host}:{port}", build).run()
 
 
 @main.command()
@@ -97,7 +110,7 @@ def scheduler() -> None:
 @click.option("--threads", default=None, type=int, help="Threads per process.")
 def worker(processes: int, threads: int | None) -> None:
     """Worker processes taking documents from the broker (KOPPEL_BROKER_URL)."""
-    config = from_environment()
+    config = _config()
     if config.embedded:
         raise click.UsageError("KOPPEL_BROKER_URL is empty: embedded mode runs its workers "
                                "inside `koppel serve` or `koppel demo`")

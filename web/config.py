@@ -29,10 +29,22 @@ class Config:
     settle_window: float = 300.0  # see application.processing.DEFAULT_SETTLE_WINDOW
     worker_threads: int = 4
     http_timeout: float = 15.0
+    # The web server (``koppel serve``, gunicorn): processes, threads each, and the seconds a
+    # worker may stay silent before it is replaced (see README, "Configuration").
+    web_workers: int = 2
+    web_threads: int = 8
+    web_timeout: int = 30
+    # How many reverse proxies stand in front and set X-Forwarded-*; 0 trusts no such header.
+    proxy_hops: int = 0
 
     @property
     def embedded(self) -> bool:
         return not self.broker_url
+
+    @property
+    def https(self) -> bool:
+        """Served over TLS (directly or by the proxy): cookies are then sent over TLS only."""
+        return self.public_url.startswith("https://")
 
     @property
     def time_limit_ms(self) -> int:
@@ -44,11 +56,17 @@ class Config:
         return replace(self, **changes)
 
 
+class ConfigError(ValueError):
+    """The environment cannot run koppel; the message says what to set."""
+
+
 def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Path("var")) -> Config:
+    database_url = environ.get("KOPPEL_DATABASE_URL") or DEFAULT_DATABASE_URL
+    broker_url = environ.get("KOPPEL_BROKER_URL", "")
     return Config(
-        database_url=environ.get("KOPPEL_DATABASE_URL") or DEFAULT_DATABASE_URL,
-        broker_url=environ.get("KOPPEL_BROKER_URL", ""),
-        secret_key=environ.get("KOPPEL_SECRET_KEY") or _generated_secret_key(var_dir),
+        database_url=database_url,
+        broker_url=broker_url,
+        secret_key=_secret_key(environ, database_url, broker_url, var_dir),
         public_url=(environ.get("KOPPEL_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/"),
         eboekhouden_url=environ.get("KOPPEL_EBOEKHOUDEN_URL") or "https://api.e-boekhouden.nl",
         billit_url=environ.get("KOPPEL_BILLIT_URL") or "https://api.billit.be",
@@ -60,7 +78,35 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         settle_window=float(environ.get("KOPPEL_SETTLE_WINDOW") or 300),
         worker_threads=int(environ.get("KOPPEL_WORKER_THREADS") or 4),
         http_timeout=float(environ.get("KOPPEL_HTTP_TIMEOUT") or 15),
+        web_workers=_whole(environ, "KOPPEL_WEB_WORKERS", 2, least=1),
+        web_threads=_whole(environ, "KOPPEL_WEB_THREADS", 8, least=1),
+        web_timeout=_whole(environ, "KOPPEL_WEB_TIMEOUT", 30, least=1),
+        proxy_hops=_whole(environ, "KOPPEL_PROXY_HOPS", 0, least=0),
     )
+
+
+def _whole(environ: Mapping[str, str], name: str, default: int, least: int) -> int:
+    raw = environ.get(name) or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = least - 1
+    if value < least:
+        raise ConfigError(f"{name} must be a whole number of at least {least}, not {raw!r}")
+    return value
+
+
+def _secret_key(environ: Mapping[str, str], database_url: str, broker_url: str,
+                var_dir: Path) -> str:
+    if environ.get("KOPPEL_SECRET_KEY"):
+        return environ["KOPPEL_SECRET_KEY"]
+    if database_url.startswith("sqlite") and not broker_url:
+        return _generated_secret_key(var_dir)
+    # Outside the embedded mode several processes (web, workers, scheduler) share one key,
+    # which encrypts every stored secret: a key made up here would seal secrets nobody else
+    # can open, and change the webhook addresses.
+    raise ConfigError("KOPPEL_SECRET_KEY is not set: koppel on PostgreSQL or with a broker "
+                      "needs the installation's secret key (see README, Configuration)")
 
 
 def _generated_secret_key(var_dir: Path) -> str:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -17,6 +15,8 @@ import httpx
 import pytest
 
 from sandbox.serve import serve
+from tests.e2e.processes import start_worker as _start_worker
+from tests.e2e.processes import stop as _stop
 from tests.harness import Harness
 
 pytestmark = pytest.mark.slow
@@ -25,31 +25,6 @@ pytestmark = pytest.mark.slow
 def _harness(database_url, broker_url, prefix, fakes, claim_lease=3.0) -> Harness:
     return Harness(database_url, broker_url=broker_url, prefix=prefix, claim_lease=claim_lease,
                    servers=fakes)
-
-
-def _start_worker(h: Harness, processes: int = 1) -> subprocess.Popen:
-    env = {**os.environ,
-           "KOPPEL_DATABASE_URL": h.config.database_url,
-           "KOPPEL_BROKER_URL": h.config.broker_url,
-           "KOPPEL_QUEUE_PREFIX": h.config.queue_prefix,
-           "KOPPEL_SECRET_KEY": h.config.secret_key,
-           "KOPPEL_EBOEKHOUDEN_URL": h.ledger_url,
-           "KOPPEL_CLAIM_LEASE": str(h.config.claim_lease),
-           "KOPPEL_SETTLE_WINDOW": str(h.config.settle_window),
-           "KOPPEL_HTTP_TIMEOUT": "10",
-           "KOPPEL_WORKER_THREADS": "2"}
-    return subprocess.Popen([sys.executable, "-m", "web.cli", "worker", "--processes",
-                             str(processes)], env=env, start_new_session=True)
-
-
-def _stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.mark.parametrize("phase", ["sale", "payment"])

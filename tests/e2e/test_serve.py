@@ -1,0 +1,77 @@
+"""``koppel serve`` as the production web process: gunicorn, on PostgreSQL and RabbitMQ, with
+the webhook token kept out of its access log; and the processes that refuse to start without
+the installation's secret key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+
+import httpx
+import pytest
+
+from tests.e2e.processes import Served, koppel_env, start_worker, stop
+from tests.harness import Harness
+from web.logs import HIDDEN
+from web.webhooks import EVENTS
+
+pytestmark = pytest.mark.slow
+
+
+def test_webhooks_reach_the_ledger_through_koppel_serve_on_gunicorn(
+        postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports, paid_domestic_orders, tmp_path):
+    h = Harness(postgres_url, broker_url=rabbitmq_url, prefix=queue_prefix, claim_lease=5.0,
+                servers=fakes_on_ports)
+    served = Served(koppel_env(h, KOPPEL_WEB_WORKERS="2", KOPPEL_WEB_THREADS="4"), tmp_path)
+    worker = start_worker(h)
+    token = h.webhook_path().split("/")[3]
+    try:
+        output = served.output()
+        assert "Using worker: gthread" in output
+        assert output.count("Booting worker with pid") == 2  # KOPPEL_WEB_WORKERS
+        shop = h.runtime.connections.shop(h.connection)
+        for event in EVENTS:  # the shop delivers to the served process, as in production
+            shop.register_webhook(event, served.url + h.webhook_path(event))
+        created = [h.put_order(order, notify=True) for order in paid_domestic_orders(4)]
+        h.wait_until(lambda: h.settled(4, ("posted",)), timeout=90)
+        booked = Counter(m["invoiceNumber"] for m in h.mutations())
+        assert booked == Counter(order["ordernumber_full"] for order in created)
+
+        # A delivery of a webhook the endpoint refuses is logged too, token hidden as well.
+        forged = h.webhook_path().replace("orders.created", "orders.exploded")
+        assert httpx.post(served.url + forged, json={"id": 1}).status_code == 400
+    finally:
+        stop(worker)
+        served.stop()
+        h.close()
+    log = served.output()
+    accepted = [line for line in log.splitlines()
+                if f"POST /webhooks/{h.connection.id}/{HIDDEN}/orders.created" in line]
+    assert len(accepted) >= 4 and all('" 202 ' in line for line in accepted)
+    assert f"/{HIDDEN}/orders.exploded" in log
+    assert token not in log
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker"], ["scheduler"]])
+def test_production_processes_refuse_to_start_without_the_secret_key(command, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path),
+           "KOPPEL_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/koppel_not_made",
+           "KOPPEL_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/"}
+    done = subprocess.run([sys.executable, "-m", "web.cli", *command], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert lines == ["Error: KOPPEL_SECRET_KEY is not set: koppel on PostgreSQL or with a "
+                     "broker needs the installation's secret key (see README, Configuration)"]
+    assert not (tmp_path / "var").exists()  # no key was made up in the current directory
+
+
+def test_postgresql_without_a_broker_needs_the_key_too(tmp_path):
+    from web.config import ConfigError, from_environment
+
+    with pytest.raises(ConfigError, match="KOPPEL_SECRET_KEY is not set"):
+        from_environment({"KOPPEL_DATABASE_URL": "postgresql://u@h/db"}, var_dir=tmp_path)
+    embedded = from_environment({}, var_dir=tmp_path)  # SQLite, no broker: made once, kept
+    assert embedded.secret_key and (tmp_path / "secret_key").read_text() == embedded.secret_key
+    assert from_environment({}, var_dir=tmp_path).secret_key == embedded.secret_key
