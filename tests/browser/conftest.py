@@ -78,8 +78,16 @@ def koppel(sqlite_url):
 
 
 @pytest.fixture
-def page(browser, request):
-    """An English-speaking browser tab; fails the test on any script error in the page."""
+def csp_violations() -> list[str]:
+    """What Chromium reported on the console as blocked by koppel's Content-Security-Policy;
+    the ``page`` fixture fails the test unless a test emptied it."""
+    return []
+
+
+@pytest.fixture
+def page(browser, request, csp_violations):
+    """An English-speaking browser tab; fails the test on any script error in the page and on
+    anything the Content-Security-Policy blocked (a page that needs what the policy forbids)."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
@@ -88,9 +96,12 @@ def page(browser, request):
     tab.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.on("console", lambda message: csp_violations.append(message.text)
+           if "Content Security Policy" in message.text else None)
     yield tab
     context.close()
     assert not errors, f"script errors in the page: {errors}"
+    assert not csp_violations, f"blocked by the Content-Security-Policy: {csp_violations}"
 
 
 @pytest.fixture

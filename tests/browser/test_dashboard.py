@@ -212,3 +212,20 @@ def test_a_red_connection_shows_reconnect(koppel, page, screenshot):
     page.goto(f"{koppel.url}/?lang=nl")
     expect(page.locator(".connection-red")).to_contain_text("Opnieuw verbinden nodig")
     expect(page.locator(".connection-red")).to_contain_text("Documenten wachten")
+
+
+def test_the_content_security_policy_is_enforced_and_the_pages_need_nothing_it_blocks(
+        koppel, page, csp_violations):
+    """The pages load their script and style from koppel (the fixture fails the test on any
+    violation); an inline script slipped into a page does not run, and Chromium says why."""
+    page.goto(f"{koppel.url}/report")
+    expect(page.locator("#count-report")).to_have_text("0")
+    assert page.evaluate("getComputedStyle(document.querySelector('nav')).display") == "flex"
+    assert csp_violations == []
+    page.evaluate("""() => { const s = document.createElement('script');
+                             s.textContent = 'window.__inline = 1';
+                             document.body.appendChild(s); }""")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__inline") is None
+    assert any("inline script" in v for v in csp_violations), csp_violations
+    csp_violations.clear()  # expected here; any other test fails on one
