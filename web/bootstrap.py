@@ -23,6 +23,7 @@ from application.secrets import SecretBox, webhook_token
 from projections.projector import Projector
 from projections.store import ReadStore
 from web.config import Config, persistence_env
+from web.connect_state import SpentStates
 from workers.actors import Actors
 from workers.broker import make_broker
 from workers.connectors.factory import BillitApp, HttpConnectors, TransportFor, real_network
@@ -48,6 +49,7 @@ class Runtime:
     actors: Actors
     dispatcher: Dispatcher
     sweeper: Sweeper
+    spent_states: SpentStates
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -137,4 +139,4 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     dispatcher = Dispatcher(store, inbox, actors)
     sweeper = Sweeper(app, store, directory, actors)
     return Runtime(config, app, store, directory, processing, projector, inbox, broker,
-                   actors, dispatcher, sweeper)
+                   actors, dispatcher, sweeper, SpentStates(store))
