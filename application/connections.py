@@ -74,10 +74,19 @@ class ConnectionDirectory:
         self._lock = threading.Lock()
         self._parsed: dict[tuple[UUID, int], Settings] = {}
         self._ports: dict[tuple[UUID, int, str], object] = {}
+        self._current: dict[UUID, tuple[int, ConnectionContext]] = {}
 
     # -- reading -------------------------------------------------------------------------
 
     def get(self, conn_id: UUID) -> ConnectionContext:
+        """The connection as it is now. Every webhook and message asks, so the last answer is
+        kept and reused while the event store holds no newer event of the connection: one
+        small read instead of a snapshot, its events and the settings to decode."""
+        with self._lock:
+            known = self._current.get(conn_id)
+        if known is not None and not self.app.recorder.select_events(conn_id, gt=known[0],
+                                                                      limit=1):
+            return known[1]
         aggregate = self.app.find_connection(conn_id)
         if aggregate is None:
             raise UnknownConnection(f"no connection with id {conn_id}")
@@ -86,8 +95,11 @@ class ConnectionDirectory:
             parsed = self._parsed.get(key)
             if parsed is None:
                 parsed = self._parsed[key] = settings_file.settings_from_dict(aggregate.settings)
-        return ConnectionContext(conn_id, aggregate.name, aggregate.settings_version, parsed,
-                                 aggregate.credentials_problem, aggregate.webhook_generation)
+        context = ConnectionContext(conn_id, aggregate.name, aggregate.settings_version, parsed,
+                                    aggregate.credentials_problem, aggregate.webhook_generation)
+        with self._lock:
+            self._current[conn_id] = (aggregate.version, context)
+        return context
 
     def shop(self, connection: ConnectionContext) -> Shop:
         return self._port(connection, "shop", self.connectors.shop)

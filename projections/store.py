@@ -69,8 +69,11 @@ class ReadStore:
 
             params = postgres_params(url)
             conninfo = " ".join(f"{k}={v!r}" if v else f"{k}=''" for k, v in params.items())
+            # Autocommit: a lone statement is one round trip (no BEGIN before it, no ROLLBACK
+            # when the connection goes back to the pool); transaction() still makes
+            # BEGIN ... COMMIT around what must be atomic.
             self._pool = ConnectionPool(conninfo, min_size=1, max_size=8, open=True,
-                                        kwargs={"autocommit": False})
+                                        kwargs={"autocommit": True})
 
     def close(self) -> None:
         if self._pool is not None:
@@ -110,6 +113,8 @@ class ReadStore:
                         yield Cursor(cur, "postgres")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict]:
+        """One statement on its own: a read, or a single write that is atomic by itself
+        (committed at once)."""
         if self.dialect == "sqlite":
             cur = self._sqlite().execute(sql, tuple(params))
             return [dict(row) for row in cur.fetchall()]

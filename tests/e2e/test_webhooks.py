@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from web.app import create_app
+
 
 def _nothing_recorded(harness):
     assert harness.runtime.inbox.count_pending() == 0
@@ -97,9 +99,9 @@ def _path(h, connection, event: str = "orders.created") -> str:
     return h.runtime.webhook_address(connection.id, event)[len("http://koppel.test"):]
 
 
-def _post(h, path: str, shop_id: int):
-    return h.client.post(path, json={"id": shop_id,
-                                     "href": f"{h.shop_url}/api/rest/v1/orders/{shop_id}"})
+def _post(h, path: str, shop_id: int, client=None):
+    return (client or h.client).post(path, json={
+        "id": shop_id, "href": f"{h.shop_url}/api/rest/v1/orders/{shop_id}"})
 
 
 def test_rotating_one_connections_token_refuses_its_old_address_only(harness):
@@ -125,3 +127,23 @@ def test_rotating_one_connections_token_refuses_its_old_address_only(harness):
     assert [(e.generation, e.by) for e in rotated] == [(1, "anna"), (2, "anna")]
     for token in (old, new, h.webhook_path()):
         assert token.split("/")[3] not in repr(vars(rotated[0])) + repr(vars(rotated[1]))
+
+
+def test_a_rotation_in_one_process_refuses_the_old_token_in_another_at_once(harness):
+    """Each web process keeps the connection it last read; a newer event in the store (here:
+    the rotation, recorded by another process) is seen on the next webhook."""
+    from web.bootstrap import bootstrap
+
+    h = harness
+    other = bootstrap(h.config, environ={}, transport_for=lambda url: None)
+    try:
+        client = create_app(other).test_client()
+        old = h.webhook_path()
+        assert _post(h, old, 1, client).status_code == 202  # read, and kept
+        h.runtime.connections.rotate_webhook_token(h.connection.id, by="anna")
+        assert _post(h, old, 2, client).status_code == 404
+        assert _post(h, h.webhook_path(), 3, client).status_code == 202
+        assert other.connections.get(h.connection.id).webhook_generation == 1
+    finally:
+        other.stop()
+
