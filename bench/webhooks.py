@@ -99,6 +99,47 @@ def stop_server(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (gunicorn's master and its workers)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sorted(tree)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time these processes used so far (what a shared machine's load does
+    not change much, unlike the wall clock)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def database_backends(database_url: str) -> list[int]:
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url) as connection:
+        return [row[0] for row in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name])]
+
+
 def inbox_rows(database_url: str) -> int:
     import psycopg
 
@@ -155,12 +196,22 @@ def main(argv: list[str] | None = None) -> int:
                                 headers={"content-type": "application/json"}).raise_for_status()
             before = inbox_rows(database_url)
             for number in range(args.rounds):
+                web = process_tree(server.pid)
+                backends = database_backends(database_url)
+                cpu = cpu_seconds(web), cpu_seconds(backends)
                 result = one_round(url, args.warmup + 1 + number * args.requests, args)
                 result["load_after"] = load_average()
+                # Backends a pool opened during the round count from zero, which is right.
+                backends = sorted(set(backends) | set(database_backends(database_url)))
+                result["cpu_ms_per_request"] = {
+                    "web": round((cpu_seconds(process_tree(server.pid)) - cpu[0])
+                                 * 1000 / args.requests, 3),
+                    "postgres": round((cpu_seconds(backends) - cpu[1]) * 1000 / args.requests,
+                                      3)}
                 report["rounds"].append(result)
                 say(f"round {number + 1}: {result['requests_per_second']} req/s, latency ms "
-                    f"{result['latency_ms']}, statuses {result['statuses']}, load "
-                    f"{result['load_after']}")
+                    f"{result['latency_ms']}, statuses {result['statuses']}, CPU ms/request "
+                    f"{result['cpu_ms_per_request']}, load {result['load_after']}")
             accepted = sum(r["statuses"].get("202", 0) for r in report["rounds"])
             report["inbox_rows_per_202"] = f"{inbox_rows(database_url) - before} / {accepted}"
         finally:
