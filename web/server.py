@@ -9,7 +9,7 @@ the pages and runs a projector (projectors share work by compare-and-set); it ne
 ``koppel scheduler`` is the installation's one scheduler. Embedded (no broker) the one worker
 is the whole installation, with the document workers and the scheduler inside it.
 
-Threads. ``gthread`` workers: a webhook spends most of its time waiting for PostgreSQL and a
+Threads. ``gthread`` workers (with a read timeout, BoundedThreadWorker): a webhook spends most of its time waiting for PostgreSQL and a
 request thread holds no lock meanwhile, so threads take the next request; they also keep a
 client's connection alive between requests and hand a connection that sends nothing back to the
 poller (gunicorn closes it after ``keepalive``), where a ``sync`` worker would wait on it.
@@ -18,10 +18,13 @@ poller (gunicorn closes it after ``keepalive``), where a ``sync`` worker would w
 from __future__ import annotations
 
 import logging
+import socket
+import sys
 from typing import Callable
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
+from gunicorn.workers.gthread import ThreadWorker
 
 from web.config import Config
 from web.logs import redact, redact_loggers
@@ -31,6 +34,34 @@ log = logging.getLogger(__name__)
 # Seconds an idle kept-alive connection stays open (also what a connection that has sent
 # nothing yet is given): shops connect, send and go.
 KEEPALIVE = 5
+# Seconds a connection may keep a request thread waiting for its next bytes. A shop sends a
+# webhook in one go; a client that stalls mid-request (slowloris) is cut off after this, where
+# gunicorn alone would wait for it forever.
+READ_TIMEOUT = 10.0
+
+
+class _BoundedSocket(socket.socket):
+    """An accepted connection whose blocking reads and writes give up after READ_TIMEOUT.
+
+    gthread makes a connection blocking (``setblocking(True)``: no timeout at all) before it
+    reads a request; here "blocking" means "blocking, at most READ_TIMEOUT seconds a call"."""
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self.settimeout(READ_TIMEOUT)
+        else:
+            super().setblocking(False)
+
+
+class BoundedThreadWorker(ThreadWorker):
+    """gunicorn's gthread worker with a read timeout on every connection."""
+
+    def enqueue_req(self, conn):
+        if not isinstance(conn.sock, _BoundedSocket):  # a new connection, not a kept-alive one
+            plain = conn.sock
+            conn.sock = _BoundedSocket(plain.family, plain.type, plain.proto,
+                                       fileno=plain.detach())
+        super().enqueue_req(conn)
 
 
 class RedactingLogger(Logger):
@@ -44,6 +75,12 @@ class RedactingLogger(Logger):
     def setup(self, cfg):
         super().setup(cfg)
         redact_loggers("gunicorn.error")
+
+    def exception(self, msg, *args, **kwargs):
+        if isinstance(sys.exc_info()[1], TimeoutError):  # a stalled client: one line, no trace
+            self.info("closed a connection that stalled for %s s", READ_TIMEOUT)
+            return
+        super().exception(msg, *args, **kwargs)
 
 
 class WebServer(BaseApplication):
@@ -63,7 +100,7 @@ class WebServer(BaseApplication):
             # Embedded, the broker is in-process: a second process would be a second,
             # unconnected installation on the same SQLite file.
             "workers": 1 if config.embedded else config.web_workers,
-            "worker_class": "gthread",
+            "worker_class": f"{__name__}.BoundedThreadWorker",
             "threads": config.web_threads,
             "timeout": config.web_timeout,
             "graceful_timeout": config.web_timeout,

@@ -75,3 +75,35 @@ def test_postgresql_without_a_broker_needs_the_key_too(tmp_path):
     embedded = from_environment({}, var_dir=tmp_path)  # SQLite, no broker: made once, kept
     assert embedded.secret_key and (tmp_path / "secret_key").read_text() == embedded.secret_key
     assert from_environment({}, var_dir=tmp_path).secret_key == embedded.secret_key
+
+
+def test_a_client_that_stalls_mid_request_is_cut_off(sqlite_url, tmp_path):
+    """A request line sent in part and never finished held a thread forever; now the server
+    closes such a connection after READ_TIMEOUT, and answers webhooks afterwards."""
+    import socket
+    import time
+
+    from web.server import READ_TIMEOUT
+
+    h = Harness(sqlite_url)
+    token_path = h.webhook_path()
+    h.close()
+    env = {**koppel_env(h), "KOPPEL_BROKER_URL": "", "KOPPEL_WEB_THREADS": "4"}
+    served = Served(env, tmp_path)
+    try:
+        port = int(served.url.rsplit(":", 1)[1])
+        stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+        for connection in stalled:
+            connection.sendall(b"POST /webhooks/")  # and nothing more
+        started = time.monotonic()
+        for connection in stalled:
+            connection.settimeout(READ_TIMEOUT + 15)
+            assert connection.recv(1) == b""  # closed by the server
+            connection.close()
+        assert time.monotonic() - started < READ_TIMEOUT + 15
+        body = {"id": 7, "href": "http://shop/api/rest/v1/orders/7"}
+        assert httpx.post(served.url + token_path, json=body, timeout=30).status_code == 202
+    finally:
+        served.stop()
+    assert "closed a connection that stalled" in served.output()
+    assert "Socket error processing request" not in served.output()  # no trace per client
