@@ -27,9 +27,9 @@ def test_webhooks_reach_the_ledger_through_koppel_serve_on_gunicorn(
     worker = start_worker(h)
     token = h.webhook_path().split("/")[3]
     try:
-        output = served.output()
-        assert "Using worker: gthread" in output
-        assert output.count("Booting worker with pid") == 2  # KOPPEL_WEB_WORKERS
+        assert "Using worker: web.server.BoundedThreadWorker" in served.output()
+        h.wait_until(lambda: served.output().count("Booting worker with pid") == 2,
+                     timeout=30)  # KOPPEL_WEB_WORKERS
         shop = h.runtime.connections.shop(h.connection)
         for event in EVENTS:  # the shop delivers to the served process, as in production
             shop.register_webhook(event, served.url + h.webhook_path(event))
