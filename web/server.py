@@ -9,15 +9,15 @@ the pages and runs a projector (projectors share work by compare-and-set); it ne
 ``koppel scheduler`` is the installation's one scheduler. Embedded (no broker) the one worker
 is the whole installation, with the document workers and the scheduler inside it.
 
-Threads. ``gthread`` workers (with a read timeout, BoundedThreadWorker): a webhook spends most of its time waiting for PostgreSQL and a
-request thread holds no lock meanwhile, so threads take the next request; they also keep a
-client's connection alive between requests and hand a connection that sends nothing back to the
-poller (gunicorn closes it after ``keepalive``), where a ``sync`` worker would wait on it.
+Threads. ``gthread`` workers (BoundedThreadWorker adds a read timeout): a webhook spends most of
+its time waiting for PostgreSQL and a request thread holds no lock meanwhile, so threads take
+the next request; they also keep a client's connection alive between requests and hand a
+connection that sends nothing back to the poller (gunicorn closes it after ``keepalive``), where
+a ``sync`` worker would wait on it, and a sync worker's request timeout kills the whole process.
 """
 
 from __future__ import annotations
 
-import logging
 import socket
 import sys
 from typing import Callable
@@ -28,8 +28,6 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from web.config import Config
 from web.logs import redact, redact_loggers
-
-log = logging.getLogger(__name__)
 
 # Seconds an idle kept-alive connection stays open (also what a connection that has sent
 # nothing yet is given): shops connect, send and go.
