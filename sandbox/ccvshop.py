@@ -16,6 +16,10 @@ unknown, this fake picks one documented guess and says so in a comment marked [G
 - ``DELETE /__sandbox/orders/{id}`` deletes an order as the merchant would, with its
   ``orders.deleted`` webhook; the fault ``no_content`` answers a POST 204 without a body, as
   the official SDK says the real API sometimes does;
+- fault injection through ``/__sandbox/faults`` (``sandbox.faults``), plus the mode
+  ``bad_signature``: the answer is sent with an ``x-hash`` this shop's secret did not make;
+- ``GET /__sandbox/requests``: every API request answered (method, path, status, Unix time),
+  so a test can count what its client asked of the shop;
 - webhook deliveries: a flat summary body (real captures), header ``x-hash`` = hex
   HMAC-SHA512 of ``"<address>|<raw body>"`` keyed with the webhook's ``key`` [I]; one attempt,
   no retries [G].
@@ -43,6 +47,7 @@ from urllib.parse import quote, urlencode
 import httpx
 from flask import Flask, Response, request
 
+from sandbox.control import add_request_log
 from sandbox.faults import Faults
 
 API = "/api/rest/v1"
@@ -203,6 +208,7 @@ class _Shop:
             self.webhooks: dict[int, dict] = {}
             self.deliveries: list[dict] = []
             self.drop_rate = 0.0
+            self.requests: list[dict] = []
             self.ids = {"order": 410000000, "orderrow": 700000000, "invoice": 980000000,
                         "invoicerow": 990000000, "webhook": 5000}
             self.limiter = _RateLimiter()
@@ -294,7 +300,7 @@ def create_app(*, public_key: str, secret: str, api_root: str | None = "http://1
     app = Flask(__name__)
     shop = _Shop(seed)
     deliverer = _Deliverer(shop, webhook_client)
-    faults = Faults(error_body, seed=seed)
+    faults = Faults(error_body, seed=seed, own_modes=frozenset({"bad_signature"}))
     fixed_root = (api_root or "").rstrip("/")
 
     def root() -> str:
@@ -303,7 +309,8 @@ def create_app(*, public_key: str, secret: str, api_root: str | None = "http://1
     # Registration order matters: before-hooks run in order (our signature check comes before
     # the faults), after-hooks in reverse (our response signature covers what faults wrote).
     app.before_request(lambda: _check_request(public_key, secret, shop))
-    app.after_request(lambda response: _sign_response(public_key, secret, response))
+    app.after_request(lambda response: _log_request(shop, response))
+    app.after_request(lambda response: _sign_response(public_key, secret, response, faults))
     faults.init_app(app)
 
     @app.errorhandler(ApiError)
@@ -320,6 +327,7 @@ def create_app(*, public_key: str, secret: str, api_root: str | None = "http://1
 
     _add_api_routes(app, shop, deliverer, root)
     _add_control_routes(app, shop, deliverer, faults, root)
+    add_request_log(app, shop)
     return app
 
 
@@ -369,14 +377,25 @@ def _check_request(public_key: str, secret: str, shop: _Shop):
     return None
 
 
-def _sign_response(public_key: str, secret: str, response: Response) -> Response:
+def _sign_response(public_key: str, secret: str, response: Response,
+                   faults: Faults) -> Response:
     # A streamed body (the "drop" fault) cannot be hashed: it is never delivered whole anyway.
     if not request.path.startswith(API) or response.is_streamed:
         return response
+    if faults.take(request.method, request.path, {"bad_signature"}):
+        secret = "not-" + secret  # what a man in the middle, or a misconfigured proxy, sends
     stamp = utc_now_text()
     response.headers["x-date"] = stamp
     response.headers["x-hash"] = sign(secret, public_key, request.method, _request_uri(),
                                       response.get_data(), stamp)
+    return response
+
+
+def _log_request(shop: _Shop, response: Response) -> Response:
+    if request.path.startswith(API):
+        with shop.lock:
+            shop.requests.append({"method": request.method, "path": request.path,
+                                  "status": response.status_code, "at": time.time()})
     return response
 
 

@@ -11,12 +11,18 @@ from flask import Flask, Response, jsonify, request
 
 
 def add_clock_and_request_log(app: Flask, state) -> None:
+    add_request_log(app, state)
+
     @app.post("/__sandbox/clock")
     def control_clock():
         body = request.get_json(silent=True) or {}
         with state.lock:
             state.clock_offset += float(body.get("advance", 0))
             return jsonify({"now": state.now(), "offset": state.clock_offset})
+
+
+def add_request_log(app: Flask, state) -> None:
+    """``GET``/``DELETE /__sandbox/requests``: ``state`` has ``lock`` and ``requests``."""
 
     @app.get("/__sandbox/requests")
     def control_requests():

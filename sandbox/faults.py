@@ -21,6 +21,10 @@ koppel must survive:
   timeout while its write is still on its way (``commit_after`` > timeout) or already in
   (``commit_after`` < timeout).
 
+A fake may add modes of its own (``own_modes``) that only it knows how to apply, and asks
+``take`` whether one fires for the request at hand (the shop's badly signed answer, say).
+An ``error`` fault may carry the ``message`` the fake's error body says.
+
 Each fault fires either with probability ``rate`` (seeded, so a run can be repeated) or for the
 next ``count`` matching requests, whichever is given (``count`` wins); ``skip`` lets that many
 matching requests through first (e.g. fail the second POST, not the first). The fake's own error body
@@ -54,13 +58,12 @@ class Fault:
     skip: int = 0
     answer_after: float = 0.0  # late_commit
     commit_after: float = 0.0  # late_commit
+    message: str | None = None  # error: what the fake's error body says
     fired: int = 0
     seen: int = 0
     _pattern: re.Pattern = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown fault mode {self.mode!r}; one of {sorted(MODES)}")
         self._pattern = re.compile(self.path)
 
     def matches(self, method: str, path: str) -> bool:
@@ -71,7 +74,7 @@ class Fault:
             "mode": self.mode, "method": self.method, "path": self.path, "rate": self.rate,
             "count": self.count, "status": self.status, "seconds": self.seconds,
             "skip": self.skip, "answer_after": self.answer_after,
-            "commit_after": self.commit_after, "fired": self.fired,
+            "commit_after": self.commit_after, "message": self.message, "fired": self.fired,
         }
 
 
@@ -82,14 +85,18 @@ class ConnectionDropped(Exception):
 class Faults:
     """The armed faults of one fake, plus the control endpoints to arm and clear them."""
 
-    def __init__(self, error_body: Callable[[int, str], Response], seed: int = 1) -> None:
+    def __init__(self, error_body: Callable[[int, str], Response], seed: int = 1,
+                 own_modes: frozenset[str] = frozenset()) -> None:
         self._error_body = error_body
+        self._modes = MODES | own_modes
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._random = random.Random(seed)
 
     def arm(self, **spec) -> Fault:
         fault = Fault(**spec)
+        if fault.mode not in self._modes:
+            raise ValueError(f"unknown fault mode {fault.mode!r}; one of {sorted(self._modes)}")
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -98,7 +105,7 @@ class Faults:
         with self._lock:
             self._faults.clear()
 
-    def _take(self, method: str, path: str, modes: set[str]) -> Fault | None:
+    def take(self, method: str, path: str, modes: set[str]) -> Fault | None:
         """The first armed fault of ``modes`` that fires for this request (and count it)."""
         with self._lock:
             for fault in self._faults:
@@ -155,13 +162,13 @@ class Faults:
         request.get_data()
         method, path = request.method, request.path
         arrived = time.monotonic()
-        fault = self._take(method, path, {"latency"})
+        fault = self.take(method, path, {"latency"})
         if fault:
             time.sleep(fault.seconds)
-        fault = self._take(method, path, {"late_commit"})
+        fault = self.take(method, path, {"late_commit"})
         if fault:
             return self._late_commit(fault, arrived)
-        fault = self._take(method, path, {"error", "rate_limit", "drop"})
+        fault = self.take(method, path, {"error", "rate_limit", "drop"})
         if fault is None:
             return None
         if fault.mode == "rate_limit":
@@ -170,7 +177,7 @@ class Faults:
             return response
         if fault.mode == "drop":
             return _dropped_response()
-        return self._error_body(fault.status, "Injected failure (sandbox fault)")
+        return self._error_body(fault.status, fault.message or "Injected failure (sandbox fault)")
 
     def _late_commit(self, fault: Fault, arrived: float) -> Response:
         """Handle the request on a thread of its own at ``commit_after`` (it outlives this
@@ -203,13 +210,13 @@ class Faults:
         if request.path.startswith("/__sandbox/") or response.status_code >= 400:
             return response
         method, path = request.method, request.path
-        fault = self._take(method, path, {"latency_after_commit"})
+        fault = self.take(method, path, {"latency_after_commit"})
         if fault:
             time.sleep(fault.seconds)
-        fault = self._take(method, path, {"after_commit"})
+        fault = self.take(method, path, {"after_commit"})
         if fault:
             return self._error_body(fault.status, "Injected failure after commit (sandbox fault)")
-        if self._take(method, path, {"no_content"}):
+        if self.take(method, path, {"no_content"}):
             return Response(status=204)
         return response
 

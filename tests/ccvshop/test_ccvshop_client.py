@@ -142,6 +142,42 @@ def test_a_tampered_or_unsigned_answer_is_not_trusted(control, transport, drop_h
         shop.fetch_order(seeded["id"])
 
 
+def test_the_fakes_badly_signed_answer_is_not_trusted_and_then_clears(control, client):
+    seeded = seed_order(control, {"total_price": Decimal("35.45")})
+    arm(control, mode="bad_signature", count=1, path=f"/api/rest/v1/orders/{seeded['id']}/")
+    with pytest.raises(SignatureError):
+        client.fetch_order(seeded["id"])
+    assert client.fetch_order(seeded["id"])["order"]["total_price"] == Decimal("35.45")
+
+
+def test_an_unexpected_refusal_carries_the_shops_own_code_and_message(control, client):
+    arm(control, mode="error", status=422, count=1, message="Order is locked by a migration")
+    with pytest.raises(RejectedError) as caught:
+        client.fetch_order(1)
+    assert caught.value.code == "422.00"
+    assert caught.value.detail["developermessage"] == "Order is locked by a migration"
+
+
+def test_the_request_log_counts_what_was_asked_of_the_shop(control, client):
+    seeded = seed_order(control, {})
+    client.fetch_order(seeded["id"])
+    with pytest.raises(NotFoundError):
+        client.fetch_order(seeded["id"] + 1)
+    log = control.get("/__sandbox/requests").json()
+    assert [(r["method"], r["path"], r["status"]) for r in log] == [
+        ("GET", f"/api/rest/v1/orders/{seeded['id']}/", 200),
+        ("GET", f"/api/rest/v1/orders/{seeded['id']}/orderrows/", 200),
+        ("GET", f"/api/rest/v1/orders/{seeded['id'] + 1}/", 404)]
+    assert all(abs(r["at"] - time.time()) < 60 for r in log)
+    assert control.delete("/__sandbox/requests").status_code == 204
+    assert control.get("/__sandbox/requests").json() == []
+
+
+def test_an_unknown_fault_mode_is_refused(control):
+    answer = control.post("/__sandbox/faults", json={"mode": "explode"})
+    assert answer.status_code == 400 and "bad_signature" in answer.json()["error"]
+
+
 def test_fault_error_is_transient_and_writes_are_marked_unknown(control, client):
     arm(control, mode="error", status=503, count=1, path="/api/rest/v1/orders/.*")
     with pytest.raises(TransientError) as caught:
