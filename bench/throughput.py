@@ -196,7 +196,8 @@ class KoppelSide:
                              secret_key=secrets.token_urlsafe(32),
                              public_url=f"http://127.0.0.1:{port}",
                              eboekhouden_url=fakes.ledger_url, queue_prefix=prefix,
-                             claim_lease=30.0, worker_threads=threads, http_timeout=15.0)
+                             claim_lease=30.0, worker_threads=threads, http_timeout=15.0,
+                             shop_rate_limit="")  # the sandbox shop has no limit
         self.runtime = bootstrap(self.config, environ={},
                                  transport_for=transport_for or (lambda url: None))
         self.web = None

@@ -26,9 +26,12 @@ from web.config import Config, persistence_env
 from web.connect_state import SpentStates
 from workers.actors import Actors
 from workers.broker import make_broker
-from workers.connectors.factory import BillitApp, HttpConnectors, TransportFor, real_network
+from workers.connectors.factory import (BillitApp, HttpConnectors, RateLimits, TransportFor,
+                                       real_network)
+from workers.connectors.rate_limit import CallLimiter, Rate
 from workers.dispatcher import Dispatcher
 from workers.inbox import Inbox
+from workers.intake_markers import Intake, IntakeMarkers
 from workers.publisher import Publisher
 from workers.scheduler import Intervals, Scheduler, SchedulerLock, build_scheduler
 from workers.sweep import Sweeper
@@ -65,12 +68,14 @@ class Runtime:
         return f"{self.config.public_url}/webhooks/{connection_id}/{token}/{event}"
 
     def accept_webhook(self, connection_id: str, kind: str, shop_id: int, event: str) -> int:
-        """Write the hint down, then queue it from the publisher's thread; a broker outage only
-        delays it (the dispatcher re-sends pending inbox rows)."""
+        """Write the hint down, then queue an intake from the publisher's thread unless one is
+        queued or running for the document already (``workers.intake_markers``); a broker
+        outage only delays it (the dispatcher re-sends pending inbox rows)."""
         now = datetime.now(timezone.utc).isoformat()
         entry = self.inbox.add(connection_id, kind, shop_id, event, now)
-        self.publisher.publish(self.actors.intake.send, connection_id, kind, shop_id,
-                               f"webhook:{event}", entry)
+        if self.actors.markers.request(Intake(connection_id, kind, shop_id)):
+            self.publisher.publish(self.actors.intake.send, connection_id, kind, shop_id,
+                                   f"webhook:{event}", entry)
         return entry
 
     # -- running -------------------------------------------------------------------------
@@ -124,10 +129,13 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
               environ: Mapping[str, str] = os.environ) -> Runtime:
     app = Koppel(env=persistence_env(config.database_url))
     store = ReadStore(config.database_url)
+    limits = RateLimits(CallLimiter(store), Rate.parse(config.shop_rate_limit),
+                        Rate.parse(config.ledger_rate_limit),
+                        max_wait=min(2.0, config.time_limit_ms / 1000 / 4))
     connectors = HttpConnectors(
         config.eboekhouden_url, transport_for, config.http_timeout,
         BillitApp(config.billit_url, config.billit_login_url, config.billit_client_id,
-                  config.billit_client_secret))
+                  config.billit_client_secret), limits)
     directory = ConnectionDirectory(app, connectors, SecretBox(config.secret_key), environ)
     processing = Processing(app, directory, claim_lease=config.claim_lease,
                             settle_window=config.settle_window)
@@ -135,7 +143,8 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     inbox = Inbox(store)
     broker = make_broker(config.broker_url, namespace=config.queue_prefix,
                          time_limit_ms=config.time_limit_ms)
-    actors = Actors(broker, processing, inbox, prefix=config.queue_prefix)
+    markers = IntakeMarkers(store, running_for=2 * config.time_limit_ms / 1000)
+    actors = Actors(broker, processing, inbox, markers, prefix=config.queue_prefix)
     dispatcher = Dispatcher(store, inbox, actors)
     sweeper = Sweeper(app, store, directory, actors)
     return Runtime(config, app, store, directory, processing, projector, inbox, broker,

@@ -36,6 +36,11 @@ class Config:
     web_timeout: int = 30
     # How many reverse proxies stand in front and set X-Forwarded-*; 0 trusts no such header.
     proxy_hops: int = 0
+    # Calls per seconds to each connection's shop and ledger, across all processes. CCV Shop
+    # allows 150 GETs a minute per endpoint and an unpublished total; neither ledger publishes
+    # a limit (empty: none).
+    shop_rate_limit: str = "120/60"
+    ledger_rate_limit: str = ""
 
     @property
     def embedded(self) -> bool:
@@ -82,6 +87,8 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         web_threads=_whole(environ, "KOPPEL_WEB_THREADS", 8, least=1),
         web_timeout=_whole(environ, "KOPPEL_WEB_TIMEOUT", 30, least=1),
         proxy_hops=_whole(environ, "KOPPEL_PROXY_HOPS", 0, least=0),
+        shop_rate_limit=environ.get("KOPPEL_SHOP_RATE_LIMIT", "120/60"),
+        ledger_rate_limit=environ.get("KOPPEL_LEDGER_RATE_LIMIT", ""),
     )
 
 

@@ -96,7 +96,9 @@ class Demo:
             billit_url=self.ledger.url, claim_lease=30.0,
             # The sandbox's ledger holds no request longer than it takes to answer (unless a
             # fault is armed to), so a write it got cannot land later than this.
-            settle_window=30.0)
+            settle_window=30.0,
+            # The sandbox shop has no rate limit unless asked: the demo runs at full speed.
+            shop_rate_limit="")
         self.runtime: Runtime = bootstrap(config, environ={})
         self.connection, _ = self.runtime.connections.save(
             demo_settings(self.shop_url, ledger), by="demo")

@@ -16,11 +16,15 @@ from dramatiq.errors import Retry
 from application.errors import TransientError
 from application.processing import ClaimHeld, Processing, WaitingForReconnect
 from workers.inbox import Inbox
+from workers.intake_markers import Intake, IntakeMarkers
 
 log = logging.getLogger(__name__)
 
 # A document waiting for its merchant to reconnect is looked at again this often.
 RECONNECT_WAIT_MS = 60_000
+# A webhook that came while its document was being fetched is answered by one more fetch this
+# much later: a stream of duplicates costs a fetch per few seconds, not one per webhook.
+AGAIN_DELAY_MS = 5_000
 
 
 def _now() -> str:
@@ -50,10 +54,11 @@ def _retry(error: TransientError, claim_lease: float):
 
 class Actors:
     def __init__(self, broker: dramatiq.Broker, processing: Processing, inbox: Inbox,
-                 prefix: str = "koppel") -> None:
+                 markers: IntakeMarkers, prefix: str = "koppel") -> None:
         self.broker = broker
         self.processing = processing
         self.inbox = inbox
+        self.markers = markers
         self.prefix = prefix
         self.intake = dramatiq.actor(
             self._intake, broker=broker, actor_name=f"{prefix}.intake",
@@ -68,15 +73,30 @@ class Actors:
 
     def _intake(self, connection_id: str, kind: str, shop_id: int, via: str,
                 inbox_id: int | None = None) -> None:
+        intake = Intake(connection_id, kind, int(shop_id))
+        token = self.markers.start(intake)
+        if token is None:
+            log.debug("intake of %s %s is running elsewhere; it fetches once more", kind, shop_id)
+            return
+        newest = self.inbox.newest_pending(connection_id, kind, shop_id)
         try:
             doc_id = self.processing.intake(UUID(connection_id), kind, int(shop_id), via)
         except TransientError as error:
             log.info("intake of %s %s waits: %s", kind, shop_id, error.message)
+            self.markers.retry_later(intake, token)
             _retry(error, self.processing.claim_lease)
+        except BaseException:
+            self.markers.retry_later(intake, token)  # Dramatiq retries any failure (time limit)
+            raise
+        if newest is not None:
+            self.inbox.handled_up_to(connection_id, kind, shop_id, newest, _now())
         if inbox_id is not None:
             self.inbox.handled(inbox_id, _now())
         if doc_id is not None:
             self.process.send(str(doc_id))
+        if self.markers.finish(intake, token):
+            self.intake.send_with_options(args=(connection_id, kind, int(shop_id), "again"),
+                                          delay=AGAIN_DELAY_MS)
 
     def _process(self, document_id: str, recheck_payment: bool = False) -> None:
         try:

@@ -13,6 +13,7 @@ from projections import queries
 from projections.store import ReadStore
 from workers.actors import Actors
 from workers.inbox import Inbox
+from workers.intake_markers import Intake
 
 
 class Dispatcher:
@@ -24,13 +25,19 @@ class Dispatcher:
         self.stale_after = stale_after
 
     def resend_inbox(self, now: datetime | None = None) -> int:
-        """Webhooks accepted but not yet taken in (broker down, process crashed)."""
-        cutoff = ((now or datetime.now(timezone.utc)) - self.stale_after).isoformat()
-        rows = self.inbox.pending(cutoff)
-        for row in rows:
-            self.actors.intake.send(row["connection_id"], row["kind"], int(row["shop_id"]),
-                                    "inbox", row["id"])
-        return len(rows)
+        """Webhooks accepted but not yet taken in (broker down, process crashed), and intakes
+        whose message or worker was lost: one intake per document, unless one is underway."""
+        now = now or datetime.now(timezone.utc)
+        rows = self.inbox.pending((now - self.stale_after).isoformat())
+        wanted = {Intake(r["connection_id"], r["kind"], int(r["shop_id"])) for r in rows}
+        wanted.update(self.actors.markers.expired(now.timestamp()))
+        sent = 0
+        for intake in sorted(wanted, key=lambda i: i.key):
+            if self.actors.markers.request(intake, now.timestamp()):
+                self.actors.intake.send(intake.connection_id, intake.kind, intake.shop_id,
+                                        "inbox")
+                sent += 1
+        return sent
 
     def requeue_stale(self, now: datetime | None = None) -> int:
         """Open documents nobody has moved for a while (a worker died, a message expired)."""

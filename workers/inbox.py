@@ -30,6 +30,8 @@ class Inbox:
             cur.execute(TABLE.format(serial=serial))
             cur.execute("CREATE INDEX IF NOT EXISTS webhook_inbox_pending "
                         "ON webhook_inbox (handled_at, received_at)")
+            cur.execute("CREATE INDEX IF NOT EXISTS webhook_inbox_document "
+                        "ON webhook_inbox (connection_id, kind, shop_id, handled_at)")
 
     def add(self, connection_id: str, kind: str, shop_id: int, event: str, now: str) -> int:
         # One statement, committed by itself: every webhook pays for this, so no BEGIN/COMMIT
@@ -44,6 +46,21 @@ class Inbox:
         with self.store.transaction() as cur:
             cur.execute("UPDATE webhook_inbox SET handled_at = ? WHERE id = ? "
                         "AND handled_at IS NULL", [now, entry_id])
+
+    def newest_pending(self, connection_id: str, kind: str, shop_id: int) -> int | None:
+        """The last webhook about this document not taken in yet: an intake that starts now
+        answers it and every one before it."""
+        return self.store.scalar(
+            "SELECT MAX(id) FROM webhook_inbox WHERE connection_id = ? AND kind = ? AND "
+            "shop_id = ? AND handled_at IS NULL", [connection_id, kind, int(shop_id)])
+
+    def handled_up_to(self, connection_id: str, kind: str, shop_id: int, newest: int,
+                      now: str) -> None:
+        """Duplicate webhooks are answered by one fetch (``intake_markers``): mark them all."""
+        with self.store.transaction() as cur:
+            cur.execute("UPDATE webhook_inbox SET handled_at = ? WHERE connection_id = ? AND "
+                        "kind = ? AND shop_id = ? AND handled_at IS NULL AND id <= ?",
+                        [now, connection_id, kind, int(shop_id), newest])
 
     def pending(self, received_before: str, limit: int = 500) -> list[dict]:
         return self.store.query(

@@ -39,6 +39,8 @@ def send(http: httpx.Client, system: str, method: str, path: str, *,
     write = method == "POST" if write is None else write
     try:
         response = http.request(method, path, **kwargs)
+    except TransientError:
+        raise  # koppel's own rate limit (``rate_limit``): nothing was sent
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         # Nothing reached the server: the outcome is known (nothing happened).
         raise TransientError(f"{system} cannot be reached; koppel will try again.",

@@ -10,6 +10,7 @@ import httpx
 from workers.connectors.billit import BillitClient
 from workers.connectors.ccvshop import CCVShopClient
 from workers.connectors.eboekhouden import EBoekhoudenClient
+from workers.connectors.rate_limit import CallLimiter, LimitedTransport, Rate
 
 EBOEKHOUDEN_URL = "https://api.e-boekhouden.nl"
 
@@ -26,6 +27,18 @@ class BillitApp:
 TransportFor = Callable[[str], "httpx.BaseTransport | None"]
 
 
+@dataclass(frozen=True)
+class RateLimits:
+    """Each connection's calls to its shop and to its ledger, shared by every process."""
+
+    limiter: CallLimiter
+    shop: Rate | None = None
+    ledger: Rate | None = None
+    # A longer wait retries the message later: a worker thread held waiting for one busy
+    # connection would keep the other connections' messages waiting too.
+    max_wait: float = 2.0
+
+
 def real_network(url: str) -> None:
     """No transport of its own: httpx goes over the network to ``url``."""
     return None
@@ -36,20 +49,23 @@ class HttpConnectors:
 
     def __init__(self, eboekhouden_url: str = EBOEKHOUDEN_URL,
                  transport_for: TransportFor = real_network, timeout: float = 15.0,
-                 billit: BillitApp | None = None) -> None:
+                 billit: BillitApp | None = None, limits: RateLimits | None = None) -> None:
         self.eboekhouden_url = eboekhouden_url
         self.transport_for = transport_for
+        self.limits = limits
         self.timeout = timeout
         self.billit_app = billit or BillitApp()
 
     def shop(self, settings, secret):
         root = settings.shop.api_root
         return CCVShopClient(root, secret("shop.public_key"), secret("shop.secret"),
-                             transport=self.transport_for(root), timeout=self.timeout)
+                             transport=self._transport(root, settings, "shop"),
+                             timeout=self.timeout)
 
     def eboekhouden(self, settings, secret):
         return EBoekhoudenClient(self.eboekhouden_url, secret("ledger.api_token"),
-                                 transport=self.transport_for(self.eboekhouden_url),
+                                 transport=self._transport(self.eboekhouden_url, settings,
+                                                           "ledger"),
                                  timeout=self.timeout)
 
     def billit(self, settings, secret, tokens):
@@ -58,7 +74,15 @@ class HttpConnectors:
         api_key = secret("ledger.api_key") if settings.ledger.api_key else None
         return BillitClient(app.url, api_key=api_key, tokens=None if api_key else tokens,
                             party_id=str(settings.billit.party_id) if settings.billit else "",
-                            transport=self.transport_for(app.url), timeout=self.timeout,
+                            transport=self._transport(app.url, settings, "ledger"),
+                            timeout=self.timeout,
                             client_id=app.client_id or None,
                             client_secret=app.client_secret or None,
                             login_url=app.login_url)
+
+    def _transport(self, url: str, settings, system: str) -> "httpx.BaseTransport | None":
+        rate = getattr(self.limits, system, None)
+        if rate is None:
+            return self.transport_for(url)
+        return LimitedTransport(self.transport_for(url), self.limits.limiter,
+                                f"{system}:{settings.name}", rate, self.limits.max_wait)
