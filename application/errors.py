@@ -36,6 +36,11 @@ class TransientError(KoppelError):
         self.outcome_unknown = outcome_unknown
 
 
+class Throttled(TransientError):
+    """koppel's own rate limit for a shop or ledger is reached: nothing was sent, the message
+    is retried after ``retry_after``."""
+
+
 class RejectedError(KoppelError):
     """The remote refused the request for a business reason: retrying will not help.
 

@@ -41,11 +41,13 @@ from eventsourcing.persistence import RecordConflictError
 from application.app import Koppel
 from application.connections import ConnectionContext, ConnectionDirectory
 from application.errors import (
-    CredentialsError, DuplicateError, NotFoundError, RejectedError, TransientError,
+    CredentialsError, DuplicateError, NotFoundError, RejectedError, SignatureError,
+    Throttled, TransientError,
 )
 from domain import billit as billit_rules
 from domain import debtor as debtor_rules
 from domain import payments as payment_rules
+from domain import shop_answers
 from domain.modes import waits_for_payment
 from domain.booking import Booking, build_booking
 from domain.document import Document, DocumentError, Status
@@ -110,9 +112,16 @@ class Processing:
 
     def intake(self, conn_id: UUID, kind: str, shop_id: int, via: str) -> UUID | None:
         """Fetch the source over the signed shop API (a webhook body is only a hint) and
-        record it. Returns the document id, or None when the shop has no such document."""
+        record it. Returns the document id, or None when the shop has no such document or
+        did not give it."""
         connection = self.connections.get(conn_id)
-        bundle = self._fetch_source(connection, kind, shop_id)
+        try:
+            bundle = self._fetch_source(connection, kind, shop_id)
+        except (WaitingForReconnect, Throttled):
+            raise  # the connection shows the first; the second is koppel's own pacing
+        except (TransientError, RejectedError, SignatureError) as error:
+            self._not_given(conn_id, kind, shop_id, via, error)
+            return None
         if bundle is None:
             log.warning("shop has no %s %s (connection %s): nothing recorded", kind, shop_id,
                         connection.name)
@@ -130,6 +139,37 @@ class Processing:
             except RecordConflictError:
                 continue  # a parallel intake of the same document won: look again
         raise TransientError(f"{kind} {number} is being changed by others; trying again")
+
+    def _not_given(self, conn_id: UUID, kind: str, shop_id: int, via: str,
+                   error: Exception) -> None:
+        """The shop answered, but not with the document: record why on a document that has
+        no source yet, so it is seen in Open or Errors (I2); then retry when that may help."""
+        said = _shop_said(error)
+        if isinstance(error, RejectedError):
+            problem = shop_answers.refused(kind, shop_id, error.code, said)
+        elif isinstance(error, SignatureError):
+            problem = shop_answers.untrusted(kind, shop_id)
+        else:
+            problem = shop_answers.unavailable(kind, shop_id, error.code or "-", said)
+        record = dict(via=via, code=problem.code, message_nl=problem.message_nl,
+                      message_en=problem.message_en, retrying=problem.retrying,
+                      detail=getattr(error, "detail", None))
+        for _ in range(CONFLICT_RETRIES):
+            document = self.app.document_of(conn_id, kind, shop_id)
+            if document is None:
+                document = Document.intake_failed(conn_id, kind, shop_id, **record)
+            elif document.source is not None or not document.fetch_failed(**record):
+                break  # a document with a source is visible already; or nothing new
+            try:
+                self.app.save(document)
+                break
+            except RecordConflictError:
+                continue
+        log.warning("the shop did not give %s %s: %s", kind, shop_id, problem.message_en)
+        if isinstance(error, TransientError):
+            raise error
+        if problem.retrying:
+            raise TransientError(problem.message_en, code=problem.code) from error
 
     def _fetch_source(self, connection: ConnectionContext, kind: str,
                       shop_id: int) -> dict | None:
@@ -182,6 +222,11 @@ class Processing:
 
     def _advance(self, doc_id: UUID, recheck_payment: bool) -> Outcome:
         document = self.app.document(doc_id)
+        if document.next_step == "fetch":
+            self.intake(document.connection_id, document.kind, document.shop_id, "reprocess")
+            document = self.app.document(doc_id)
+            if document.next_step == "fetch":  # the shop no longer has it
+                return Outcome(document.status, document.number)
         connection = self.connections.get(document.connection_id)
         try:
             while (step := document.next_step) is not None:
@@ -444,6 +489,14 @@ def _reference(found: dict) -> dict:
     event for the audit)."""
     keys = ("id", "invoiceNumber", "mutationId")
     return {key: found[key] for key in keys if found.get(key) is not None}
+
+
+def _shop_said(error: Exception) -> str:
+    """The shop's own words (CCV's ``developermessage``), else koppel's."""
+    detail = getattr(error, "detail", None)
+    if isinstance(detail, dict) and detail.get("developermessage"):
+        return str(detail["developermessage"])
+    return getattr(error, "message", str(error))
 
 
 def _shop_number(kind: str, bundle: dict) -> str:

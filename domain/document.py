@@ -95,8 +95,29 @@ class Document(Aggregate):
 
         TOPIC = "koppel:Document.Created:unused"
 
-    def __init__(self, connection_id: UUID, kind: str, shop_id: int, number: str,
-                 source: dict, via: str) -> None:
+    class IntakeFailed(Aggregate.Created):
+        """The shop answered, but not with the document (R1): an error koppel does not
+        expect, or an answer not signed with the shop's secret. The document is recorded
+        without its source so it is seen (I2): waiting for the shop while ``retrying``, else
+        failed. A later good answer records ``Refreshed`` and the document carries on."""
+
+        TOPIC = "koppel:Document.IntakeFailed:v1"
+        connection_id: UUID
+        kind: str
+        shop_id: int
+        number: str
+        via: str
+        code: str
+        message_nl: str
+        message_en: str
+        retrying: bool
+        detail: Any
+
+        def apply(self, document: "Document") -> None:
+            document._shop_problem(self)
+
+    def __init__(self, connection_id: UUID, kind: str, shop_id: int, number: str = "",
+                 source: dict | None = None, via: str = "") -> None:
         self.connection_id = connection_id
         self.kind = kind
         self.shop_id = shop_id
@@ -125,6 +146,48 @@ class Document(Aggregate):
                 source: dict, via: str) -> "Document":
         return cls._create(cls.Received, connection_id=connection_id, kind=kind,
                            shop_id=int(shop_id), number=str(number), source=source, via=via)
+
+    @classmethod
+    def intake_failed(cls, connection_id: UUID, kind: str, shop_id: int, via: str, code: str,
+                      message_nl: str, message_en: str, retrying: bool,
+                      detail: Any = None) -> "Document":
+        """Until the shop gives the document, its shop id is the number it is known by."""
+        return cls._create(cls.IntakeFailed, connection_id=connection_id, kind=kind,
+                           shop_id=int(shop_id), number=str(shop_id), via=via, code=code,
+                           message_nl=message_nl, message_en=message_en, retrying=retrying,
+                           detail=detail)
+
+    class FetchFailed(Aggregate.Event):
+        """The shop again did not give a document it never gave (see ``IntakeFailed``)."""
+
+        TOPIC = "koppel:Document.FetchFailed:v1"
+        via: str
+        code: str
+        message_nl: str
+        message_en: str
+        retrying: bool
+        detail: Any
+
+        def apply(self, document: "Document") -> None:
+            document._shop_problem(self)
+
+    def fetch_failed(self, via: str, code: str, message_nl: str, message_en: str,
+                     retrying: bool, detail: Any = None) -> bool:
+        """Record the shop's answer on a document without a source; False when that is the
+        answer already recorded (a retry changes nothing)."""
+        if self.source is not None:
+            raise DocumentError(f"document {self.number} has its source from the shop")
+        if self.failure == _shop_failure(code, message_nl, message_en) and \
+                self.waiting_for == ("shop" if retrying else None):
+            return False
+        self.trigger_event(self.FetchFailed, via=via, code=code, message_nl=message_nl,
+                           message_en=message_en, retrying=retrying, detail=detail)
+        return True
+
+    def _shop_problem(self, event) -> None:
+        self.status = Status.WAITING if event.retrying else Status.FAILED
+        self.waiting_for = "shop" if event.retrying else None
+        self.failure = _shop_failure(event.code, event.message_nl, event.message_en)
 
     # -- new source ----------------------------------------------------------------------
 
@@ -452,6 +515,9 @@ class Document(Aggregate):
     @property
     def next_step(self) -> str | None:
         """What processing must do next: "check", "debtor", "post", or None (done/waiting)."""
+        if self.source is None:
+            # Never given by the shop (``IntakeFailed``) and processed again: fetch it first.
+            return "fetch" if self.status == Status.RECEIVED else None
         return {
             Status.RECEIVED: "check",
             Status.CHECKED: "debtor",
@@ -464,3 +530,8 @@ class Document(Aggregate):
             raise DocumentError(
                 f"document {self.number} is {self.status}, expected one of {statuses}"
             )
+
+
+def _shop_failure(code: str, message_nl: str, message_en: str) -> dict:
+    return {"stage": "shop", "code": code, "rule": "R1", "message_nl": message_nl,
+            "message_en": message_en}

@@ -97,6 +97,19 @@ def _received(cur: Cursor, doc_id: str, e: Document.Received) -> None:
     )
 
 
+def _intake_failed(cur: Cursor, doc_id: str, e: Document.IntakeFailed) -> None:
+    _received(cur, doc_id, e)  # the same first row, then the reason
+    _fetch_failed(cur, doc_id, e)
+
+
+def _fetch_failed(cur: Cursor, doc_id: str, e) -> None:
+    """Open (waiting for the shop) while koppel retries, else Errors; the reason either way."""
+    _set(cur, doc_id, e, status=Status.WAITING if e.retrying else Status.FAILED,
+         waiting_for="shop" if e.retrying else None, failure_stage="shop",
+         failure_code=e.code, failure_rule="R1", failure_message_nl=e.message_nl,
+         failure_message_en=e.message_en)
+
+
 def _refreshed(cur: Cursor, doc_id: str, e: Document.Refreshed) -> None:
     status = _status(cur, doc_id)
     if status == Status.POSTED:
@@ -197,6 +210,8 @@ def _status(cur: Cursor, doc_id: str) -> str | None:
 _HANDLERS = {
     Document.Received: _received,
     Document.Refreshed: _refreshed,
+    Document.IntakeFailed: _intake_failed,
+    Document.FetchFailed: _fetch_failed,
     Document.Checked: _checked,
     Document.DebtorResolved: _debtor,
     Document.PostingStarted: _posting,

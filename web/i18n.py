@@ -48,13 +48,15 @@ STATUSES = {
 KINDS = {"order": _l("Order"), "invoice": _l("Invoice"), "credit": _l("Credit note")}
 SCOPES = {"domestic": _l("Domestic"), "icp": _l("EU business (ICP)"),
           "international": _l("Outside the EU"), "oss": _l("EU consumer (OSS)")}
-WAITING_FOR = {"payment": _l("Payment")}
+WAITING_FOR = {"payment": _l("Payment"), "shop": _l("The shop")}
 PAYMENT_METHODS = {  # CCV Shop's payment method codes (lower case), as merchants know them
     "ideal": "iDEAL", "paypal": "PayPal", "banktransfer": _l("Bank transfer"),
     "creditcard": _l("Credit card"), "mistercash": "Bancontact", "afterpay": "AfterPay",
 }
 EVENTS = {
     "Received": _l("Received from the shop"),
+    "IntakeFailed": _l("Not given by the shop"),
+    "FetchFailed": _l("Not given by the shop"),
     "Refreshed": _l("Changed in the shop"),
     "Checked": _l("Checked against the rules"),
     "DebtorResolved": _l("Customer found in the ledger"),

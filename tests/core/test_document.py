@@ -178,3 +178,26 @@ def test_interruptions_stored_before_the_settle_window_still_load():
     for event in events:
         loaded = event.mutate(loaded)
     assert loaded.status == Status.DEBTOR_RESOLVED and not loaded.claim_held(now)
+
+
+def test_a_document_the_shop_did_not_give_is_recorded_without_a_source_and_carries_on():
+    app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    doc = Document.intake_failed(CONN, "order", 7, "webhook", "SHOP_UNAVAILABLE", "nl", "en",
+                                 retrying=True, detail={"code": "503.00"})
+    assert doc.id == document_id(CONN, "order", 7) and doc.source is None
+    assert (doc.status, doc.waiting_for, doc.number, doc.next_step) == (
+        Status.WAITING, "shop", "7", None)
+    assert not doc.fetch_failed("retry", "SHOP_UNAVAILABLE", "nl", "en", retrying=True)
+    assert doc.fetch_failed("retry", "SHOP_REFUSED", "nl 422", "en 422", retrying=False)
+    assert (doc.status, doc.failure["code"], doc.failure["stage"]) == (
+        Status.FAILED, "SHOP_REFUSED", "shop")
+    doc.request_reprocess("support", "the shop fixed it")
+    assert doc.next_step == "fetch"  # never checked without a source
+    assert doc.refresh("1007", SOURCE, "reprocess")
+    assert (doc.status, doc.failure, doc.waiting_for, doc.number, doc.next_step) == (
+        Status.RECEIVED, None, None, "1007", "check")
+    with pytest.raises(DocumentError):
+        doc.fetch_failed("retry", "SHOP_UNAVAILABLE", "nl", "en", retrying=True)
+    app.save(doc)
+    again = app.repository.get(doc.id)
+    assert (again.status, again.source, again.number) == (Status.RECEIVED, SOURCE, "1007")

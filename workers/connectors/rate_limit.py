@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from application.errors import TransientError
+from application.errors import Throttled
 from projections.store import ReadStore
 
 TABLE = "CREATE TABLE IF NOT EXISTS api_calls (key TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)"
@@ -84,7 +84,7 @@ class CallLimiter:
         waited = 0.0
         while (wait := self.take(key, rate)) > 0:
             if waited + wait > max_wait:
-                raise TransientError(
+                raise Throttled(
                     f"koppel keeps to the rate limit of {rate.calls} calls per "
                     f"{rate.seconds:g} s; trying again in {wait:.0f} s",
                     code="RATE_LIMITED", retry_after=wait)
