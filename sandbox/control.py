@@ -1,5 +1,5 @@
-"""Control endpoints every ledger fake has: its clock, the log of the calls it answered, and
-its options.
+"""Control endpoints the fakes share: the clock, the log of the calls answered (the shop has
+this one too), and the options of the ledger fakes.
 
 ``state`` is the fake's own state object with ``lock``, ``clock_offset``, ``now()``,
 ``requests`` (a list of plain dicts that never hold credentials) and ``options``.
