@@ -58,11 +58,12 @@ class Intake:
 
 
 class IntakeMarkers:
-    """``queued_for``: how long a queued message may wait before it counts as lost (a backlog
-    behind the rate limit is normal; a resend after that costs one fetch, not a loss).
+    """``queued_for``: how long a queued message may wait before it counts as lost: longer
+    than Dramatiq's longest retry backoff (5 minutes); a backlog behind the rate limit is
+    normal, and a resend after that costs at most one fetch, never a loss.
     ``running_for``: longer than an intake may run (the worker's time limit)."""
 
-    def __init__(self, store: ReadStore, *, queued_for: float = 300.0,
+    def __init__(self, store: ReadStore, *, queued_for: float = 400.0,
                  running_for: float = 120.0, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.queued_for = queued_for
