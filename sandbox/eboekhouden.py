@@ -1212,7 +1212,7 @@ def create_app(*, api_token: str, seed: int = 1) -> Flask:
             with admin.lock:  # never the Authorization header, never a body
                 admin.requests.append({"method": request.method, "path": request.path,
                                        "query": request.query_string.decode(),
-                                       "status": response.status_code})
+                                       "status": response.status_code, "at": time.time()})
         return response
 
     faults = Faults(error_body, seed=seed)

@@ -144,3 +144,28 @@ def test_two_worker_processes_share_each_connections_shop_limit(
     finally:
         _stop(worker)
         h.close()
+
+
+def test_a_ledger_limit_paces_the_ledger_calls_and_books_each_order_once(
+        sqlite_url, paid_domestic_orders):
+    """The ledger's calls keep to ``KOPPEL_LEDGER_RATE_LIMIT`` too; a posting that must wait
+    for its turn gives its claim back without sending, and is booked once (I1)."""
+    calls, seconds = 3, 2.0
+    h = Harness(sqlite_url, ledger_rate_limit=f"{calls}/{seconds:g}")
+    try:
+        h.runtime.start_workers(4)
+        created = [h.put_order(order) for order in paid_domestic_orders(3, seed=21)]
+        h.ledger.delete("/__sandbox/requests")
+        for order in created:
+            assert h.send_webhook(order["id"]).status_code == 202
+        h.wait_until(lambda: h.settled(3, ("posted",)) and all(
+            r["payment_status"] == "posted" for r in h.rows()), timeout=120)
+        log = h.ledger.get("/__sandbox/requests").json()
+        most = _most_in_any_window([r["at"] for r in log], seconds)
+        print(f"\nledger: {len(log)} calls, at most {most} in any {seconds:g} s (limit {calls})")
+        assert most <= calls
+        assert Counter(m["invoiceNumber"] for m in h.mutations()) == Counter(
+            o["ordernumber_full"] for o in created)
+        assert len(h.mutations(3)) == 3
+    finally:
+        h.close()
