@@ -143,7 +143,9 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     inbox = Inbox(store)
     broker = make_broker(config.broker_url, namespace=config.queue_prefix,
                          time_limit_ms=config.time_limit_ms)
-    markers = IntakeMarkers(store, running_for=2 * config.time_limit_ms / 1000)
+    # An intake ends within the worker's time limit (Dramatiq stops it there and the actor
+    # hands its marker back), so a marker running longer belongs to a killed worker.
+    markers = IntakeMarkers(store, running_for=config.time_limit_ms / 1000 + 15)
     actors = Actors(broker, processing, inbox, markers, prefix=config.queue_prefix)
     dispatcher = Dispatcher(store, inbox, actors)
     sweeper = Sweeper(app, store, directory, actors)

@@ -135,7 +135,8 @@ def test_two_worker_processes_share_each_connections_shop_limit(
         h.wait_until(lambda: h.settled(21, ("posted",)), timeout=120)
         log = h.shop.get("/__sandbox/requests").json()
         busy = [r["at"] for r in log if any(f"/orders/{i}/" in r["path"] for i in busy_ids)]
-        assert len(busy) == 40 and all(r["status"] == 200 for r in log)
+        # Two calls a fetch; a fetch whose second call must wait is retried whole later.
+        assert 40 <= len(busy) <= 60 and all(r["status"] == 200 for r in log)
         most = _most_in_any_window(busy, seconds)
         print(f"\nbusy connection: {len(busy)} calls over {max(busy) - min(busy):.1f} s, "
               f"at most {most} in any {seconds:g} s (limit {calls})")
