@@ -21,6 +21,7 @@ from domain.modes import booked_kind
 from projections import queries
 from projections.store import ReadStore
 from workers.actors import Actors
+from workers.intake_markers import Intake
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +79,21 @@ class Sweeper:
             document = self.app.document_of(conn_id, kind, shop_id)
             if document is None:
                 result.missed += 1
-                self.actors.intake.send(str(conn_id), kind, shop_id, "sweep")
+                self._take_in(conn_id, kind, shop_id)
             elif document.status == Status.WAITING and item.get("paid"):
                 result.refetched += 1
-                self.actors.intake.send(str(conn_id), kind, shop_id, "sweep")
+                self._take_in(conn_id, kind, shop_id)
             created = _created(item)
             if created and (newest is None or created > newest):
                 newest = created
         if newest:
             self._save_watermark(conn_id, kind, newest, now)
+
+    def _take_in(self, conn_id: UUID, kind: str, shop_id: int) -> None:
+        """Unless an intake of the document is queued already (its webhook came, the broker
+        has a backlog): then that one fetches it."""
+        if self.actors.markers.request(Intake(str(conn_id), kind, shop_id)):
+            self.actors.intake.send(str(conn_id), kind, shop_id, "sweep")
 
     def _watermark(self, conn_id: UUID, kind: str) -> str | None:
         return self.store.scalar(

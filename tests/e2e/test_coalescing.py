@@ -170,3 +170,23 @@ def test_a_ledger_limit_paces_the_ledger_calls_and_books_each_order_once(
         assert len(h.mutations(3)) == 3
     finally:
         h.close()
+
+
+def test_the_sweep_sends_no_second_intake_for_a_document_already_queued(
+        sqlite_url, paid_domestic_orders):
+    """A webhook's intake waits in a backlog; the sweep lists the order meanwhile and leaves it
+    to that intake instead of queueing another fetch."""
+    h = Harness(sqlite_url)
+    try:
+        queued, unheard = (h.put_order(o)["id"] for o in paid_domestic_orders(2, seed=4))
+        assert h.send_webhook(queued).status_code == 202
+        h.runtime.publisher.drain()
+        queue = h.runtime.broker.queues[h.runtime.actors.intake.queue_name]
+        assert queue.qsize() == 1
+        assert h.runtime.sweeper.run_once().missed == 2  # neither is taken in yet
+        assert queue.qsize() == 2  # only the order no webhook announced
+        h.runtime.start_workers(2)
+        h.wait_until(lambda: h.settled(2, ("posted",)))
+        assert {r["via"] for r in h.rows()} == {"webhook:orders.created", "sweep"}
+    finally:
+        h.close()
