@@ -131,7 +131,8 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     store = ReadStore(config.database_url)
     limits = RateLimits(CallLimiter(store), Rate.parse(config.shop_rate_limit),
                         Rate.parse(config.ledger_rate_limit),
-                        max_wait=min(2.0, config.time_limit_ms / 1000 / 4))
+                        shop_wait=min(2.0, config.time_limit_ms / 1000 / 4),
+                        ledger_wait=min(20.0, config.time_limit_ms / 1000 / 4))
     connectors = HttpConnectors(
         config.eboekhouden_url, transport_for, config.http_timeout,
         BillitApp(config.billit_url, config.billit_login_url, config.billit_client_id,

@@ -152,7 +152,7 @@ def test_a_ledger_limit_paces_the_ledger_calls_and_books_each_order_once(
     """The ledger's calls keep to ``KOPPEL_LEDGER_RATE_LIMIT`` too; a posting that must wait
     for its turn gives its claim back without sending, and is booked once (I1)."""
     calls, seconds = 3, 2.0
-    h = Harness(sqlite_url, ledger_rate_limit=f"{calls}/{seconds:g}")
+    h = Harness(sqlite_url, ledger_rate_limit=f"{calls}/{seconds:g}", claim_lease=40.0)
     try:
         h.runtime.start_workers(4)
         created = [h.put_order(order) for order in paid_domestic_orders(3, seed=21)]

@@ -73,7 +73,7 @@ def test_a_refusal_lands_in_errors_with_the_shops_words_and_reprocessing_fetches
 
     h.shop.delete("/__sandbox/faults").raise_for_status()
     doc_id = h.runtime.app.document_of(h.connection.id, "order", shop_id).id
-    h.runtime.app.request_reprocess(doc_id, by="support", reason="the shop fixed it")
+    h.runtime.processing.request_reprocess(doc_id, by="support", reason="the shop fixed it")
     h.runtime.actors.process.send(str(doc_id))
     h.wait_until(lambda: h.settled(1, ("posted",)) and _row(h, shop_id)["payment_status"]
                  == "posted")

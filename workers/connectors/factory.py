@@ -34,9 +34,12 @@ class RateLimits:
     limiter: CallLimiter
     shop: Rate | None = None
     ledger: Rate | None = None
-    # A longer wait retries the message later: a worker thread held waiting for one busy
-    # connection would keep the other connections' messages waiting too.
-    max_wait: float = 2.0
+    # How long a call may wait for its turn before its message is retried later instead. An
+    # intake waits little: a worker thread held for one busy shop keeps the other
+    # connections' messages waiting too. A ledger call waits longer: giving up mid-posting
+    # gives the claim back, and the next attempt costs a lookup more.
+    shop_wait: float = 2.0
+    ledger_wait: float = 20.0
 
 
 def real_network(url: str) -> None:
@@ -85,4 +88,5 @@ class HttpConnectors:
         if rate is None:
             return self.transport_for(url)
         return LimitedTransport(self.transport_for(url), self.limits.limiter,
-                                f"{system}:{settings.name}", rate, self.limits.max_wait)
+                                f"{system}:{settings.name}", rate,
+                                getattr(self.limits, f"{system}_wait"))
