@@ -13,7 +13,8 @@ from collections import Counter
 import pytest
 
 from tests.e2e.test_brokers import _harness, _start_worker, _stop
-from tests.harness import Harness, test_settings
+from tests.harness import Harness
+from tests.harness import test_settings as settings_for
 from workers.actors import AGAIN_DELAY_MS
 
 COPIES = 2000
@@ -108,7 +109,7 @@ def test_two_worker_processes_share_each_connections_shop_limit(
     monkeypatch.setenv("KOPPEL_SHOP_RATE_LIMIT", f"{calls}/{seconds:g}")
     h = _harness(postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports, claim_lease=30.0)
     quiet, _ = h.runtime.connections.save(
-        test_settings(h.shop_url, **{'name = "Demo shop"': 'name = "Second shop"',
+        settings_for(h.shop_url, **{'name = "Demo shop"': 'name = "Second shop"',
                                      'number_prefix = ""': 'number_prefix = "B"'}), by="test")
     worker = _start_worker(h, processes=2)
     try:
