@@ -15,6 +15,7 @@ from eventsourcing.domain import DomainEventProtocol
 from domain.connection import Connection
 from domain.document import Document
 from domain.ids import connection_id, document_id
+from domain.relation import Relation
 
 
 class Koppel(Application[UUID]):
@@ -46,6 +47,14 @@ class Koppel(Application[UUID]):
         """The log from ``start`` on, as (notification id, event): what projections follow."""
         for notification in self.recorder.select_notifications(start=start, limit=limit):
             yield notification.id, self.mapper.to_domain_event(notification)
+
+    # -- relations (R6) -------------------------------------------------------------------
+
+    def find_relation(self, relation_id: UUID) -> Relation | None:
+        try:
+            return self.repository.get(relation_id)
+        except AggregateNotFoundError:
+            return None
 
     # -- connections ---------------------------------------------------------------------
 

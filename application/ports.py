@@ -45,6 +45,9 @@ class EBoekhouden(Protocol):
     def find_relation_by_code(self, code: str) -> dict | None:
         """R6.1: the relation with exactly this code, as ``{"id", "code"}``."""
 
+    def get_relation(self, relation_id: int) -> dict | None:
+        """The whole relation (wire field names: ``name``, ``emailAddress`` ...), or None."""
+
     def relation_codes(self, prefix: str) -> set[str]:
         """R6.4: the codes of all relations whose code starts with ``prefix``."""
 

@@ -40,12 +40,12 @@ from eventsourcing.persistence import RecordConflictError
 
 from application.app import Koppel
 from application.connections import ConnectionContext, ConnectionDirectory
+from application.debtors import Debtors
 from application.errors import (
     CredentialsError, DuplicateError, NotFoundError, RejectedError, SignatureError,
     Throttled, TransientError,
 )
 from domain import billit as billit_rules
-from domain import debtor as debtor_rules
 from domain import payments as payment_rules
 from domain import shop_answers
 from domain.modes import waits_for_payment
@@ -98,6 +98,7 @@ class Processing:
         self.claim_lease = claim_lease
         self.settle_window = settle_window
         self.clock = clock
+        self.debtors = Debtors(app, lease=self.lease, clock=clock, worker=worker_name)
 
     @property
     def lease(self) -> float:
@@ -283,7 +284,7 @@ class Processing:
         ledger = self.connections.ledger(connection)
         try:
             with self._credentials_guard(connection, "ledger"):
-                relation = _find_or_create_relation(ledger, booking, connection)
+                relation = self.debtors.resolve(ledger, booking, connection, document.id)
         except RejectedError as error:
             document.fail("debtor", error.code or "DEBTOR_REJECTED", "R6", error.message_nl,
                           error.message, detail=error.detail)
@@ -506,39 +507,6 @@ def _shop_number(kind: str, bundle: dict) -> str:
         return str(order.get("ordernumber_full") or order.get("ordernumber") or order["id"])
     invoice = bundle["invoice"]
     return str(invoice.get("invoicenumber_full") or invoice.get("invoicenumber") or invoice["id"])
-
-
-def _find_or_create_relation(ledger, booking: Booking, connection: ConnectionContext) -> dict:
-    """R6: a fixed debtor (R6.1), else the relation with the customer's e-mail (R6.2), else a
-    new one with the first free code (R6.3, R6.4). Existing relations are never modified."""
-    settings = connection.settings
-    fixed = debtor_rules.fixed_debtor_code(booking, settings, settings.shop.process)
-    if fixed:
-        relation = ledger.find_relation_by_code(fixed)
-        if relation is None:
-            raise RejectedError(
-                f"The fixed debtor {fixed} of payment method {booking.payment_method} does "
-                f"not exist in the ledger (R6.1)", code="FIXED_DEBTOR_MISSING")
-        return {"id": relation["id"], "code": relation["code"], "action": "fixed"}
-    email = booking.customer.email
-    if email:
-        relation = ledger.find_relation_by_email(email)
-        if relation is not None:
-            return {"id": relation["id"], "code": relation["code"], "action": "matched"}
-    base = debtor_rules.base_code(booking.customer)
-    fields = debtor_rules.relation_fields(booking.customer)
-    for _ in range(5):
-        code = debtor_rules.relation_code(base, ledger.relation_codes(base))
-        try:
-            created = ledger.create_relation({**fields, "code": code})
-        except DuplicateError:
-            continue  # another document took this code a moment ago: count again
-        except RejectedError as error:
-            if error.code == "REL_049":
-                continue
-            raise
-        return {"id": created["id"], "code": created.get("code", code), "action": "created"}
-    raise TransientError(f"could not find a free relation code for {base}")
 
 
 __all__ = ["Processing", "Outcome", "ClaimHeld", "WaitingForReconnect", "Status",

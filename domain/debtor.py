@@ -63,6 +63,13 @@ def relation_fields(customer: Customer) -> dict:
             for key, value in fields.items() if value}
 
 
+def relation_key(email: str, document_id: object) -> str:
+    """Whose relation a document needs: the customer's e-mail as R6.2 matches it (trimmed,
+    without case), or, for a customer without one, the document's own (R6.3)."""
+    wanted = email.strip().casefold()
+    return f"email:{wanted}" if wanted else f"document:{document_id}"
+
+
 def match_relation(email: str, relations: list[dict]) -> dict | None:
     """R6.2: the first relation with this e-mail address, case-insensitive."""
     if not email:

@@ -23,3 +23,8 @@ def document_id(connection_id: UUID, kind: str, shop_id: int | str) -> UUID:
 def connection_id(name: str) -> UUID:
     """A connection is named by the merchant; importing the same name again updates it."""
     return uuid5(KOPPEL_NAMESPACE, f"connection:{name.strip().casefold()}")
+
+
+def relation_id(connection_id: UUID, key: str) -> UUID:
+    """One customer's relation in one connection's ledger (``key``: see domain.debtor)."""
+    return uuid5(KOPPEL_NAMESPACE, f"relation:{connection_id}:{key}")
