@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Mapping
 from uuid import UUID
 
@@ -87,9 +87,13 @@ class Runtime:
         self._workers.append(worker)
         return worker
 
-    def scheduler(self, intervals: Intervals = Intervals()) -> Scheduler:
+    def intervals(self) -> Intervals:
+        """The production schedule, with the sweep's interval from the configuration."""
+        return Intervals(sweep=timedelta(seconds=self.config.sweep_interval))
+
+    def scheduler(self, intervals: Intervals | None = None, lock=None) -> Scheduler:
         return build_scheduler(self.store, self.actors, self.dispatcher, self.sweeper,
-                               intervals)
+                               intervals or self.intervals(), lock=lock)
 
     def start_background(self, *, projector: bool = True,
                          schedule: Intervals | None = None) -> None:
@@ -100,11 +104,13 @@ class Runtime:
         if schedule is not None:
             lock = SchedulerLock(self.config.database_url)
             if not lock.acquire():
+                lock.release()
                 log.warning("another koppel scheduler runs for this database; this process "
                             "schedules nothing (an installation has exactly one)")
                 return
             self._locks.append(lock)
-            self._spawn("scheduler", self.scheduler(schedule).run_forever, self._stop)
+            self._spawn("scheduler", self.scheduler(schedule, lock=lock).run_forever,
+                        self._stop)
 
     def _spawn(self, name: str, target, *args) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -148,7 +154,8 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     # hands its marker back), so a marker running longer belongs to a killed worker.
     markers = IntakeMarkers(store, running_for=config.time_limit_ms / 1000 + 15)
     actors = Actors(broker, processing, inbox, markers, prefix=config.queue_prefix)
-    dispatcher = Dispatcher(store, inbox, actors)
+    dispatcher = Dispatcher(store, inbox, actors,
+                            stale_after=timedelta(seconds=config.requeue_age))
     sweeper = Sweeper(app, store, directory, actors)
     return Runtime(config, app, store, directory, processing, projector, inbox, broker,
                    actors, dispatcher, sweeper, SpentStates(store))

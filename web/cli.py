@@ -69,12 +69,11 @@ def serve(host: str, port: int) -> None:
     def build():  # in each web worker process, after gunicorn forked it
         from web.app import create_app
         from web.bootstrap import bootstrap
-        from workers.scheduler import Intervals
 
         runtime = bootstrap(config)
         if config.embedded:  # one process is the whole installation
             runtime.start_workers()
-            runtime.start_background(schedule=Intervals())
+            runtime.start_background(schedule=runtime.intervals())
         else:  # production: `koppel worker` processes and the one `koppel scheduler`
             runtime.start_background()
         return runtime, create_app(runtime)
@@ -85,7 +84,7 @@ def serve(host: str, port: int) -> None:
 @main.command()
 def scheduler() -> None:
     """The one scheduler of a production installation: sweep, payment check, re-checks."""
-    from workers.scheduler import Intervals, SchedulerLock
+    from workers.scheduler import SchedulerLock
 
     runtime = _runtime()
     lock = SchedulerLock(runtime.config.database_url)
@@ -99,7 +98,7 @@ def scheduler() -> None:
     click.echo(f"scheduler {os.getpid()} running")
     runtime.start_background()
     try:
-        runtime.scheduler(Intervals()).run_forever(stop)
+        runtime.scheduler(lock=lock).run_forever(stop)
     finally:
         lock.release()
         runtime.stop()

@@ -29,6 +29,8 @@ class Config:
     settle_window: float = 300.0  # see application.processing.DEFAULT_SETTLE_WINDOW
     worker_threads: int = 4
     http_timeout: float = 15.0
+    sweep_interval: float = 600.0  # seconds between sweeps of the shops' lists (I2)
+    requeue_age: float = 120.0  # an open document nobody moved for this long is sent again
     # The web server (``koppel serve``, gunicorn): processes, threads each, and the seconds a
     # worker may stay silent before it is replaced (see README, "Configuration").
     web_workers: int = 2
@@ -79,10 +81,12 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         billit_client_id=environ.get("KOPPEL_BILLIT_CLIENT_ID", ""),
         billit_client_secret=environ.get("KOPPEL_BILLIT_CLIENT_SECRET", ""),
         queue_prefix=environ.get("KOPPEL_QUEUE_PREFIX") or "koppel",
-        claim_lease=float(environ.get("KOPPEL_CLAIM_LEASE") or 120),
+        claim_lease=_positive(environ, "KOPPEL_CLAIM_LEASE", 120),
         settle_window=float(environ.get("KOPPEL_SETTLE_WINDOW") or 300),
-        worker_threads=int(environ.get("KOPPEL_WORKER_THREADS") or 4),
-        http_timeout=float(environ.get("KOPPEL_HTTP_TIMEOUT") or 15),
+        worker_threads=_whole(environ, "KOPPEL_WORKER_THREADS", 4, least=1),
+        http_timeout=_positive(environ, "KOPPEL_HTTP_TIMEOUT", 15),
+        sweep_interval=_positive(environ, "KOPPEL_SWEEP_INTERVAL", 600),
+        requeue_age=_positive(environ, "KOPPEL_REQUEUE_AGE", 120),
         web_workers=_whole(environ, "KOPPEL_WEB_WORKERS", 2, least=1),
         web_threads=_whole(environ, "KOPPEL_WEB_THREADS", 8, least=1),
         web_timeout=_whole(environ, "KOPPEL_WEB_TIMEOUT", 30, least=1),
@@ -100,6 +104,19 @@ def _whole(environ: Mapping[str, str], name: str, default: int, least: int) -> i
         value = least - 1
     if value < least:
         raise ConfigError(f"{name} must be a whole number of at least {least}, not {raw!r}")
+    return value
+
+
+def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name) or ""
+    if not text.strip():
+        return float(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number, got {text!r}")
     return value
 
 

@@ -2,7 +2,11 @@
 
 Every job only *sends* work (the workers do it) and is idempotent, so a job that runs twice, or
 overlaps a webhook, changes nothing twice. "Exactly one" is held by a lock in the database the
-installation shares: a PostgreSQL advisory lock, or a file lock beside the SQLite file.
+installation shares: a PostgreSQL advisory lock, or a file lock beside the SQLite file. An
+advisory lock lives as long as its session: when the connection drops (a database restart, a
+network blip) the lock is gone and another scheduler may take it. So the lock is checked on its
+own connection before every job, and a scheduler that lost it runs nothing until it holds it
+again.
 """
 
 from __future__ import annotations
@@ -47,13 +51,18 @@ class Intervals:
 @dataclass
 class Scheduler:
     jobs: list[Job] = field(default_factory=list)
+    lock: "SchedulerLock | None" = None  # None: the caller makes sure it is the only one
 
     def run_due(self, now: float | None = None) -> list[str]:
         now = time.monotonic() if now is None else now
         ran = []
+        if not self._holds_lock():  # also the heartbeat: a lost lock is noticed within a tick
+            return ran
         for job in self.jobs:
             if now < job.next_at:
                 continue
+            if ran and not self._holds_lock():
+                break
             try:
                 job.last_result = job.run()
                 log.info("scheduler: %s: %s", job.name, job.last_result)
@@ -62,6 +71,9 @@ class Scheduler:
             job.next_at = now + job.every.total_seconds()
             ran.append(job.name)
         return ran
+
+    def _holds_lock(self) -> bool:
+        return self.lock is None or self.lock.check()
 
     def run_forever(self, stop: threading.Event, tick: float = 1.0) -> None:
         while not stop.is_set():
@@ -86,8 +98,9 @@ def recheck_open(store: ReadStore, actors: Actors) -> int:
 
 
 def build_scheduler(store: ReadStore, actors: Actors, dispatcher: Dispatcher,
-                    sweeper: Sweeper, intervals: Intervals = Intervals()) -> Scheduler:
-    return Scheduler([
+                    sweeper: Sweeper, intervals: Intervals = Intervals(),
+                    lock: "SchedulerLock | None" = None) -> Scheduler:
+    return Scheduler(lock=lock, jobs=[
         Job("requeue", intervals.requeue, dispatcher.run_once),
         Job("sweep", intervals.sweep, lambda: sweeper.run_once().__dict__),
         Job("payments", intervals.payments, lambda: recheck_payments(store, actors)),
@@ -100,33 +113,103 @@ class SchedulerLock:
 
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
-        self._held = None
+        self.held = False
+        self._file = None
+        self._connection = None  # PostgreSQL: the session the advisory lock lives in
+        self._unreachable = False
 
     def acquire(self) -> bool:
+        """Take the lock if it is free; False when another scheduler holds it (or the
+        database cannot be reached)."""
         if self.database_url.startswith("sqlite:///"):
-            path = Path(sqlite_path(self.database_url) + ".scheduler.lock")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "w")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                return False
-            self._held = handle
-            return True
-        import psycopg
+            self.held = self.held or self._lock_file()
+            return self.held
+        try:
+            connection = self._session()
+            self.held = connection.execute("SELECT pg_try_advisory_lock(%s)",
+                                           [ADVISORY_LOCK_KEY]).fetchone()[0]
+        except Exception as error:  # psycopg's errors and socket errors alike
+            if not self._unreachable:  # once an outage, not once a tick
+                log.warning("scheduler: the database is unreachable for its lock: %s",
+                            (str(error).strip() or repr(error)).splitlines()[0])
+            self._unreachable = True
+            self._close_session()
+            self.held = False
+        else:
+            self._unreachable = False
+        return self.held
 
-        params = postgres_params(self.database_url)
-        connection = psycopg.connect(autocommit=True, **params)
-        got = connection.execute("SELECT pg_try_advisory_lock(%s)",
-                                 [ADVISORY_LOCK_KEY]).fetchone()[0]
-        if not got:
-            connection.close()
-            return False
-        self._held = connection  # the lock lives as long as this session
-        return True
+    def check(self) -> bool:
+        """Is the lock still ours? Asked on the lock's own connection before every job: a
+        session that dropped took its advisory lock with it. A lost lock is taken again when
+        it is free (the other scheduler stopped, or it was ours and the connection is back)."""
+        if self.held and self._still_held():
+            return True
+        if self.held:
+            log.warning("scheduler: lost the one-scheduler lock (its database connection "
+                        "dropped); running no jobs until this process holds it again")
+            self.held = False
+            self._close_session()
+        if self.acquire():
+            log.warning("scheduler: holds the one-scheduler lock again; jobs resume")
+        return self.held
 
     def release(self) -> None:
-        if self._held is not None:
-            self._held.close()
-            self._held = None
+        if self.held and self._connection is not None:
+            try:  # at once: a closed session's lock lingers until its backend has ended
+                self._connection.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+            except Exception:
+                pass  # the session is gone, and its lock with it
+        self.held = False
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._close_session()
+
+    # -- the two kinds of lock --------------------------------------------------------
+
+    def _lock_file(self) -> bool:
+        path = Path(sqlite_path(self.database_url) + ".scheduler.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle  # held while the file stays open; no connection to lose
+        return True
+
+    def _session(self):
+        if self._connection is None or self._connection.closed:
+            import psycopg
+
+            # Keepalives on both ends: a session cut off by a broken network is ended by the
+            # server within half a minute, so its lock does not outlive it for hours.
+            self._connection = psycopg.connect(
+                autocommit=True, connect_timeout=5, application_name="koppel scheduler lock",
+                keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
+                tcp_user_timeout=15000,
+                options="-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 "
+                        "-c tcp_keepalives_count=3",
+                **postgres_params(self.database_url))
+        return self._connection
+
+    def _still_held(self) -> bool:
+        if self._file is not None:
+            return True
+        try:
+            return bool(self._connection.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid() AND objid = %s",
+                [ADVISORY_LOCK_KEY]).fetchone()[0])
+        except Exception:  # the connection is gone, and the lock with it
+            return False
+
+    def _close_session(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:
+                pass
+            self._connection = None
