@@ -127,21 +127,16 @@ def worker(processes: int, threads: int | None) -> None:
 
 
 def _run_children(processes: int, threads: int | None) -> None:
-    import subprocess
+    from workers.supervisor import Supervisor
 
-    command = [sys.executable, "-m", "web.cli", "worker", "--processes", "1"]
+    command = [sys.executable, "-m", "web.cli"]
+    if click.get_current_context().find_root().params.get("verbose"):
+        command.append("-v")
+    command += ["worker", "--processes", "1"]
     if threads:
         command += ["--threads", str(threads)]
-    children = [subprocess.Popen(command) for _ in range(processes)]
-
-    def forward(sig, _frame):
-        for child in children:
-            child.send_signal(sig)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for child in children:
-        child.wait()
+    click.echo(f"worker supervisor {os.getpid()} keeps {processes} worker processes running")
+    sys.exit(Supervisor(command, processes).run())
 
 
 @main.command()
