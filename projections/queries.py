@@ -7,7 +7,8 @@ stays stable while new documents arrive.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from uuid import UUID
 
 from domain.document import Status
 from projections.store import ReadStore
@@ -41,7 +42,7 @@ def documents_page(store: ReadStore, page: str, *, limit: int = 50, after: str |
         clauses.append("booking_date <= ?")
         params.append(date_to.isoformat())
     if after:
-        updated_at, _, doc_id = after.partition("|")
+        updated_at, doc_id = parse_cursor(after)
         clauses.append("(updated_at < ? OR (updated_at = ? AND id < ?))")
         params += [updated_at, updated_at, doc_id]
     rows = store.query(
@@ -51,6 +52,16 @@ def documents_page(store: ReadStore, page: str, *, limit: int = 50, after: str |
     rows = rows[:limit]
     cursor = f"{rows[-1]['updated_at']}|{rows[-1]['id']}" if more else None
     return Page(rows, cursor)
+
+
+def parse_cursor(text: str) -> tuple[str, str]:
+    """A page's ``next`` cursor back into (updated_at, id); ValueError when koppel did not
+    make it (a value the database would refuse, such as a NUL, never reaches it)."""
+    updated_at, bar, doc_id = text.partition("|")
+    if not bar:
+        raise ValueError("no '|' in the cursor")
+    datetime.fromisoformat(updated_at)
+    return updated_at, str(UUID(doc_id))
 
 
 def counts(store: ReadStore) -> dict[str, int]:

@@ -63,9 +63,12 @@ def _date_arg(name: str) -> date | None:
 
 
 def _page(page: str):
-    return queries.documents_page(
-        _runtime().store, page, limit=PAGE_SIZE, after=request.args.get("after"),
-        date_from=_date_arg("from"), date_to=_date_arg("to"))
+    try:
+        return queries.documents_page(
+            _runtime().store, page, limit=PAGE_SIZE, after=request.args.get("after"),
+            date_from=_date_arg("from"), date_to=_date_arg("to"))
+    except ValueError:
+        abort(400, "after must be the cursor of a page's next link, as koppel made it")
 
 
 def _ledger_system(connection_id: str) -> str | None:

@@ -42,6 +42,13 @@ def test_a_wrong_token_is_an_unknown_address(sqlite_harness):
     (b'{"id": 7, "href": "http://shop/api/rest/v1/invoices/7"}', "is about orders"),
     (b'{"id": 7, "href": "http://shop/api/rest/v1/orders/8"}', "differs from its href"),
     (b"", "not valid JSON"),
+    (b'{"id": Infinity, "order_number": 1}', "not valid JSON"),
+    (b'{"id": -Infinity, "order_number": 1}', "not valid JSON"),
+    (b'{"id": NaN, "order_number": 1}', "not valid JSON"),
+    (b'{"id": 9223372036854775808, "order_number": 1}', "out of range"),
+    (b'{"id": "9223372036854775808", "order_number": 1}', "out of range"),
+    (b'{"id": 1e400, "order_number": 1}', "out of range"),
+    (b'{"id": 5, "href": "http://shop/api/rest/v1/orders/99999999999999999999"}', "differs"),
 ])
 def test_malformed_bodies_are_refused_with_a_reason(sqlite_harness, body, problem):
     response = sqlite_harness.client.post(sqlite_harness.webhook_path(), data=body,

@@ -46,6 +46,15 @@ def verify_webhook(address: str, body: bytes, x_hash: str, key: str) -> bool:
     return hmac.compare_digest(_hmac(key, address, body), x_hash.strip().lower())
 
 
+# koppel stores a shop's document id as a 64-bit integer (BIGINT); a larger one is no CCV id.
+MAX_DOCUMENT_ID = 2**63 - 1
+
+
+def _no_constant(name: str):
+    """Python's JSON reader takes NaN and Infinity; JSON has neither."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_webhook(body: bytes) -> dict:
     """``{"event_kind": "order"|"invoice", "id": int}`` from a delivery body.
 
@@ -53,7 +62,7 @@ def parse_webhook(body: bytes) -> dict:
     the number fields only one kind carries. Raises ``ValueError`` saying what is wrong.
     """
     try:
-        data = json.loads(body, parse_float=Decimal)
+        data = json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"webhook body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -67,6 +76,8 @@ def parse_webhook(body: bytes) -> dict:
         raise ValueError(f"webhook body id is not a whole number: {raw_id!r}") from None
     if isinstance(raw_id, Decimal) and raw_id != doc_id:
         raise ValueError(f"webhook body id is not a whole number: {raw_id}")
+    if doc_id > MAX_DOCUMENT_ID:  # zero and below: the endpoint names the document it got
+        raise ValueError(f"webhook body id is out of range: {str(raw_id)[:30]}")
     kind = None
     match = _LINK_ID.search(str(data.get("href") or ""))
     if match:
