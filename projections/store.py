@@ -59,7 +59,7 @@ def dialect_of(url: str) -> str:
 class ReadStore:
     """Transactions and queries over the read-model tables."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_connections: int = 8) -> None:
         self.url = url
         self.dialect = dialect_of(url)
         self._local = threading.local()
@@ -72,7 +72,8 @@ class ReadStore:
             # Autocommit: a lone statement is one round trip (no BEGIN before it, no ROLLBACK
             # when the connection goes back to the pool); transaction() still makes
             # BEGIN ... COMMIT around what must be atomic.
-            self._pool = ConnectionPool(conninfo, min_size=1, max_size=8, open=True,
+            self._pool = ConnectionPool(conninfo, min_size=1, max_size=max_connections,
+                                        open=True,
                                         kwargs={"autocommit": True})
 
     def close(self) -> None:

@@ -133,8 +133,8 @@ class Runtime:
 
 def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
               environ: Mapping[str, str] = os.environ) -> Runtime:
-    app = Koppel(env=persistence_env(config.database_url))
-    store = ReadStore(config.database_url)
+    app = Koppel(env=persistence_env(config.database_url, config.pool_size))
+    store = ReadStore(config.database_url, max_connections=config.pool_size)
     limits = RateLimits(CallLimiter(store), Rate.parse(config.shop_rate_limit),
                         Rate.parse(config.ledger_rate_limit),
                         shop_wait=min(2.0, config.time_limit_ms / 1000 / 4),

@@ -14,6 +14,8 @@ import click
 from web.config import ConfigError, from_environment
 from web.preview_command import preview
 
+# The scheduler's threads that use the database: the scheduler's and the projector's.
+SCHEDULER_THREADS = 2
 
 def _config():
     """The configuration, or one line saying what to set (no traceback)."""
@@ -23,18 +25,36 @@ def _config():
         raise click.ClickException(str(error)) from None
 
 
-def _runtime(**kwargs):
+def _runtime(database_threads: int = 0, **kwargs):
     from web.bootstrap import bootstrap
 
-    return bootstrap(_config(), **kwargs)
+    return bootstrap(_config().with_(database_threads=database_threads), **kwargs)
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log what the workers do.")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """koppel: every CCV Shop order booked in your ledger exactly once, and explained."""
+    _name_database_connections(ctx, f"koppel {ctx.invoked_subcommand or ''}".strip())
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _name_database_connections(ctx: click.Context, name: str) -> None:
+    """Every PostgreSQL connection this command opens says which command it is
+    (pg_stat_activity's application_name), so an operator can count them per kind of process.
+    libpq reads it from the environment; it is put back when the command ends."""
+    before = os.environ.get("PGAPPNAME")
+    os.environ["PGAPPNAME"] = name
+
+    def restore() -> None:
+        if before is None:
+            os.environ.pop("PGAPPNAME", None)
+        else:
+            os.environ["PGAPPNAME"] = before
+
+    ctx.call_on_close(restore)
 
 
 @main.command()
@@ -65,12 +85,15 @@ def serve(host: str, port: int) -> None:
     from web.server import WebServer
 
     config = _config()
+    # A web process's threads that use the database: its request threads and the projector
+    # (embedded also the document workers and the scheduler); its pools are that big.
+    threads = config.web_threads + 1 + (config.worker_threads + 1 if config.embedded else 0)
 
     def build():  # in each web worker process, after gunicorn forked it
         from web.app import create_app
         from web.bootstrap import bootstrap
 
-        runtime = bootstrap(config)
+        runtime = bootstrap(config.with_(database_threads=threads))
         if config.embedded:  # one process is the whole installation
             runtime.start_workers()
             runtime.start_background(schedule=runtime.intervals())
@@ -86,7 +109,7 @@ def scheduler() -> None:
     """The one scheduler of a production installation: sweep, payment check, re-checks."""
     from workers.scheduler import SchedulerLock
 
-    runtime = _runtime()
+    runtime = _runtime(database_threads=SCHEDULER_THREADS)
     lock = SchedulerLock(runtime.config.database_url)
     if not lock.acquire():
         runtime.stop()
@@ -116,7 +139,7 @@ def worker(processes: int, threads: int | None) -> None:
     if processes > 1:
         _run_children(processes, threads)
         return
-    runtime = _runtime()
+    runtime = _runtime(database_threads=threads or config.worker_threads)
     runtime.start_workers(threads)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -43,6 +43,16 @@ class Config:
     # a limit (empty: none).
     shop_rate_limit: str = "120/60"
     ledger_rate_limit: str = ""
+    # The threads of this process that use the database at once (the command knows: a worker
+    # process its worker threads, the scheduler two); each store's pool is at most this big,
+    # so an operator can count connections (README, "Database connections"). 0: an embedded
+    # process's own threads.
+    database_threads: int = 0
+
+    @property
+    def pool_size(self) -> int:
+        # Embedded: the worker threads, the projector, and the scheduler or a web request.
+        return self.database_threads or self.worker_threads + 2
 
     @property
     def embedded(self) -> bool:
@@ -145,8 +155,9 @@ def _generated_secret_key(var_dir: Path) -> str:
     return key
 
 
-def persistence_env(database_url: str) -> dict[str, str]:
-    """The eventsourcing library's environment for the event store behind the URL."""
+def persistence_env(database_url: str, pool_size: int = 8) -> dict[str, str]:
+    """The eventsourcing library's environment for the event store behind the URL. Its pool
+    keeps one connection and opens up to ``pool_size`` while that many threads need one."""
     from projections.store import dialect_of, postgres_params, sqlite_path
 
     if dialect_of(database_url) == "sqlite":
@@ -159,6 +170,6 @@ def persistence_env(database_url: str) -> dict[str, str]:
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": params["dbname"], "POSTGRES_HOST": params["host"],
         "POSTGRES_PORT": params["port"], "POSTGRES_USER": params["user"],
-        "POSTGRES_PASSWORD": params["password"], "POSTGRES_POOL_SIZE": "8",
-        "POSTGRES_MAX_OVERFLOW": "8", "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_PASSWORD": params["password"], "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": str(max(0, pool_size - 1)), "POSTGRES_LOCK_TIMEOUT": "10",
     }
