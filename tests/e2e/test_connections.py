@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import PG
 from tests.e2e.test_brokers import _harness, _start_worker, _stop
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -54,23 +55,13 @@ class ConnectionCounter:
         self._thread.join()
 
 
-def _until(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s")
-
-
 def test_a_worker_process_holds_at_most_twice_its_threads(
         postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports, paid_domestic_orders):
     h = _harness(postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports)
     counter = ConnectionCounter(postgres_url)
     worker = _start_worker(h)  # KOPPEL_WORKER_THREADS=2
     try:
-        _until(lambda: counter.now()["koppel worker"])
+        until(lambda: counter.now()["koppel worker"])
         time.sleep(1)  # a pool that opens more at start has done so by now
         idle = counter.now()["koppel worker"]
         assert idle <= 2 * 2, idle
@@ -93,7 +84,7 @@ def test_the_scheduler_holds_at_most_four_connections_and_its_lock(postgres_url,
     scheduler = subprocess.Popen([sys.executable, "-m", "web.cli", "scheduler"], env=env,
                                  cwd=tmp_path, start_new_session=True)
     try:
-        _until(lambda: counter.now()["koppel scheduler lock"] == 1)
+        until(lambda: counter.now()["koppel scheduler lock"] == 1)
         with counter:
             time.sleep(3)  # the jobs and the projector run meanwhile
         assert counter.most["koppel scheduler lock"] == 1

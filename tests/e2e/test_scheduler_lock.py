@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import pytest
 
 from bench.tcp_proxy import TcpProxy
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -53,16 +54,6 @@ class Scheduler:
                 self.process.wait()
 
 
-def _until(predicate, timeout: float = 30.0, what: str = "", log: Scheduler | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s: {what}" + (
-        f"; its log ends:\n{log.text()[-3000:]}" if log else ""))
-
-
 def test_a_scheduler_whose_connection_is_cut_stops_its_jobs_while_another_holds_the_lock(
         postgres_url, tmp_path):
     parsed = urlparse(postgres_url)
@@ -71,7 +62,7 @@ def test_a_scheduler_whose_connection_is_cut_stops_its_jobs_while_another_holds_
         first = Scheduler(via_proxy, tmp_path / "first.log")
         second = None
         try:
-            _until(lambda: first.job_runs() >= 2, what="the first scheduler runs its jobs")
+            until(lambda: first.job_runs() >= 2, what="the first scheduler runs its jobs")
             refused = subprocess.run(
                 [sys.executable, "-m", "web.cli", "scheduler"], cwd=tmp_path, timeout=60,
                 capture_output=True, text=True,
@@ -82,9 +73,9 @@ def test_a_scheduler_whose_connection_is_cut_stops_its_jobs_while_another_holds_
             proxy.cut()  # the first scheduler's database connection drops for 3 s
             time.sleep(3)
             second = Scheduler(postgres_url, tmp_path / "second.log")
-            _until(lambda: "running" in second.text(), what="the second scheduler starts")
+            until(lambda: "running" in second.text(), what="the second scheduler starts")
             proxy.restore()
-            _until(lambda: second.job_runs() >= 1, what="the second scheduler runs its jobs")
+            until(lambda: second.job_runs() >= 1, what="the second scheduler runs its jobs")
 
             quiet_from = first.mark()  # a job already under way when the cut came has ended
             time.sleep(6)
@@ -94,9 +85,10 @@ def test_a_scheduler_whose_connection_is_cut_stops_its_jobs_while_another_holds_
 
             resumed_from = first.mark()
             second.stop()  # the lock is free again: the first takes it back and resumes
-            _until(lambda: "holds the one-scheduler lock again" in first.text(resumed_from)
+            until(lambda: "holds the one-scheduler lock again" in first.text(resumed_from)
                    and first.job_runs(resumed_from) >= 1,
-                   what="the first scheduler resumes", log=first)
+                   what="the first scheduler resumes",
+                  detail=lambda: first.text()[-3000:])
             assert first.process.poll() is None
         finally:
             first.stop()

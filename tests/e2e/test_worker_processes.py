@@ -8,13 +8,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.test_brokers import _harness, _stop
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -41,16 +41,6 @@ def _start(h, log: Path, database_url: str | None = None) -> subprocess.Popen:
                             stderr=subprocess.STDOUT)
 
 
-def _until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s: {what}")
-
-
 def test_a_killed_worker_process_is_replaced_and_orders_still_post(
         postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports, paid_domestic_orders,
         tmp_path):
@@ -58,12 +48,12 @@ def test_a_killed_worker_process_is_replaced_and_orders_still_post(
     log = tmp_path / "worker.log"
     parent = _start(h, log)
     try:
-        first = _until(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid),
+        first = until(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid),
                        30, "two worker processes")
-        _until(lambda: log.read_text().count("consuming") == 2, 60, "both consume")
+        until(lambda: log.read_text().count("consuming") == 2, 60, "both consume")
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
-        replaced = _until(lambda: (lambda now: len(now) == 2 and victim not in now and now)(
+        replaced = until(lambda: (lambda now: len(now) == 2 and victim not in now and now)(
             _children(parent.pid)), 30, "a new worker process in the killed one's place")
         assert len(replaced & first) == 1
         assert re.search(rf"\(pid {victim}\) was killed by SIGKILL", log.read_text())
@@ -94,7 +84,7 @@ def test_a_worker_process_that_keeps_dying_is_restarted_with_growing_waits(
                 rf"worker process {slot} \(pid \d+\) exited with code 1 after [\d.]+ s; "
                 rf"starting a new one in (\d+) s", log.read_text())]
 
-        _until(lambda: len(waits(1)) >= 4 and len(waits(2)) >= 4, 60,
+        until(lambda: len(waits(1)) >= 4 and len(waits(2)) >= 4, 60,
                "four early deaths of each worker process")
         assert waits(1)[:4] == [1, 2, 4, 8] and waits(2)[:4] == [1, 2, 4, 8]
         assert "names no database" in log.read_text()  # the workers' own reason, kept
