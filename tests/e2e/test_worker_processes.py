@@ -35,6 +35,7 @@ def _start(h, log: Path, database_url: str | None = None) -> subprocess.Popen:
            "KOPPEL_SECRET_KEY": h.config.secret_key,
            "KOPPEL_EBOEKHOUDEN_URL": h.ledger_url,
            "KOPPEL_CLAIM_LEASE": str(h.config.claim_lease),
+           "KOPPEL_SETTLE_WINDOW": str(h.config.settle_window),
            "KOPPEL_WORKER_THREADS": "2"}
     return subprocess.Popen([sys.executable, "-m", "web.cli", "worker", "--processes", "2"],
                             env=env, start_new_session=True, stdout=log.open("w"),
