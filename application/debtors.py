@@ -55,7 +55,9 @@ class Debtors:
             if relation is None:
                 raise RejectedError(
                     f"The fixed debtor {fixed} of payment method {booking.payment_method} "
-                    f"does not exist in the ledger (R6.1)", code="FIXED_DEBTOR_MISSING")
+                    f"does not exist in the ledger (R6.1)", code="FIXED_DEBTOR_MISSING",
+                    message_nl=f"De vaste debiteur {fixed} van betaalmethode "
+                               f"{booking.payment_method} bestaat niet in de boekhouding (R6.1)")
             return _ref(relation, "fixed")
         key = debtor_rules.relation_key(booking.customer.email, document_id)
         deadline = time.monotonic() + self.wait
@@ -64,10 +66,11 @@ class Debtors:
             if found is not None:
                 return found
             if time.monotonic() >= deadline:
+                who = booking.customer.email or booking.customer.name
                 raise RelationBeingCreated(
-                    f"the relation of {booking.customer.email or booking.customer.name} is "
-                    f"being created by another worker", retry_after=self._lease_left(
-                        connection.id, key))
+                    f"the relation of {who} is being created by another worker",
+                    message_nl=f"de relatie van {who} wordt door een andere worker aangemaakt",
+                    retry_after=self._lease_left(connection.id, key))
             time.sleep(self.poll)
 
     # -- one look ---------------------------------------------------------------------
@@ -144,7 +147,8 @@ class Debtors:
             return _ref(created, "created")
         claim.release("no free relation code")
         self._save_end(claim)
-        raise TransientError(f"could not find a free relation code for {base}")
+        raise TransientError(f"could not find a free relation code for {base}",
+                             message_nl=f"geen vrije relatiecode gevonden voor {base}")
 
     def _made_earlier(self, ledger, booking: Booking, earlier_code: str | None) -> dict | None:
         """I1 for relations: what an earlier holder may have created before it died."""

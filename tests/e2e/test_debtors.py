@@ -163,3 +163,28 @@ def test_a_worker_killed_between_creating_the_relation_and_recording_it(
     finally:
         _stop(worker)
         h.close()
+
+
+def test_a_document_waits_while_another_worker_holds_the_customers_claim(
+        harness, paid_domestic_orders):
+    """The holder is alive (its lease runs): nothing is created, the worker is given back
+    with the wait until the lease ends."""
+    from datetime import datetime, timezone
+
+    from application.debtors import RelationBeingCreated
+
+    email = "piet@example.nl"
+    order = _same_customer(paid_domestic_orders(1, seed=15), email)[0]
+    doc_id = harness.runtime.processing.intake(harness.connection.id, "order",
+                                               harness.put_order(order)["id"], "test")
+    claim = Relation.open(harness.connection.id, relation_key(email, doc_id))
+    claim.take("another worker", 60, datetime.now(timezone.utc), "PietPieter")
+    harness.runtime.app.save(claim)
+    harness.runtime.processing.debtors.wait = 0.3
+
+    with pytest.raises(RelationBeingCreated) as waiting:
+        harness.runtime.processing.process(doc_id)
+    assert 55 < waiting.value.retry_after <= 60
+    assert "wordt door een andere worker aangemaakt" in waiting.value.message_nl
+    assert _relations_with(harness, email) == []
+    assert harness.runtime.app.document(doc_id).status == "checked"  # the check is kept
