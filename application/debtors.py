@@ -109,8 +109,7 @@ class Debtors:
         if claim.may_exist_unrecorded:
             found = self._made_earlier(ledger, booking, earlier_code)
             if found is not None:
-                claim.record(found, "found")
-                self._save_end(claim)
+                self._record(claim, booking, found, "found")
                 return _ref(found, "matched" if booking.customer.email.strip() else "created")
         fields = debtor_rules.relation_fields(booking.customer)
         base = debtor_rules.base_code(booking.customer)
@@ -142,8 +141,7 @@ class Debtors:
                 self._save_end(claim)
                 raise
             created = {"id": created["id"], "code": created.get("code") or claim.code}
-            claim.record(created, "created")
-            self._save_end(claim)
+            self._record(claim, booking, created, "created")
             return _ref(created, "created")
         claim.release("no free relation code")
         self._save_end(claim)
@@ -165,6 +163,16 @@ class Debtors:
         same = all(str(full.get(k) or "") == str(ours.get(k) or "")
                    for k in ("name", "emailAddress", "postalCode"))
         return candidate if same else None
+
+    def _record(self, claim: Relation, booking: Booking, relation: dict, how: str) -> None:
+        """A customer with an e-mail needs no record: the ledger is the record (R6.2), and
+        the claim just runs out. That saves a write per new customer, and keeps everyone
+        else looking in the ledger until the lease ends, however slowly its search shows a
+        new relation. Without an e-mail the record is how the document finds its own."""
+        if booking.customer.email.strip():
+            return
+        claim.record(relation, how)
+        self._save_end(claim)
 
     def _save_end(self, claim: Relation) -> None:
         try:

@@ -4,13 +4,14 @@ Two documents of the same customer (or one document on two workers) reach the de
 once; both find no relation with the customer's e-mail and both would create one. This
 aggregate is the lock that prevents it, made of the event store's optimistic concurrency: its
 id is derived from (connection, e-mail), so the first save of a claim is the right to create
-that relation, and a competing save conflicts. The creator records the relation it made; a
-claim whose lease ran out (a worker that died between the ledger's create and this record) is
-taken over, and the new holder looks in the ledger first (I1's look-up-before-send).
+that relation, and a competing save conflicts. The others wait for the relation to show in
+the ledger. A claim whose lease ran out (a worker that died between the ledger's create and
+its answer) is taken over, and the new holder looks in the ledger first (I1's
+look-up-before-send).
 
 A customer without an e-mail cannot be matched (R6.2), so each of their documents gets a
-relation of its own (R6.3); the claim is then per document, and the code it is about to
-create is recorded first, so a taker-over can look it up by code.
+relation of its own (R6.3); the claim is then per document, the code it is about to create
+is recorded first, so a taker-over can look it up by code, and the relation made is recorded.
 """
 
 from __future__ import annotations
