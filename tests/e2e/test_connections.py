@@ -17,7 +17,9 @@ import psycopg
 import pytest
 
 from tests.conftest import PG
-from tests.e2e.test_brokers import _harness, _start_worker, _stop
+from tests.e2e.processes import start_worker as _start_worker
+from tests.e2e.processes import stop as _stop
+from tests.e2e.test_brokers import _harness
 from tests.waiting import until
 
 pytestmark = pytest.mark.slow

@@ -139,7 +139,9 @@ def test_a_worker_killed_between_creating_the_relation_and_recording_it(
     import os
     import signal
 
-    from tests.e2e.test_brokers import _harness, _start_worker, _stop
+    from tests.e2e.processes import start_worker as _start_worker
+    from tests.e2e.processes import stop as _stop
+    from tests.e2e.test_brokers import _harness
 
     h = _harness(postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports)
     h.arm(mode="latency_after_commit", method="POST", path="/v1/relation", seconds=30, count=1)

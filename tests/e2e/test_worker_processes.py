@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_brokers import _harness, _stop
+from tests.e2e.processes import koppel_env
+from tests.e2e.processes import stop as _stop
+from tests.e2e.test_brokers import _harness
 from tests.waiting import until
 
 pytestmark = pytest.mark.slow
@@ -28,15 +30,7 @@ def _children(pid: int) -> set[int]:
 
 
 def _start(h, log: Path, database_url: str | None = None) -> subprocess.Popen:
-    env = {**os.environ,
-           "KOPPEL_DATABASE_URL": database_url or h.config.database_url,
-           "KOPPEL_BROKER_URL": h.config.broker_url,
-           "KOPPEL_QUEUE_PREFIX": h.config.queue_prefix,
-           "KOPPEL_SECRET_KEY": h.config.secret_key,
-           "KOPPEL_EBOEKHOUDEN_URL": h.ledger_url,
-           "KOPPEL_CLAIM_LEASE": str(h.config.claim_lease),
-           "KOPPEL_SETTLE_WINDOW": str(h.config.settle_window),
-           "KOPPEL_WORKER_THREADS": "2"}
+    env = koppel_env(h, KOPPEL_DATABASE_URL=database_url or h.config.database_url)
     return subprocess.Popen([sys.executable, "-m", "web.cli", "worker", "--processes", "2"],
                             env=env, start_new_session=True, stdout=log.open("w"),
                             stderr=subprocess.STDOUT)
