@@ -28,3 +28,8 @@ def connection_id(name: str) -> UUID:
 def relation_id(connection_id: UUID, key: str) -> UUID:
     """One customer's relation in one connection's ledger (``key``: see domain.debtor)."""
     return uuid5(KOPPEL_NAMESPACE, f"relation:{connection_id}:{key}")
+
+
+def user_id(email: str) -> UUID:
+    """A person is found by the e-mail address they sign in with."""
+    return uuid5(KOPPEL_NAMESPACE, f"user:{email.strip().casefold()}")

@@ -13,7 +13,7 @@ import logging
 import threading
 from typing import Callable
 
-from projections import documents
+from projections import documents, users
 from projections.store import ReadStore
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ TRACKING = """
         position BIGINT NOT NULL
     )"""
 
-VIEWS = (documents,)
+VIEWS = (documents, users)
 
 
 class Projector:

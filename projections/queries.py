@@ -7,7 +7,8 @@ stays stable while new documents arrive.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Collection
 from uuid import UUID
 
 from domain.document import Status
@@ -21,6 +22,19 @@ PAGES = {
 }
 
 
+# The connections a reader may see (their ids as text); None: every connection (support).
+Scope = Collection[str] | None
+
+
+def _in_scope(scope: Scope, column: str = "connection_id") -> tuple[str, list]:
+    """A WHERE clause keeping rows of the scope's connections (none: no rows at all)."""
+    if scope is None:
+        return "1 = 1", []
+    if not scope:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join('?' * len(scope))})", [str(c) for c in scope]
+
+
 @dataclass(frozen=True)
 class Page:
     rows: list[dict]
@@ -29,12 +43,10 @@ class Page:
 
 def documents_page(store: ReadStore, page: str, *, limit: int = 50, after: str | None = None,
                    date_from: date | None = None, date_to: date | None = None,
-                   connection_id: str | None = None) -> Page:
+                   scope: Scope = None) -> Page:
     where, params = PAGES[page]
-    clauses, params = [where], list(params)
-    if connection_id:
-        clauses.append("connection_id = ?")
-        params.append(connection_id)
+    scoped, scope_params = _in_scope(scope)
+    clauses, params = [where, scoped], [*params, *scope_params]
     if date_from:
         clauses.append("booking_date >= ?")
         params.append(date_from.isoformat())
@@ -64,10 +76,12 @@ def parse_cursor(text: str) -> tuple[str, str]:
     return updated_at, str(UUID(doc_id))
 
 
-def counts(store: ReadStore) -> dict[str, int]:
-    found = {row["status"]: row["n"] for row in
-             store.query("SELECT status, COUNT(*) AS n FROM documents GROUP BY status")}
-    payments = store.scalar("SELECT COUNT(*) FROM documents WHERE payment_status IS NOT NULL")
+def counts(store: ReadStore, scope: Scope = None) -> dict[str, int]:
+    scoped, params = _in_scope(scope)
+    found = {row["status"]: row["n"] for row in store.query(
+        f"SELECT status, COUNT(*) AS n FROM documents WHERE {scoped} GROUP BY status", params)}
+    payments = store.scalar(
+        f"SELECT COUNT(*) FROM documents WHERE payment_status IS NOT NULL AND {scoped}", params)
     return {
         "report": found.get(Status.POSTED, 0),
         "errors": found.get(Status.FAILED, 0),
@@ -103,10 +117,52 @@ def stale_payments(store: ReadStore, older_than: str, limit: int = 500) -> list[
         "ORDER BY updated_at LIMIT ?", [Status.POSTED, older_than, limit])
 
 
-def missed_webhooks(store: ReadStore) -> int:
+def missed_webhooks(store: ReadStore, scope: Scope = None) -> int:
     """Documents koppel first heard of from the sweep: their webhook never came (I2)."""
-    return int(store.scalar("SELECT COUNT(*) FROM documents WHERE via = 'sweep'") or 0)
+    scoped, params = _in_scope(scope)
+    return int(store.scalar(f"SELECT COUNT(*) FROM documents WHERE via = 'sweep' AND {scoped}",
+                            params) or 0)
 
 
-def connections(store: ReadStore) -> list[dict]:
-    return store.query("SELECT * FROM connections ORDER BY name")
+def connections(store: ReadStore, scope: Scope = None) -> list[dict]:
+    scoped, params = _in_scope(scope, "id")
+    return store.query(f"SELECT * FROM connections WHERE {scoped} ORDER BY name", params)
+
+
+def documents_numbered(store: ReadStore, number: str, scope: Scope = None) -> list[dict]:
+    """Every document with this number (two shops may both have an order 7001)."""
+    scoped, params = _in_scope(scope, "d.connection_id")
+    return store.query(
+        "SELECT d.id, d.kind, d.number, d.status, d.connection_id, c.name AS connection "
+        "FROM documents d LEFT JOIN connections c ON c.id = d.connection_id "
+        f"WHERE d.number = ? AND {scoped} ORDER BY c.name, d.kind", [number, *params])
+
+
+# -- people ---------------------------------------------------------------------------------
+
+def people(store: ReadStore) -> list[dict]:
+    """Every account with the names of the connections granted to it now."""
+    rows = store.query("SELECT * FROM people ORDER BY email")
+    granted = store.query(
+        "SELECT g.user_id, c.name FROM grants g JOIN connections c ON c.id = g.connection_id "
+        "WHERE g.revoked_at IS NULL ORDER BY c.name")
+    for row in rows:
+        row["connections"] = [g["name"] for g in granted if g["user_id"] == row["id"]]
+    return rows
+
+
+def who_could_see(store: ReadStore, connection_id: str, on: date) -> list[dict]:
+    """Everyone who could see the connection at any moment of ``on`` (UTC): grants that
+    overlapped the day, and the support accounts that existed by its end.
+    ``{"email", "role", "from", "until"}``; ``until`` None while the grant lasts."""
+    start = datetime.combine(on, time(), timezone.utc)
+    day_start, day_end = start.isoformat(), (start + timedelta(days=1)).isoformat()
+    granted = store.query(
+        "SELECT p.email, p.role, g.granted_at AS \"from\", g.revoked_at AS until "
+        "FROM grants g JOIN people p ON p.id = g.user_id WHERE g.connection_id = ? "
+        "AND g.granted_at < ? AND (g.revoked_at IS NULL OR g.revoked_at >= ?)",
+        [str(connection_id), day_end, day_start])
+    support = store.query(
+        "SELECT email, role, created_at AS \"from\", NULL AS until FROM people "
+        "WHERE role = 'support' AND created_at < ?", [day_end])
+    return sorted(granted + support, key=lambda row: (row["email"], row["from"]))

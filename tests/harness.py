@@ -7,6 +7,7 @@ and the shop's webhooks are delivered to koppel's own Flask app the same way.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 import httpx
@@ -31,6 +32,21 @@ BILLIT_CLIENT = ("demo-client", "demo-client-secret")
 PUBLIC_URL = "http://koppel.test"
 SHOP_KEYS = ("demo-public-key", "demo-shop-secret")
 LEDGER_TOKEN = "demo-ledger-token"
+MERCHANT = ("merchant@example.test", "merchant-password-1")
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token a page's form carries (what a browser would send back)."""
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+def sign_in(client, email: str, password: str):
+    """Signs a Flask test client in through the sign-in form; returns the answer."""
+    token = csrf_token(client.get("/sign-in").get_data(as_text=True))
+    return client.post("/sign-in", data={"email": email, "password": password,
+                                         "csrf_token": token})
 
 
 def test_settings(api_root: str = SHOP_URL, ledger: str = "eboekhouden", **replace: str):
@@ -95,10 +111,15 @@ class Harness:
                              ledger_rate_limit=ledger_rate_limit)
         self.runtime = bootstrap(self.config, environ={}, transport_for=transports.get)
         self.web = create_app(self.runtime)
-        self.client = self.web.test_client()
+        self.client = self.web.test_client()  # anonymous, like the shop's webhooks
         self.ledger_system = ledger
         self.connection, _ = self.runtime.connections.save(
             settings or test_settings(self.shop_url, ledger), by="test")
+        # The connection's merchant, signed in: what the dashboard's tests look through.
+        self.runtime.accounts.add(MERCHANT[0], "merchant", MERCHANT[1], by="test",
+                                  connections=[self.connection.id])
+        self.merchant = self.web.test_client()
+        assert sign_in(self.merchant, *MERCHANT).status_code == 302
         self.shop = httpx.Client(transport=transports.get(self.shop_url),
                                  base_url=self.shop_url, timeout=30)
         self.ledger = httpx.Client(transport=transports.get(self.ledger_url),

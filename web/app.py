@@ -1,10 +1,13 @@
-"""The Flask app factory: webhooks in, dashboard out."""
+"""The Flask app factory: webhooks in, dashboard out, and who may see what in between."""
 
 from __future__ import annotations
 
 from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
 
-from web import connect, dashboard, webhooks
+from web import access, auth, connect, dashboard, people, webhooks
 from web.logs import redact_loggers
 from web.security import secure
 
@@ -18,11 +21,23 @@ def create_app(runtime) -> Flask:
     secure(app, https=runtime.config.https, proxy_hops=runtime.config.proxy_hops)
     redact_loggers(app.logger.name, "werkzeug")
     app.extensions["koppel"] = runtime
+    access.init_app(app)
+    # Every POST carries the form's CSRF token, except the shop's webhooks: the shop has no
+    # session to forge, and the token in their address protects them.
+    CSRFProtect(app).exempt(webhooks.blueprint)
+    # One limiter per app (tests make many): its storage is this installation's, shared by
+    # every web process when it is Redis.
+    app.extensions["koppel_limiter"] = Limiter(
+        get_remote_address, app=app, storage_uri=runtime.config.ratelimit_storage,
+        key_prefix=runtime.config.queue_prefix, default_limits=[])
     app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(auth.blueprint)
     app.register_blueprint(dashboard.blueprint)
+    app.register_blueprint(people.blueprint)
     app.register_blueprint(connect.blueprint)
 
     @app.get("/healthz")
+    @access.public
     def healthz():
         return {"status": "ok", "position": runtime.projector.position()}
 

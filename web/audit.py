@@ -33,7 +33,8 @@ def document_history(app, doc_id: UUID) -> dict | None:
         fields = {k: _plain(v) for k, v in vars(event).items() if k not in _BASE_FIELDS}
         events.append({"event": type(event).__name__, "version": event.originator_version,
                        "time": event.timestamp.isoformat(), "fields": fields})
-    return {"id": str(doc_id), "number": document.number, "kind": document.kind,
+    return {"id": str(doc_id), "connection_id": str(document.connection_id),
+            "number": document.number, "kind": document.kind,
             "status": document.status, "changed_after_posting": document.changed_after_posting,
             "events": events}
 

@@ -19,6 +19,7 @@ import dramatiq
 from application.app import Koppel
 from application.connections import ConnectionDirectory
 from application.processing import Processing
+from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
 from projections.projector import Projector
 from projections.store import ReadStore
@@ -53,6 +54,7 @@ class Runtime:
     dispatcher: Dispatcher
     sweeper: Sweeper
     spent_states: SpentStates
+    accounts: Accounts
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -143,7 +145,8 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
         config.eboekhouden_url, transport_for, config.http_timeout,
         BillitApp(config.billit_url, config.billit_login_url, config.billit_client_id,
                   config.billit_client_secret), limits)
-    directory = ConnectionDirectory(app, connectors, SecretBox(config.secret_key), environ)
+    box = SecretBox(config.secret_key)
+    directory = ConnectionDirectory(app, connectors, box, environ)
     processing = Processing(app, directory, claim_lease=config.claim_lease,
                             settle_window=config.settle_window)
     projector = Projector(app, store)
@@ -157,5 +160,6 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     dispatcher = Dispatcher(store, inbox, actors,
                             stale_after=timedelta(seconds=config.requeue_age))
     sweeper = Sweeper(app, store, directory, actors)
+    accounts = Accounts(app, box, config.secret_key)
     return Runtime(config, app, store, directory, processing, projector, inbox, broker,
-                   actors, dispatcher, sweeper, SpentStates(store))
+                   actors, dispatcher, sweeper, SpentStates(store), accounts)

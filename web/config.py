@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
+
+from web.mail import Mail
 
 DEFAULT_DATABASE_URL = "sqlite:///var/koppel.sqlite"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
@@ -53,6 +55,17 @@ class Config:
     def pool_size(self) -> int:
         # Embedded: the worker threads, the projector, and the scheduler or a web request.
         return self.database_threads or self.worker_threads + 2
+    mail: Mail = field(default_factory=Mail)
+    ratelimit_storage_url: str = ""  # empty: the broker's Redis, else each process counts alone
+
+    @property
+    def ratelimit_storage(self) -> str:
+        """Where sign-in attempts are counted: shared by every web process in production."""
+        if self.ratelimit_storage_url:
+            return self.ratelimit_storage_url
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return "memory://"
 
     @property
     def embedded(self) -> bool:
@@ -103,6 +116,8 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         proxy_hops=_whole(environ, "KOPPEL_PROXY_HOPS", 0, least=0),
         shop_rate_limit=environ.get("KOPPEL_SHOP_RATE_LIMIT", "120/60"),
         ledger_rate_limit=environ.get("KOPPEL_LEDGER_RATE_LIMIT", ""),
+        mail=Mail.from_environment(environ),
+        ratelimit_storage_url=environ.get("KOPPEL_RATELIMIT_STORAGE_URL", ""),
     )
 
 

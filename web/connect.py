@@ -13,6 +13,8 @@ from uuid import UUID
 from flask import Blueprint, abort, current_app, redirect, render_template, request
 
 from application.errors import KoppelError
+from domain.access import Action
+from web import access
 from web.connect_state import ConnectStates, StateRefused
 
 blueprint = Blueprint("connect", __name__)
@@ -44,8 +46,9 @@ def _billit_connection(connection_id: str):
 
 
 def require_manage(connection) -> None:
-    """Only a signed-in person who may manage this connection may (re)bind its ledger: the
-    check of the accounts and roles (issue 9) goes here, for the start and the way back."""
+    """Only a signed-in person who may manage this connection may (re)bind its ledger, for
+    the start and the way back; anyone else gets 404, as for a connection that is not there."""
+    access.require(Action.MANAGE, connection.id)
 
 
 def _refused(connection, message: str):

@@ -1,5 +1,8 @@
 """The merchant's pages: Report (posted), Errors (failed), Open (waiting), and one document.
 
+Every list, count and document is limited to the connections the signed-in person may see
+(``web.access``); a document of another connection answers 404, as if it did not exist.
+
 The pages are in English or Dutch (``web.i18n``). The list pages keep themselves up to date:
 a small script in ``base.html`` polls ``/api/counts`` and, when something changed, fetches the
 page again and swaps only its live parts, so the reader's scroll and filters stay.
@@ -11,11 +14,16 @@ from datetime import date
 from urllib.parse import urlencode
 from uuid import UUID
 
-from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
+from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template,
+                   request, url_for)
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
+from domain.access import Action, reason_required
+from domain.document import DocumentError
 from projections import queries
-from web import i18n
+from web import access, i18n
 from web.audit import document_history
 
 blueprint = Blueprint("dashboard", __name__)
@@ -40,9 +48,11 @@ def _note_position():
 
 @blueprint.app_context_processor
 def navigation():
-    """Every page shows the navigation with its counts."""
-    return {"titles": TITLES, "counts": queries.counts(_runtime().store), "page_url": page_url,
-            "position": g.get("position")}
+    """Every page shows the navigation; a person who sees documents, with their counts."""
+    shown = current_user.is_authenticated and access.scope() != []
+    return {"titles": TITLES if shown else {},
+            "counts": queries.counts(_runtime().store, access.scope()) if shown else {},
+            "page_url": page_url, "position": g.get("position")}
 
 
 def page_url(**changes) -> str:
@@ -62,11 +72,11 @@ def _date_arg(name: str) -> date | None:
         abort(400, f"{name} must be a date like 2026-03-14")
 
 
-def _page(page: str):
+def _page(page: str, action: Action = Action.VIEW):
     try:
         return queries.documents_page(
             _runtime().store, page, limit=PAGE_SIZE, after=request.args.get("after"),
-            date_from=_date_arg("from"), date_to=_date_arg("to"))
+            date_from=_date_arg("from"), date_to=_date_arg("to"), scope=access.scope(action))
     except ValueError:
         abort(400, "after must be the cursor of a page's next link, as koppel made it")
 
@@ -80,11 +90,15 @@ def _ledger_system(connection_id: str) -> str | None:
 
 @blueprint.get("/")
 def home():
+    if access.me().may(Action.ACCOUNTS):  # an admin looks after people, not documents
+        return redirect(url_for("people.people"))
     runtime = _runtime()
-    connections = [dict(c, system=_ledger_system(c["id"]))
-                   for c in queries.connections(runtime.store)]
+    scope = access.scope()
+    connections = [dict(c, system=_ledger_system(c["id"]),
+                        manage=access.me().may(Action.MANAGE, c["id"]))
+                   for c in queries.connections(runtime.store, scope)]
     return render_template("home.html", connections=connections,
-                           missed=queries.missed_webhooks(runtime.store))
+                           missed=queries.missed_webhooks(runtime.store, scope))
 
 
 @blueprint.get("/<any(report, errors, open, payments):page>")
@@ -96,14 +110,14 @@ def documents(page: str):
 
 @blueprint.get("/api/<any(report, errors, open, payments):page>")
 def documents_json(page: str):
-    result = _page(page)
+    result = _page(page, Action.EXPORT)
     return jsonify({"items": result.rows, "next": result.next_cursor})
 
 
 @blueprint.get("/api/counts")
 def counts_json():
     runtime = _runtime()
-    response = jsonify(queries.counts(runtime.store))
+    response = jsonify(queries.counts(runtime.store, access.scope()))
     response.headers[POSITION_HEADER] = str(runtime.projector.position())
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -124,12 +138,43 @@ def _customer(history: dict) -> str:
     return ""
 
 
-@blueprint.get("/documents/<doc_id>")
-def document(doc_id: str):
+def _visible_document(doc_id: str, action: Action):
+    """The document's history, if it exists and the person may do ``action`` on its
+    connection; else 404 either way."""
     try:
         history = document_history(_runtime().app, UUID(doc_id))
     except ValueError:
         abort(404)
     if history is None:
         abort(404)
-    return render_template("document.html", history=history, customer=_customer(history))
+    access.require(action, history["connection_id"])
+    return history
+
+
+@blueprint.get("/documents/<doc_id>")
+def document(doc_id: str):
+    history = _visible_document(doc_id, Action.VIEW)
+    return render_template("document.html", history=history, customer=_customer(history),
+                           manage=access.me().may(Action.MANAGE, history["connection_id"]),
+                           reason_required=reason_required(access.me().role))
+
+
+@blueprint.post("/documents/<doc_id>/reprocess")
+def reprocess(doc_id: str):
+    """Runs a document in Errors or Open again; who asked and why are kept in its history."""
+    history = _visible_document(doc_id, Action.MANAGE)
+    me = access.me()
+    reason = (request.form.get("reason") or "").strip()
+    if not reason and reason_required(me.role):
+        flash(_("Say why you process this merchant's document again."))
+        return redirect(url_for("dashboard.document", doc_id=doc_id), 303)
+    runtime = _runtime()
+    try:
+        runtime.app.request_reprocess(UUID(doc_id), by=me.email,
+                                      reason=reason or "processed again from the dashboard")
+    except DocumentError:
+        flash(_("A posted document is not processed again."))
+        return redirect(url_for("dashboard.document", doc_id=doc_id), 303)
+    runtime.actors.process.send(history["id"])
+    flash(_("Processing again; this page shows the outcome when it is there."))
+    return redirect(url_for("dashboard.document", doc_id=doc_id), 303)

@@ -49,6 +49,8 @@ KINDS = {"order": _l("Order"), "invoice": _l("Invoice"), "credit": _l("Credit no
 SCOPES = {"domestic": _l("Domestic"), "icp": _l("EU business (ICP)"),
           "international": _l("Outside the EU"), "oss": _l("EU consumer (OSS)")}
 WAITING_FOR = {"payment": _l("Payment"), "shop": _l("The shop")}
+ROLES = {"merchant": _l("Merchant"), "accountant": _l("Accountant"), "support": _l("Support"),
+         "admin": _l("Administrator")}
 PAYMENT_METHODS = {  # CCV Shop's payment method codes (lower case), as merchants know them
     "ideal": "iDEAL", "paypal": "PayPal", "banktransfer": _l("Bank transfer"),
     "creditcard": _l("Credit card"), "mistercash": "Bancontact", "afterpay": "AfterPay",
@@ -185,7 +187,8 @@ def init_app(app: Flask) -> None:
     def languages():
         return {"lang": language(), "languages": LANGUAGES, "label": label,
                 "in_language": in_language, "STATUSES": STATUSES, "KINDS": KINDS,
-                "SCOPES": SCOPES, "WAITING_FOR": WAITING_FOR, "EVENTS": EVENTS}
+                "SCOPES": SCOPES, "WAITING_FOR": WAITING_FOR, "EVENTS": EVENTS,
+                "ROLES": ROLES}
 
 
 def compile_catalog(po: Path = CATALOG) -> bytes:

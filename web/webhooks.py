@@ -13,6 +13,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 
 from application.connections import UnknownConnection
 from application.secrets import token_matches
+from web.access import public
 from domain.modes import booked_kind
 from workers.connectors.ccvshop import parse_webhook
 
@@ -34,6 +35,7 @@ def _problem(status: int, message: str):
 
 
 @blueprint.post("/webhooks/<connection_id>/<token>/<event>")
+@public  # the shop cannot sign in: the token in the address is the protection
 def receive(connection_id: str, token: str, event: str):
     runtime = current_app.extensions["koppel"]
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.serve import serve
-from tests.harness import Harness
+from tests.harness import MERCHANT, Harness
 
 CHROMIUM = os.environ.get("KOPPEL_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -58,6 +58,14 @@ class Koppel:
         self.server = serve(h.web)
         self.url = self.server.url
 
+    def sign_in(self, tab, email: str = MERCHANT[0], password: str = MERCHANT[1]) -> None:
+        """Signs the tab in through the sign-in form, as a person would."""
+        tab.goto(f"{self.url}/sign-in")
+        tab.fill("input[name=email]", email)
+        tab.fill("input[name=password]", password)
+        tab.click("#sign-in button[type=submit]")
+        tab.wait_for_selector("#sign-out")
+
     def process(self, document: dict):
         """Put one order into the sandbox shop and run it through koppel, as a webhook
         would; returns its document id."""
@@ -80,14 +88,15 @@ def koppel(sqlite_url):
 @pytest.fixture
 def csp_violations() -> list[str]:
     """What Chromium reported on the console as blocked by koppel's Content-Security-Policy;
-    the ``page`` fixture fails the test unless a test emptied it."""
+    the ``tab`` fixture fails the test unless a test emptied it."""
     return []
 
 
 @pytest.fixture
-def page(browser, request, csp_violations):
-    """An English-speaking browser tab; fails the test on any script error in the page and on
-    anything the Content-Security-Policy blocked (a page that needs what the policy forbids)."""
+def tab(browser, request, csp_violations):
+    """An English-speaking browser tab, signed in as nobody; fails the test on any script error
+    in the page and on anything the Content-Security-Policy blocked (a page that needs what the
+    policy forbids)."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
@@ -102,6 +111,13 @@ def page(browser, request, csp_violations):
     context.close()
     assert not errors, f"script errors in the page: {errors}"
     assert not csp_violations, f"blocked by the Content-Security-Policy: {csp_violations}"
+
+
+@pytest.fixture
+def page(koppel, tab):
+    """A tab signed in as the merchant who owns koppel's connection."""
+    koppel.sign_in(tab)
+    return tab
 
 
 @pytest.fixture

@@ -126,6 +126,7 @@ def test_the_browser_language_chooses_dutch_until_english_is_asked_for(koppel, b
     context = browser.new_context(locale="nl-NL")
     tab = context.new_page()
     try:
+        koppel.sign_in(tab)
         tab.goto(f"{koppel.url}/")
         expect(tab.locator("h1")).to_have_text("Overzicht")
         expect(tab.locator("nav")).to_contain_text("Geboekt")

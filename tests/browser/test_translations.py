@@ -13,7 +13,7 @@ from babel.messages.pofile import read_po
 import web
 from web.i18n import CATALOG, compile_catalog
 
-METHODS = [("templates/**.html", "jinja2"), ("i18n.py", "python"), ("dashboard.py", "python")]
+METHODS = [("templates/**.html", "jinja2"), ("*.py", "python")]
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "N_": None}
 
 
@@ -44,7 +44,7 @@ def test_the_language_comes_from_the_query_then_the_cookie_then_the_browser(sqli
 
     h = Harness(sqlite_url)
     try:
-        client = h.web.test_client()
+        client = h.merchant
         assert "<h1>Report</h1>" in client.get("/report").get_data(as_text=True)
         dutch = client.get("/report", headers={"Accept-Language": "nl-NL,nl;q=0.9,en;q=0.5"})
         assert "<h1>Geboekt</h1>" in dutch.get_data(as_text=True)

@@ -134,13 +134,13 @@ def test_a_reused_idempotency_key_409_is_resolved_by_lookup(billit, paid_domesti
 
 def _connect(h: Harness) -> None:
     """The merchant's click on 'Connect Billit', Billit's consent page, and the way back."""
-    start = h.client.get(f"/connections/{h.connection.id}/billit/connect")
+    start = h.merchant.get(f"/connections/{h.connection.id}/billit/connect")
     assert start.status_code == 302
     consent = h.billit.get(start.headers["Location"].replace("http://billit.sandbox", ""))
     assert consent.status_code in (302, 303)
     back = urlparse(consent.headers["Location"])
     assert back.path.endswith("/billit/callback")
-    done = h.client.get(f"{back.path}?{back.query}")
+    done = h.merchant.get(f"{back.path}?{back.query}")
     assert done.status_code == 200, done.get_data(as_text=True)
     assert "Billit is connected" in done.get_data(as_text=True)
     assert parse_qs(back.query)["code"]
@@ -177,7 +177,7 @@ def test_a_refused_refresh_turns_the_connection_red_and_documents_wait(billit,
     billit.rows()  # bring the read model up to date
     [connection] = billit.runtime.store.query("SELECT * FROM connections")
     assert "Billit" in connection["credentials_problem"]
-    assert "Reconnect needed" in billit.client.get("/").get_data(as_text=True)
+    assert "Reconnect needed" in billit.merchant.get("/").get_data(as_text=True)
 
     _connect(billit)  # the merchant reconnects
     billit.runtime.processing.process(document_id)
@@ -189,7 +189,7 @@ def test_a_refused_refresh_turns_the_connection_red_and_documents_wait(billit,
 
 def test_a_forged_connect_callback_is_refused(billit):
     billit.change_settings(**OAUTH)
-    response = billit.client.get(
+    response = billit.merchant.get(
         f"/connections/{billit.connection.id}/billit/callback?code=x&state=forged")
     assert response.status_code == 400
 
@@ -205,5 +205,5 @@ def test_a_billit_refusal_lands_in_errors_in_the_merchants_words(billit,
     assert document.failure["code"] and "Billit" in document.failure["message_en"]
     assert _orders(billit) == []
     billit.rows()  # bring the read model up to date
-    page = billit.client.get("/errors").get_data(as_text=True)
+    page = billit.merchant.get("/errors").get_data(as_text=True)
     assert document.number in page and document.failure["code"] in page

@@ -26,9 +26,9 @@ def test_an_expired_token_makes_documents_wait_until_it_works_again(harness,
     assert document.status == "checked"  # waiting, not in Errors
     problem = _connection_row(harness)["credentials_problem"]
     assert problem.startswith("ledger: ") and "e-Boekhouden API token has expired" in problem
-    page = harness.client.get("/").get_data(as_text=True)
+    page = harness.merchant.get("/").get_data(as_text=True)
     assert "Reconnect needed" in page and "Documents wait" in page
-    assert harness.client.get("/errors").get_data(as_text=True).count("/documents/") == 0
+    assert harness.merchant.get("/errors").get_data(as_text=True).count("/documents/") == 0
 
     harness.ledger.post("/__sandbox/token/renew").raise_for_status()  # end date extended
     harness.runtime.processing.process(doc_id)

@@ -145,7 +145,7 @@ def test_a_change_in_the_shop_after_posting_is_recorded_and_flagged_not_posted(h
     assert len(h.mutations()) == 1  # R5.7: never posted again
     [row] = h.rows()
     assert row["changed_after_posting"] == 1
-    assert "changed after posting" in h.client.get("/report").get_data(as_text=True)
+    assert "changed after posting" in h.merchant.get("/report").get_data(as_text=True)
 
 
 def test_each_check_lands_in_errors_with_its_code_and_rule(h):
