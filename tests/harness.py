@@ -72,13 +72,14 @@ class Harness:
                  claim_lease: float = 10.0, settings=None, servers=None,
                  http_timeout: float = 5.0, ledger: str = "eboekhouden",
                  settle_window: float = 0.5, shop_rate_limit: str = "",
-                 ledger_rate_limit: str = "") -> None:
+                 ledger_rate_limit: str = "", config: dict | None = None) -> None:
         """``servers``: the (shop, ledger) fakes already running on ports, and a Billit fake
         as a third when a test needs one; by default all are made here and reached
         in-process. ``settle_window``: in-process a request cannot outlive its call; a test
         whose fake keeps a write longer (``late_commit``) sets a window that outlasts it. The
         fakes have no rate limit unless a test turns one on, so koppel's own
-        (``shop_rate_limit``, ``ledger_rate_limit``) is off unless asked for too."""
+        (``shop_rate_limit``, ``ledger_rate_limit``) is off unless asked for too.
+        ``config``: more of ``Config`` changed."""
         self.web = None
         self.billit_url = BILLIT_URL
         if servers is None:
@@ -108,7 +109,7 @@ class Harness:
                              claim_lease=claim_lease, worker_threads=4,
                              http_timeout=http_timeout, settle_window=settle_window,
                              shop_rate_limit=shop_rate_limit,
-                             ledger_rate_limit=ledger_rate_limit)
+                             ledger_rate_limit=ledger_rate_limit).with_(**(config or {}))
         self.runtime = bootstrap(self.config, environ={}, transport_for=transports.get)
         self.web = create_app(self.runtime)
         self.client = self.web.test_client()  # anonymous, like the shop's webhooks

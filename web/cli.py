@@ -13,6 +13,7 @@ import click
 
 from web.config import ConfigError, from_environment
 from web.preview_command import preview
+from web.users_command import connection_id_named, users
 
 # The scheduler's threads that use the database: the scheduler's and the projector's.
 SCHEDULER_THREADS = 2
@@ -162,25 +163,43 @@ def _run_children(processes: int, threads: int | None) -> None:
     sys.exit(Supervisor(command, processes).run())
 
 
+def _numbered(runtime, number: str, connection: str | None) -> list[dict]:
+    """The documents with this number (in the named connection); two shops may both have an
+    order 7001, and then the connection must be named."""
+    from projections.queries import documents_numbered
+
+    runtime.projector.catch_up()
+    scope = [str(connection_id_named(runtime, connection))] if connection else None
+    rows = documents_numbered(runtime.store, number, scope)
+    if not rows:
+        raise click.ClickException(f"no document with number {number}"
+                                   + (f" in {connection!r}" if connection else ""))
+    names = sorted({row["connection"] or row["connection_id"] for row in rows})
+    if len(names) > 1:
+        raise click.ClickException(
+            f"{number} is a document of {len(names)} connections: "
+            f"{', '.join(repr(n) for n in names)}; name one with --connection NAME")
+    return rows
+
+
+CONNECTION = click.option("--connection", default=None,
+                          help="The connection's name, when two have this number.")
+
+
 @main.command()
 @click.argument("number")
+@CONNECTION
 @click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
-def audit(number: str, as_json: bool) -> None:
+def audit(number: str, connection: str | None, as_json: bool) -> None:
     """Print a document's whole history: every event, source, booking lines, ledger calls."""
     import json
+    from uuid import UUID
 
     from web.audit import document_history, history_text
 
     runtime = _runtime()
     try:
-        runtime.projector.catch_up()
-        rows = runtime.store.query("SELECT id FROM documents WHERE number = ? ORDER BY kind",
-                                   [number])
-        if not rows:
-            raise click.ClickException(f"no document with number {number}")
-        for row in rows:
-            from uuid import UUID
-
+        for row in _numbered(runtime, number, connection):
             history = document_history(runtime.app, UUID(row["id"]))
             click.echo(json.dumps(history, indent=2, ensure_ascii=False) if as_json
                        else history_text(history))
@@ -190,9 +209,10 @@ def audit(number: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("number")
+@CONNECTION
 @click.option("--by", required=True, help="Who asks (kept in the document's history).")
 @click.option("--reason", required=True, help="Why (kept in the document's history).")
-def reprocess(number: str, by: str, reason: str) -> None:
+def reprocess(number: str, connection: str | None, by: str, reason: str) -> None:
     """Fetch a document in Errors or Open from the shop again and run it through the rules
     (never a posted one)."""
     from uuid import UUID
@@ -202,11 +222,7 @@ def reprocess(number: str, by: str, reason: str) -> None:
 
     runtime = _runtime()
     try:
-        runtime.projector.catch_up()
-        rows = runtime.store.query("SELECT id FROM documents WHERE number = ?", [number])
-        if not rows:
-            raise click.ClickException(f"no document with number {number}")
-        for row in rows:
+        for row in _numbered(runtime, number, connection):
             doc_id = UUID(row["id"])
             try:
                 runtime.processing.request_reprocess(doc_id, by=by, reason=reason)
@@ -252,7 +268,10 @@ def connections() -> None:
 
 @connections.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def import_connection(file: Path) -> None:
+@click.option("--owner", default=None,
+              help="The merchant's e-mail (an account of role merchant); needed for a new "
+                   "connection.")
+def import_connection(file: Path, owner: str | None) -> None:
     """Create a connection from a settings file, or record its changed settings."""
     from application.settings import SettingsError, load_settings
 
@@ -262,7 +281,19 @@ def import_connection(file: Path) -> None:
         raise click.ClickException(f"{file}: {error}") from None
     runtime = _runtime()
     try:
+        merchant = runtime.accounts.by_email(owner) if owner else None
+        if owner and (merchant is None or merchant.role != "merchant"):
+            raise click.ClickException(
+                f"{owner} has no merchant account; make one first: "
+                f"koppel users add {owner} --role merchant")
+        if merchant is None and runtime.app.connection_named(settings.name) is None:
+            raise click.ClickException(
+                "a new connection belongs to a merchant: --owner EMAIL "
+                "(make the account with: koppel users add EMAIL --role merchant)")
         connection, changed = runtime.connections.save(settings, by="cli")
+        if merchant is not None:
+            runtime.accounts.grant(merchant.email, connection.id, by="cli")
+            click.echo(f"owner: {merchant.email}")
         state = "saved" if changed else "unchanged"
         click.echo(f"connection {connection.name!r} {state} (settings version "
                    f"{connection.version})")
@@ -316,6 +347,7 @@ def export_connection(name: str) -> None:
 
 
 main.add_command(preview)
+main.add_command(users)
 
 if __name__ == "__main__":
     main()

@@ -34,6 +34,7 @@ from workers.scheduler import Intervals
 
 SHOP_KEYS = ("demo-public-key", "demo-shop-secret")
 LEDGER_TOKEN = "demo-ledger-token"
+DEMO_MERCHANT = "demo@example.com"
 SETTLED = {"posted", "failed", "waiting"}
 # In paid_orders mode the shop's orders are what is booked; invoices come with that mode.
 ORDER_SCOPES = {"domestic", "be", "icp", "international", "oss"}
@@ -102,6 +103,10 @@ class Demo:
         self.runtime: Runtime = bootstrap(config, environ={})
         self.connection, _ = self.runtime.connections.save(
             demo_settings(self.shop_url, ledger), by="demo")
+        # The demo's one merchant, owning its connection; a new password every run.
+        self.password = self.runtime.accounts.new_password()
+        self.runtime.accounts.add(DEMO_MERCHANT, "merchant", self.password, by="demo",
+                                  connections=[self.connection.id])
         self.web = serve(create_app(self.runtime), port=port)
         self.runtime.start_workers()
         # The demo's schedules run faster than a shop's, so a dropped webhook shows up soon.
@@ -163,6 +168,8 @@ def run_demo(*, orders: int | None, exit_when_done: bool, port: int, seed: int,
         if exit_when_done:
             return _run_headless(demo, documents, started, timeout, console)
         console.print(f"koppel demo: dashboard on http://127.0.0.1:{port}  (Ctrl-C stops)")
+        console.print(f"  sign in as {DEMO_MERCHANT} with password {demo.password}",
+                      highlight=False)
         console.print(f"  sandbox CCV Shop {demo.shop_url}, sandbox {demo.ledger_name} "
                       f"{demo.ledger.url}")
         _trickle(demo, documents, seed, endless=orders is None)

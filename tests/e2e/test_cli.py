@@ -69,7 +69,13 @@ def test_connections_import_export_round_trip(tmp_path, sqlite_url):
     (tmp_path / "shop.toml").write_text(settings)
     env = {"KOPPEL_DATABASE_URL": sqlite_url, "KOPPEL_SECRET_KEY": "k", "KOPPEL_BROKER_URL": ""}
     runner = CliRunner()
-    first = runner.invoke(main, ["connections", "import", str(tmp_path / "shop.toml")], env=env)
+    ownerless = runner.invoke(main, ["connections", "import", str(tmp_path / "shop.toml")],
+                              env=env)
+    assert ownerless.exit_code == 1 and "--owner EMAIL" in ownerless.output
+    assert runner.invoke(main, ["users", "add", "shop@example.com", "--role", "merchant",
+                                "--generate"], env=env).exit_code == 0
+    first = runner.invoke(main, ["connections", "import", str(tmp_path / "shop.toml"),
+                                 "--owner", "shop@example.com"], env=env)
     assert first.exit_code == 0 and "saved (settings version 1)" in first.output
     assert "/webhooks/" in first.output
     again = runner.invoke(main, ["connections", "import", str(tmp_path / "shop.toml")], env=env)

@@ -1,0 +1,215 @@
+"""Every route x every role x own/other connection: what must be refused is refused, what must
+work works (issue 9). The routes come from the app's url_map, so a new route without a decision
+here fails the first test."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+
+from tests.harness import csrf_token
+
+ROLES = ("anonymous", "merchant A", "merchant B", "accountant of A", "support", "admin")
+BOTH = {"A", "B"}
+# The truth, written out by hand (not derived from koppel's own rules): which connections
+# each role may read (pages, lists, documents), export (JSON lists) and manage (reprocess,
+# connect the ledger).
+READ = {"anonymous": set(), "merchant A": {"A"}, "merchant B": {"B"},
+        "accountant of A": {"A"}, "support": BOTH, "admin": set()}
+MANAGE = {"anonymous": set(), "merchant A": {"A"}, "merchant B": {"B"},
+          "accountant of A": set(), "support": BOTH, "admin": set()}
+ACCOUNTS = {"admin"}
+
+# endpoint -> how it is protected
+DECISIONS = {
+    "healthz": "public",
+    "auth.sign_in": "public",
+    "auth.second_step": "public",
+    "auth.forgot": "public",
+    "auth.reset_link": "public",
+    "auth.reset": "public",
+    "auth.sign_out": "signed in",
+    "webhooks.receive": "webhook token",
+    "dashboard.home": "list",
+    "dashboard.documents": "list",
+    "dashboard.documents_json": "list",
+    "dashboard.counts_json": "counts",
+    "dashboard.document": "document: read",
+    "dashboard.reprocess": "document: manage",
+    "connect.connect": "connection: manage",
+    "connect.callback": "connection: manage",
+    "people.people": "accounts",
+    "people.who_could_see": "accounts",
+}
+
+
+def test_every_route_has_a_decision(scene):
+    endpoints = {rule.endpoint for rule in scene.h.web.url_map.iter_rules()
+                 if rule.endpoint != "static"}
+    assert endpoints == set(DECISIONS), (
+        f"decide who may use {sorted(endpoints - set(DECISIONS))} in DECISIONS; "
+        f"gone: {sorted(set(DECISIONS) - endpoints)}")
+
+
+def _refused(role: str, response) -> bool:
+    """A signed-in person gets 404 (as if it did not exist); nobody signed in is sent to sign
+    in (401 for the JSON API)."""
+    if role == "anonymous":
+        return (response.status_code == 302 and "/sign-in" in response.headers["Location"]) \
+            or response.status_code == 401
+    return response.status_code == 404
+
+
+def _form_token(client) -> str:
+    return csrf_token(client.get("/sign-in").get_data(as_text=True))
+
+
+CELLS = [(role, target) for role in ROLES for target in ("A", "B")]
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_document_pages(scene, role, target):
+    client, doc = scene.clients[role], scene.documents[target, "failed"]
+    response = client.get(f"/documents/{doc}")
+    if target in READ[role]:
+        assert response.status_code == 200 and doc in response.get_data(as_text=True)
+    else:
+        assert _refused(role, response), response.status_code
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_reprocess(scene, role, target):
+    client, doc = scene.clients[role], scene.documents[target, "stuck"]
+    before = len(scene.h.runtime.app.history(UUID(doc)))
+    data = {"reason": "customer fixed the VAT number"}
+    if role != "anonymous":
+        data["csrf_token"] = _form_token(client)
+    response = client.post(f"/documents/{doc}/reprocess", data=data)
+    events = scene.h.runtime.app.history(UUID(doc))[before:]
+    if target in MANAGE[role]:
+        assert response.status_code == 303
+        assert [(type(e).__name__, e.by) for e in events] == [
+            ("ReprocessRequested", client.email)]
+    else:
+        assert _refused(role, response), response.status_code
+        assert events == []
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_connecting_the_ledger(scene, role, target):
+    client, conn = scene.clients[role], scene.connections[target]
+    start = client.get(f"/connections/{conn}/billit/connect")
+    back = client.get(f"/connections/{conn}/billit/callback?code=x&state=forged")
+    if target in MANAGE[role]:
+        assert start.status_code == 302 and "billit" in start.headers["Location"]
+        assert back.status_code == 400  # past the door: the forged state is what is refused
+    else:
+        assert _refused(role, start) and _refused(role, back), (start.status_code,
+                                                                back.status_code)
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+@pytest.mark.parametrize("path", ["/", "/errors", "/report", "/api/errors", "/api/report"])
+def test_lists_show_only_what_the_role_may_see(scene, role, target, path):
+    response = scene.clients[role].get(path)
+    if role == "anonymous":
+        assert _refused(role, response)
+        return
+    if role == "admin" and path == "/":
+        assert response.status_code == 302 and response.headers["Location"] == "/people"
+        return
+    assert response.status_code == 200
+    shown = scene.documents[target, "failed"] in response.get_data(as_text=True)
+    if path in ("/errors", "/api/errors"):
+        assert shown == (target in READ[role])
+    else:
+        assert not shown  # a failed document is never on Report or the overview
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_counts(scene, role):
+    response = scene.clients[role].get("/api/counts")
+    if role == "anonymous":
+        assert response.status_code == 401
+        return
+    posted = {"A": 1, "B": 2}  # the scene's posted documents per connection
+    assert response.get_json()["report"] == sum(posted[c] for c in READ[role])
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("path", ["/people", "/people/who-could-see?connection={A}"])
+def test_accounts_pages(scene, role, path):
+    response = scene.clients[role].get(path.format(**scene.connections))
+    if role in ACCOUNTS:
+        assert response.status_code == 200
+        assert "merchant@example.test" in response.get_data(as_text=True)
+    else:
+        assert _refused(role, response), response.status_code
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_public_pages_and_the_webhook_work_for_everyone(scene, role):
+    client = scene.clients[role]
+    for path in ("/healthz", "/sign-in", "/password/forgot", "/password/reset"):
+        assert client.get(path).status_code in (200, 400), path  # 400: reset without a link
+    own = scene.h.webhook_path()
+    foreign = own.replace(scene.connections["A"], scene.connections["B"])
+    body = {"id": 1, "href": f"{scene.h.shop_url}/api/rest/v1/orders/1"}
+    assert client.post(own, json=body).status_code == 202
+    assert client.post(foreign, json=body).status_code == 404  # A's token is not B's
+
+
+def _every_route(scene):
+    """Each rule with its arguments filled from the scene, once for each method."""
+    values = {"doc_id": scene.documents["A", "posted"], "connection_id": scene.connections["A"],
+              "token": "x", "event": "orders.created", "page": "report"}
+    for rule in scene.h.web.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = rule.build({k: values[k] for k in rule.arguments})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield method, path
+
+
+def test_an_anonymous_client_gets_no_customer_data_from_any_route(scene):
+    anonymous = scene.clients["anonymous"]
+    supporter = scene.clients["support"]
+    # the same paths do show customers to someone who may see them
+    assert any(name in supporter.get(f"/documents/{scene.documents['A', 'posted']}")
+               .get_data(as_text=True) for name in scene.customers)
+    seen = 0
+    for method, path in _every_route(scene):
+        for query in ("", "?lang=nl", "?page=errors"):
+            response = anonymous.open(path + query, method=method)
+            body = response.get_data(as_text=True)
+            leaked = [c for c in scene.customers if c in body]
+            assert not leaked, f"{method} {path}{query} shows {leaked}"
+            seen += 1
+    assert seen >= 3 * len(DECISIONS)
+
+
+def test_a_post_without_the_csrf_token_is_refused(scene):
+    doc = scene.documents["A", "failed"]
+    response = scene.clients["merchant A"].post(f"/documents/{doc}/reprocess",
+                                                data={"reason": "no token"})
+    assert response.status_code == 400
+    events = [type(e).__name__ for e in scene.h.runtime.app.history(UUID(doc))]
+    assert "ReprocessRequested" not in events
+    fresh = scene.h.web.test_client()  # nor a sign-in, even with the right password
+    response = fresh.post("/sign-in", data={"email": "support@example.test",
+                                            "password": "a-long-test-password"})
+    assert response.status_code == 400 and fresh.get("/api/counts").status_code == 401
+
+
+def test_support_must_say_why(scene):
+    client, doc = scene.clients["support"], scene.documents["B", "why"]
+    response = client.post(f"/documents/{doc}/reprocess",
+                           data={"reason": "", "csrf_token": _form_token(client)})
+    assert response.status_code == 303
+    uuid = __import__("uuid").UUID(doc)
+    assert "ReprocessRequested" not in [type(e).__name__ for e in scene.h.runtime.app.history(uuid)]
+    client.post(f"/documents/{doc}/reprocess",
+                data={"reason": "merchant asked by phone", "csrf_token": _form_token(client)})
+    last = scene.h.runtime.app.history(uuid)[-1]
+    assert (last.by, last.reason) == ("support@example.test", "merchant asked by phone")
