@@ -193,6 +193,11 @@ class Harness:
                 time.sleep(held.retry_after)
         raise AssertionError(f"document {doc_id} stayed claimed")
 
+    def cli_env(self) -> dict[str, str]:
+        """The environment under which ``koppel`` commands open this koppel's store."""
+        return {"KOPPEL_DATABASE_URL": self.config.database_url,
+                "KOPPEL_SECRET_KEY": self.config.secret_key, "KOPPEL_BROKER_URL": ""}
+
     def rows(self) -> list[dict]:
         self.runtime.projector.catch_up()
         return self.runtime.store.query("SELECT * FROM documents ORDER BY number")

@@ -22,9 +22,7 @@ def two_shops(sqlite_url):
         doc_id = h.runtime.processing.intake(conn, "order", shop_id, "test")
         h.runtime.processing.process(doc_id)
     number = h.runtime.app.document(doc_id).number
-    env = {"KOPPEL_DATABASE_URL": sqlite_url, "KOPPEL_SECRET_KEY": h.config.secret_key,
-           "KOPPEL_BROKER_URL": ""}
-    yield h, number, env
+    yield h, number, h.cli_env()
     h.close()
 
 

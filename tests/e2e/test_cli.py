@@ -20,9 +20,7 @@ def posted(sqlite_url, paid_domestic_orders):
     doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
     h.runtime.processing.process(doc_id)
     number = h.runtime.app.document(doc_id).number
-    env = {"KOPPEL_DATABASE_URL": sqlite_url, "KOPPEL_SECRET_KEY": h.config.secret_key,
-           "KOPPEL_BROKER_URL": ""}
-    yield h, number, env
+    yield h, number, h.cli_env()
     h.close()
 
 

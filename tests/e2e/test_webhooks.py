@@ -10,7 +10,8 @@ from web.app import create_app
 def _nothing_recorded(harness):
     assert harness.runtime.inbox.count_pending() == 0
     assert harness.rows() == []
-    assert harness.runtime.app.recorder.max_notification_id() == 1  # only the connection
+    # only the connection and its merchant (created, granted the connection)
+    assert harness.runtime.app.recorder.max_notification_id() == 3
 
 
 @pytest.fixture
