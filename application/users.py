@@ -113,6 +113,14 @@ class Accounts:
             self.app.save(user)
         return changed
 
+    def consulted(self, uid: UUID, connection_id: UUID, reason: str) -> None:
+        """Records why support looks at a merchant's documents."""
+        user = self.get(uid)
+        if user is None:
+            raise AccountError("no such account")
+        user.consult(connection_id, reason)
+        self.app.save(user)
+
     # -- signing in ----------------------------------------------------------------------
 
     def check_password(self, email: str, password: str) -> User | None:

@@ -110,6 +110,20 @@ class User(Aggregate):
         self.trigger_event(self.Granted, connection_id=connection_id, by=by)
         return True
 
+    class Consulted(Aggregate.Event):
+        """Support opened a merchant's documents, and said why (kept for the merchant)."""
+
+        TOPIC = "koppel:User.Consulted:v1"
+        connection_id: UUID
+        reason: str
+
+    def consult(self, connection_id: UUID, reason: str) -> None:
+        if self.role != "support":
+            raise UserError("only support accounts state a reason to look at a connection")
+        if not reason.strip():
+            raise UserError("say why you look at this merchant's documents")
+        self.trigger_event(self.Consulted, connection_id=connection_id, reason=reason.strip())
+
     class Revoked(Aggregate.Event):
         TOPIC = "koppel:User.Revoked:v1"
         connection_id: UUID

@@ -166,3 +166,12 @@ def who_could_see(store: ReadStore, connection_id: str, on: date) -> list[dict]:
         "SELECT email, role, created_at AS \"from\", NULL AS until FROM people "
         "WHERE role = 'support' AND created_at < ?", [day_end])
     return sorted(granted + support, key=lambda row: (row["email"], row["from"]))
+
+
+def consultations(store: ReadStore, connection_id: str, on: date) -> list[dict]:
+    """Why support looked at the connection on ``on`` (UTC): ``{"email", "at", "reason"}``."""
+    start = datetime.combine(on, time(), timezone.utc)
+    return store.query(
+        "SELECT p.email, c.at, c.reason FROM consultations c JOIN people p ON p.id = c.user_id "
+        "WHERE c.connection_id = ? AND c.at >= ? AND c.at < ? ORDER BY c.at",
+        [str(connection_id), start.isoformat(), (start + timedelta(days=1)).isoformat()])

@@ -1,6 +1,7 @@
 """The people read model: who has an account, and who was granted which connection when.
 
-A grant is a row with the time it began and (once revoked) ended, both from the events, so
+Support's reasons for looking at a connection are rows of their own. A grant is a row with the
+time it began and (once revoked) ended, both from the events, so
 "who could see this connection on that date" is one query (``queries.who_could_see``) and
 replaying the log gives the same rows (I4).
 """
@@ -27,6 +28,13 @@ TABLES = {
             granted_by TEXT NOT NULL,
             revoked_at TEXT,
             revoked_by TEXT
+        )""",
+    "consultations": """
+        CREATE TABLE IF NOT EXISTS consultations (
+            user_id TEXT NOT NULL,
+            connection_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            reason TEXT NOT NULL
         )""",
 }
 INDEXES = [
@@ -64,9 +72,15 @@ def _revoked(cur: Cursor, uid: str, e: User.Revoked) -> None:
                 [_ts(e), e.by, uid, str(e.connection_id)])
 
 
+def _consulted(cur: Cursor, uid: str, e: User.Consulted) -> None:
+    cur.execute("INSERT INTO consultations (user_id, connection_id, at, reason) "
+                "VALUES (?, ?, ?, ?)", [uid, str(e.connection_id), _ts(e), e.reason])
+
+
 _HANDLERS = {
     User.Created: _created,
     User.SecondFactorEnabled: _second_factor,
     User.Granted: _granted,
     User.Revoked: _revoked,
+    User.Consulted: _consulted,
 }

@@ -121,3 +121,10 @@ def requires(action: Action):
 
 def scope(action: Action = Action.VIEW) -> list[str] | None:
     return me().scope(action)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only a path on this site (never //elsewhere), so a link cannot send anyone away."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default

@@ -23,7 +23,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from application.users import MIN_PASSWORD, AccountError
-from web.access import person_of, public
+from web.access import person_of, public, safe_next
 from web.i18n import language
 from web.mail import MailError
 
@@ -72,17 +72,10 @@ def _count_attempt(limit: str, key: str) -> None:
             abort(429)
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site (never //elsewhere), so the link cannot send anyone away."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.home")
-
-
 def _sign_in(user, fingerprint: str, next_url: str | None):
     session.clear()  # a new session for the signed-in person: nothing carried over
     login_user(person_of(user, fingerprint))
-    return redirect(_safe_next(next_url))
+    return redirect(safe_next(next_url, url_for("dashboard.home")))
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])

@@ -10,12 +10,13 @@ page again and swaps only its live parts, so the reader's scroll and filters sta
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from urllib.parse import urlencode
 from uuid import UUID
 
 from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template,
-                   request, url_for)
+                   request, session, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -32,6 +33,7 @@ blueprint.record_once(lambda state: i18n.init_app(state.app))
 TITLES = {"report": _l("Report"), "errors": _l("Errors"), "open": _l("Open"),
           "payments": _l("Payments")}
 PAGE_SIZE = 50
+CONSULT_SECONDS = 3600  # support states a reason per connection once an hour
 POSITION_HEADER = "X-Koppel-Position"  # on /api/counts: changes with every event projected
 
 
@@ -151,9 +153,33 @@ def _visible_document(doc_id: str, action: Action):
     return history
 
 
+def _consulted(connection_id: str) -> bool:
+    """Support has said why they look at this connection (within the hour)."""
+    if not reason_required(access.me().role):
+        return True
+    return time.time() - session.get("consulted", {}).get(connection_id, 0) < CONSULT_SECONDS
+
+
+@blueprint.post("/connections/<connection_id>/reason")
+def consult(connection_id: str):
+    """Support's reason to look at a merchant's documents, recorded before they see them."""
+    access.require(Action.VIEW, connection_id)
+    reason = (request.form.get("reason") or "").strip()
+    back = access.safe_next(request.args.get("next"))
+    if not reason_required(access.me().role):
+        return redirect(back, 303)
+    if reason:
+        _runtime().accounts.consulted(access.me().user_id, UUID(connection_id), reason)
+        session["consulted"] = {**session.get("consulted", {}), connection_id: time.time()}
+    return redirect(back, 303)
+
+
 @blueprint.get("/documents/<doc_id>")
 def document(doc_id: str):
     history = _visible_document(doc_id, Action.VIEW)
+    if not _consulted(history["connection_id"]):
+        connection = _runtime().connections.get(UUID(history["connection_id"]))
+        return render_template("reason.html", connection=connection, history=history)
     return render_template("document.html", history=history, customer=_customer(history),
                            manage=access.me().may(Action.MANAGE, history["connection_id"]),
                            reason_required=reason_required(access.me().role))

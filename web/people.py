@@ -40,4 +40,5 @@ def who_could_see():
     except ValueError:
         abort(400, "on must be a date like 2026-03-14")
     return render_template("who_could_see.html", connection=connection, on=on,
-                           rows=queries.who_could_see(store, connection_id, on))
+                           rows=queries.who_could_see(store, connection_id, on),
+                           reasons=queries.consultations(store, connection_id, on))

@@ -128,3 +128,5 @@ def who_could_see(connection: str, day: datetime | None) -> None:
         for row in queries.who_could_see(runtime.store, str(conn_id), on):
             click.echo(f"{row['email']}\t{row['role']}\tfrom {row['from']}\t"
                        f"until {row['until'] or '-'}")
+        for row in queries.consultations(runtime.store, str(conn_id), on):
+            click.echo(f"{row['email']}\tlooked at {row['at']}\tbecause: {row['reason']}")

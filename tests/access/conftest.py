@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from sandbox.generator import generate
-from tests.harness import MERCHANT, Harness, sign_in, test_settings
+from tests.harness import MERCHANT, Harness, csrf_token, sign_in, test_settings
 
 PASSWORD = "a-long-test-password"
 OTHER_SHOP = {'name = "Demo shop"': 'name = "Other shop"'}
@@ -21,6 +21,12 @@ def _orders(outcome: str, seed: int) -> list[dict]:
             and d["order"]["customer"]["billingaddress"]["full_name"]]
     assert docs
     return docs
+
+
+def give_reason(client, connection_id: str, reason: str):
+    token = csrf_token(client.get("/sign-in").get_data(as_text=True))
+    return client.post(f"/connections/{connection_id}/reason?next=/",
+                       data={"reason": reason, "csrf_token": token})
 
 
 @dataclass
@@ -77,6 +83,8 @@ def scene(tmp_path_factory):
         client.email = email
         s.clients[role] = client
     h.merchant.email = MERCHANT[0]
+    for conn in s.connections.values():  # support says why, once, as on the page
+        give_reason(s.clients["support"], conn, "the merchant asked us by phone")
     h.runtime.projector.catch_up()
     yield s
     h.close()

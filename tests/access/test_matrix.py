@@ -8,7 +8,8 @@ from uuid import UUID
 
 import pytest
 
-from tests.harness import csrf_token
+from tests.access.conftest import PASSWORD, give_reason
+from tests.harness import csrf_token, sign_in
 
 ROLES = ("anonymous", "merchant A", "merchant B", "accountant of A", "support", "admin")
 BOTH = {"A", "B"}
@@ -37,6 +38,7 @@ DECISIONS = {
     "dashboard.counts_json": "counts",
     "dashboard.document": "document: read",
     "dashboard.reprocess": "document: manage",
+    "dashboard.consult": "connection: read (support says why)",
     "connect.connect": "connection: manage",
     "connect.callback": "connection: manage",
     "people.people": "accounts",
@@ -94,6 +96,40 @@ def test_reprocess(scene, role, target):
     else:
         assert _refused(role, response), response.status_code
         assert events == []
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_stating_a_reason(scene, role, target):
+    client, conn = scene.clients[role], scene.connections[target]
+    if role == "anonymous":
+        response = client.post(f"/connections/{conn}/reason", data={"reason": "curious"})
+    else:
+        response = give_reason(client, conn, f"{role} checks {target}")
+    if target in READ[role]:
+        assert response.status_code == 303
+    else:
+        assert _refused(role, response), response.status_code
+    scene.h.runtime.projector.catch_up()
+    recorded = scene.h.runtime.store.query(
+        "SELECT reason FROM consultations WHERE reason = ?", [f"{role} checks {target}"])
+    assert len(recorded) == (1 if role == "support" else 0)  # only support's are recorded
+
+
+def test_support_says_why_before_seeing_a_merchants_document(scene):
+    support = scene.h.web.test_client()
+    assert sign_in(support, "support@example.test", PASSWORD).status_code == 302
+    doc = scene.documents["A", "posted"]
+    asked = support.get(f"/documents/{doc}").get_data(as_text=True)
+    assert 'id="reason"' in asked and not any(c in asked for c in scene.customers)
+    assert give_reason(support, scene.connections["A"], "").status_code == 303
+    assert 'id="reason"' in support.get(f"/documents/{doc}").get_data(as_text=True)
+    give_reason(support, scene.connections["A"], "ticket 4711: a missing invoice")
+    shown = support.get(f"/documents/{doc}").get_data(as_text=True)
+    assert any(c in shown for c in scene.customers)
+    scene.h.runtime.projector.catch_up()
+    admin = scene.clients["admin"].get(
+        f"/people/who-could-see?connection={scene.connections['A']}").get_data(as_text=True)
+    assert "ticket 4711: a missing invoice" in admin
 
 
 @pytest.mark.parametrize("role, target", CELLS)
