@@ -151,6 +151,14 @@ def people(store: ReadStore) -> list[dict]:
     return rows
 
 
+def shared_with(store: ReadStore, connection_id: str) -> list[str]:
+    """The accountants who see the connection now."""
+    return [row["email"] for row in store.query(
+        "SELECT p.email FROM grants g JOIN people p ON p.id = g.user_id WHERE "
+        "g.connection_id = ? AND g.revoked_at IS NULL AND p.role = 'accountant' "
+        "ORDER BY p.email", [str(connection_id)])]
+
+
 def who_could_see(store: ReadStore, connection_id: str, on: date) -> list[dict]:
     """Everyone who could see the connection at any moment of ``on`` (UTC): grants that
     overlapped the day, and the support accounts that existed by its end.

@@ -7,7 +7,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from web import access, auth, connect, dashboard, people, webhooks
+from web import access, auth, connect, dashboard, people, sharing, webhooks
 from web.logs import redact_loggers
 from web.security import secure
 
@@ -34,6 +34,7 @@ def create_app(runtime) -> Flask:
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(people.blueprint)
+    app.register_blueprint(sharing.blueprint)
     app.register_blueprint(connect.blueprint)
 
     @app.get("/healthz")

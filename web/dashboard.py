@@ -99,6 +99,8 @@ def home():
     connections = [dict(c, system=_ledger_system(c["id"]),
                         manage=access.me().may(Action.MANAGE, c["id"]))
                    for c in queries.connections(runtime.store, scope)]
+    for c in connections:
+        c["shared_with"] = queries.shared_with(runtime.store, c["id"]) if c["manage"] else []
     return render_template("home.html", connections=connections,
                            missed=queries.missed_webhooks(runtime.store, scope))
 

@@ -69,6 +69,20 @@ def add(email: str, role: str, names: tuple[str, ...], generate: bool) -> None:
             click.echo(f"password (shown once): {password}")
 
 
+@users.command("password")
+@click.argument("email")
+@click.option("--generate", is_flag=True, help="Make up a password and print it once.")
+def password(email: str, generate: bool) -> None:
+    """Set a new password (signs the person out everywhere)."""
+    with _runtime() as runtime:
+        user = runtime.accounts.require(email)
+        new, made_up = _password(generate)
+        runtime.accounts.set_password(user, new, by="cli")
+        click.echo(f"{user.email}: new password set")
+        if made_up:
+            click.echo(f"password (shown once): {new}")
+
+
 @users.command("grant")
 @click.argument("email")
 @click.option("--connection", "name", required=True)

@@ -82,3 +82,13 @@ def test_users_add_grant_revoke_list(two_shops):
     assert support.exit_code == 1 and "no account for x@example.test" in support.output
     stored = b"".join(n.state for n in h.runtime.app.recorder.select_notifications(1, 1000))
     assert password.encode() not in stored and b"$argon2id$" in stored
+
+
+def test_users_password_sets_a_new_one_and_ends_the_old_sessions(two_shops):
+    h, _, env = two_shops
+    result = CliRunner().invoke(main, ["users", "password", MERCHANT[0], "--generate"], env=env)
+    assert result.exit_code == 0, result.output
+    new = result.output.split("password (shown once): ")[1].strip()
+    assert h.merchant.get("/api/counts").status_code == 401
+    assert sign_in(h.web.test_client(), *MERCHANT).status_code == 401
+    assert sign_in(h.web.test_client(), MERCHANT[0], new).status_code == 302

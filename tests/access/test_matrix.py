@@ -41,6 +41,8 @@ DECISIONS = {
     "dashboard.consult": "connection: read (support says why)",
     "connect.connect": "connection: manage",
     "connect.callback": "connection: manage",
+    "sharing.share": "connection: manage",
+    "sharing.unshare": "connection: manage",
     "people.people": "accounts",
     "people.who_could_see": "accounts",
 }
@@ -130,6 +132,41 @@ def test_support_says_why_before_seeing_a_merchants_document(scene):
     admin = scene.clients["admin"].get(
         f"/people/who-could-see?connection={scene.connections['A']}").get_data(as_text=True)
     assert "ticket 4711: a missing invoice" in admin
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_sharing_with_an_accountant(scene, role, target):
+    client, conn = scene.clients[role], scene.connections[target]
+    accounts = scene.h.runtime.accounts
+    helper = accounts.by_email("helper@example.test") or accounts.add(
+        "helper@example.test", "accountant", PASSWORD, by="test")
+    data = {"email": "helper@example.test"}
+    if role != "anonymous":
+        data["csrf_token"] = _form_token(client)
+    shared = client.post(f"/connections/{conn}/share", data=data)
+    granted = UUID(conn) in accounts.get(helper.id).connections
+    unshared = client.post(f"/connections/{conn}/unshare", data=data)
+    if target in MANAGE[role]:
+        assert shared.status_code == 303 and granted
+        assert unshared.status_code == 303
+        assert UUID(conn) not in accounts.get(helper.id).connections
+    else:
+        assert _refused(role, shared) and _refused(role, unshared)
+        assert not granted
+
+
+def test_a_merchant_shares_only_with_an_accountant_account(scene):
+    client, conn = scene.clients["merchant A"], scene.connections["A"]
+    response = client.post(f"/connections/{conn}/share", follow_redirects=True, data={
+        "email": "b@example.test", "csrf_token": _form_token(client)})  # a merchant
+    assert "has no accountant account" in response.get_data(as_text=True)
+    assert UUID(conn) not in scene.h.runtime.accounts.by_email("b@example.test").connections
+    shared = client.post(f"/connections/{conn}/share", follow_redirects=True, data={
+        "email": "accountant@example.test", "csrf_token": _form_token(client)})
+    scene.h.runtime.projector.catch_up()
+    page = client.get("/").get_data(as_text=True)
+    assert "sees this connection from now on" in shared.get_data(as_text=True)
+    assert "accountant@example.test" in page.split('id="sharing-')[1]
 
 
 @pytest.mark.parametrize("role, target", CELLS)
