@@ -196,7 +196,8 @@ class Harness:
     def cli_env(self) -> dict[str, str]:
         """The environment under which ``koppel`` commands open this koppel's store."""
         return {"KOPPEL_DATABASE_URL": self.config.database_url,
-                "KOPPEL_SECRET_KEY": self.config.secret_key, "KOPPEL_BROKER_URL": ""}
+                "KOPPEL_SECRET_KEY": self.config.secret_key, "KOPPEL_BROKER_URL": "",
+                "KOPPEL_EBOEKHOUDEN_URL": self.ledger_url}
 
     def rows(self) -> list[dict]:
         self.runtime.projector.catch_up()

@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from application.errors import KoppelError
 from domain.access import Action, reason_required
 from domain.document import DocumentError
 from projections import queries
@@ -189,7 +190,8 @@ def document(doc_id: str):
 
 @blueprint.post("/documents/<doc_id>/reprocess")
 def reprocess(doc_id: str):
-    """Runs a document in Errors or Open again; who asked and why are kept in its history."""
+    """Fetches a document in Errors or Open from the shop and runs it again; who asked and
+    why are kept in its history."""
     history = _visible_document(doc_id, Action.MANAGE)
     me = access.me()
     reason = (request.form.get("reason") or "").strip()
@@ -197,11 +199,14 @@ def reprocess(doc_id: str):
         flash(_("Say why you process this merchant's document again."))
         return redirect(url_for("dashboard.document", doc_id=doc_id), 303)
     runtime = _runtime()
-    try:
-        runtime.app.request_reprocess(UUID(doc_id), by=me.email,
-                                      reason=reason or "processed again from the dashboard")
+    try:  # fetched from the shop again first: what the merchant fixed there counts
+        runtime.processing.request_reprocess(
+            UUID(doc_id), by=me.email, reason=reason or "processed again from the dashboard")
     except DocumentError:
         flash(_("A posted document is not processed again."))
+        return redirect(url_for("dashboard.document", doc_id=doc_id), 303)
+    except KoppelError as error:  # the shop: unreachable, refused, or no such document
+        flash(error.message_nl if i18n.language() == "nl" else error.message)
         return redirect(url_for("dashboard.document", doc_id=doc_id), 303)
     runtime.actors.process.send(history["id"])
     flash(_("Processing again; this page shows the outcome when it is there."))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from sandbox.generator import generate
+from tests.e2e.conftest import fakes_on_ports  # noqa: F401 (the CLI tests' fakes on ports)
 from tests.harness import MERCHANT, Harness, csrf_token, sign_in, test_settings
 
 PASSWORD = "a-long-test-password"

@@ -12,9 +12,10 @@ from web.cli import main
 
 
 @pytest.fixture
-def two_shops(sqlite_url):
-    """Order 'N' in both connections (one shop's numbers, two merchants), both in Errors."""
-    h = Harness(sqlite_url)
+def two_shops(sqlite_url, fakes_on_ports):
+    """Order 'N' in both connections (one shop's numbers, two merchants), both in Errors; the
+    fakes on ports, so the CLI's own process reaches the shop too."""
+    h = Harness(sqlite_url, servers=fakes_on_ports)
     other, _ = h.runtime.connections.save(harness.test_settings(h.shop_url, **OTHER_SHOP), by="test")
     order = _orders("failed", 3)[0]
     shop_id = h.put_order(order)["id"]
