@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from itsdangerous import TimestampSigner
 
-from tests.harness import Harness
+from tests.harness import MERCHANT, Harness, sign_in
 from web.app import create_app
 from web.connect_state import MAX_AGE, SpentStates
 
@@ -42,13 +42,13 @@ def _grants(h: Harness) -> int:
 
 
 def test_the_callback_in_the_browser_that_started_it_connects_once(billit):
-    callback = _consent(billit, billit.client)
-    cookie_before = billit.client.get_cookie("session").value
-    done = billit.client.get(callback)
+    callback = _consent(billit, billit.merchant)
+    cookie_before = billit.merchant.get_cookie("session").value
+    done = billit.merchant.get(callback)
     assert done.status_code == 200 and "Billit is connected" in done.get_data(as_text=True)
     assert _grants(billit) == 1
 
-    assert billit.client.get(callback).status_code == 400  # the session let the state go
+    assert billit.merchant.get(callback).status_code == 400  # the session let the state go
     # Someone who copied the request, session cookie and all, replays it: the database
     # remembers the state was spent.
     copy = billit.web.test_client()
@@ -60,37 +60,45 @@ def test_the_callback_in_the_browser_that_started_it_connects_once(billit):
 
 
 def test_a_callback_in_another_browser_session_is_refused(billit):
-    callback = _consent(billit, billit.client)
-    stranger = billit.web.test_client()  # the victim's browser, handed the attacker's link
+    callback = _consent(billit, billit.merchant)
+    # The victim's browser, handed the attacker's link: signed in (as someone who may manage
+    # the connection), but not the session that started connecting.
+    stranger = billit.web.test_client()
+    assert sign_in(stranger, *MERCHANT).status_code == 302
     refused = stranger.get(callback)
     assert refused.status_code == 400
     assert "started in another browser" in refused.get_data(as_text=True)
     assert _grants(billit) == 0
     # Refusing it did not spend it: the browser that started may still finish.
-    assert billit.client.get(callback).status_code == 200 and _grants(billit) == 1
+    assert billit.merchant.get(callback).status_code == 200 and _grants(billit) == 1
 
 
 def test_a_state_older_than_its_minutes_is_refused(billit, monkeypatch):
     issued_at = int(time.time()) - MAX_AGE - 5
     with monkeypatch.context() as past:
         past.setattr(TimestampSigner, "get_timestamp", lambda self: issued_at)
-        callback = _consent(billit, billit.client)
-    refused = billit.client.get(callback)
+        # signed in back then too: a session signed now would look as if from the future
+        client = billit.web.test_client()
+        assert sign_in(client, *MERCHANT).status_code == 302
+        callback = _consent(billit, client)
+    refused = client.get(callback)
     assert refused.status_code == 400 and "has expired" in refused.get_data(as_text=True)
     assert _grants(billit) == 0
 
 
 def test_a_forged_or_misdirected_state_is_refused(billit):
-    callback = _consent(billit, billit.client)
+    callback = _consent(billit, billit.merchant)
     forged = callback.replace("state=", "state=x")
-    assert billit.client.get(forged).status_code == 400
+    assert billit.merchant.get(forged).status_code == 400
     from tests.harness import test_settings
 
     other, _ = billit.runtime.connections.save(test_settings(
         billit.shop_url, "billit", **OAUTH, **{'name = "Demo shop"': 'name = "Other shop"'}),
         by="test")
+    # the merchant owns both, so only the state (not the right to manage) is wrong
+    billit.runtime.accounts.grant(MERCHANT[0], other.id, by="test")
     elsewhere = callback.replace(str(billit.connection.id), str(other.id))
-    refused = billit.client.get(elsewhere)
+    refused = billit.merchant.get(elsewhere)
     assert refused.status_code == 400 and "another connection" in refused.get_data(as_text=True)
     assert _grants(billit) == 0
 
@@ -112,7 +120,7 @@ def test_the_session_cookie_is_http_only_same_site_and_secure_on_https(billit, p
                                                                         secure):
     billit.runtime.config = billit.runtime.config.with_(public_url=public_url)
     client = create_app(billit.runtime).test_client()
-    start = client.get(f"/connections/{billit.connection.id}/billit/connect")
+    start = client.get("/sign-in")  # its form's CSRF token is the session's first content
     [cookie] = [c for c in start.headers.getlist("Set-Cookie") if c.startswith("session=")]
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
     assert {"httponly", "samesite=lax"} <= {part.strip().lower() for part in cookie.split(";")}

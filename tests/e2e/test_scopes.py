@@ -221,8 +221,8 @@ def test_coupon_only_orders_post_the_whole_discount_and_say_why(h):
         assert "rounding" not in {line.kind for line in booking.lines}
         [explanation] = booking.explanations
         assert explanation.rule == "R4.5"
-        english = h.client.get(f"/documents/{document.id}?lang=en").get_data(as_text=True)
-        dutch = h.client.get(f"/documents/{document.id}?lang=nl").get_data(as_text=True)
+        english = h.merchant.get(f"/documents/{document.id}?lang=en").get_data(as_text=True)
+        dutch = h.merchant.get(f"/documents/{document.id}?lang=nl").get_data(as_text=True)
         shown = '<div class="explanation"><span class="code">R4.5</span> {}</div>'
         assert shown.format(escape(explanation.message_en)) in english
         assert shown.format(escape(explanation.message_nl)) in dutch
