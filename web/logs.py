@@ -1,4 +1,4 @@
-"""What koppel writes to logs never holds a webhook token.
+"""What koppel writes to logs never holds a webhook token (nor a password reset token).
 
 A webhook address is anonymous by design: its token is the only thing that keeps strangers from
 feeding koppel hints. An access log (gunicorn's, werkzeug's) or an error line ("Exception on
@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import re
 
-_TOKEN_IN_PATH = re.compile(r"(/webhooks/[^/\s?\"']+/)[^/\s?\"']+")
+# A webhook's token, and a password reset link's (valid for minutes, but a log outlives them).
+_TOKEN_IN_PATH = re.compile(r"(/webhooks/[^/\s?\"']+/|/password/reset/)[^/\s?\"']+")
 HIDDEN = "[token]"
 
 

@@ -180,3 +180,19 @@ def test_who_could_see_a_connection_on_a_day(h):
     tomorrow = {r["email"] for r in
                 queries.who_could_see(h.runtime.store, str(conn), today + timedelta(days=1))}
     assert tomorrow == {MERCHANT[0], "help@example.test"}  # the revoked grant is over
+
+
+def test_the_reset_link_never_reaches_the_access_log(h, caplog):
+    import logging
+
+    import httpx
+
+    from sandbox.serve import serve
+    from web.logs import HIDDEN
+
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    _, token = h.runtime.accounts.reset_token(MERCHANT[0])
+    with serve(h.web) as server:
+        opened = httpx.get(f"{server.url}/password/reset/{token}")
+    assert opened.status_code == 302
+    assert f"/password/reset/{HIDDEN}" in caplog.text and token not in caplog.text
