@@ -60,7 +60,7 @@ def test_a_refusal_lands_in_errors_with_the_shops_words_and_reprocessing_fetches
     errors = queries.documents_page(h.runtime.store, "errors").rows
     assert [r["shop_id"] for r in errors] == [shop_id]
     for lang, words in (("en", "The shop refuses"), ("nl", "De winkel weigert")):
-        page = h.client.get(f"/errors?lang={lang}").get_data(as_text=True)
+        page = h.merchant.get(f"/errors?lang={lang}").get_data(as_text=True)
         assert words in page and "Order is locked by a migration" in page
     history = document_history(h.runtime.app, h.runtime.app.document_of(
         h.connection.id, "order", shop_id).id)
@@ -103,7 +103,7 @@ def test_a_passing_shop_fault_waits_in_open_with_its_reason_then_posts_once(
     assert [r["shop_id"] for r in queries.documents_page(h.runtime.store, "open").rows] == [
         shop_id]
     for lang, words in (("en", "The shop"), ("nl", "De webwinkel")):
-        page = h.client.get(f"/open?lang={lang}").get_data(as_text=True)
+        page = h.merchant.get(f"/open?lang={lang}").get_data(as_text=True)
         assert words in page and str(escape(row[f"failure_message_{lang}"])) in page
     h.wait_until(lambda: len(_order_fetches(h, shop_id)) >= 3, timeout=30)  # retried
     _rebuild_gives_the_same_rows(h)
