@@ -11,14 +11,14 @@ from projections import queries
 @pytest.mark.parametrize("after", ["%00", "x%00y|z", "not-a-cursor",
                                    "2026-01-01T00:00:00|not-a-uuid", "%ff%fe"])
 def test_a_cursor_koppel_did_not_make_is_refused_with_a_reason(harness, path, after):
-    response = harness.client.get(f"{path}?after={after}")
+    response = harness.merchant.get(f"{path}?after={after}")
     assert response.status_code == 400
     assert b"after" in response.data and b"next" in response.data
 
 
 @pytest.mark.parametrize("query", ["from=%00", "to=2026-13-01", "from=99999-01-01"])
 def test_a_date_that_is_no_date_is_refused_with_a_reason(harness, query):
-    response = harness.client.get(f"/api/report?{query}")
+    response = harness.merchant.get(f"/api/report?{query}")
     assert response.status_code == 400
     assert b"must be a date" in response.data
 
@@ -34,7 +34,7 @@ def test_the_next_cursor_a_page_gives_is_accepted(harness, paid_domestic_orders)
     cursor = first.next_cursor
     assert cursor
     while cursor:
-        page = harness.client.get("/api/report", query_string={"after": cursor})
+        page = harness.merchant.get("/api/report", query_string={"after": cursor})
         assert page.status_code == 200
         seen += [row["id"] for row in page.get_json()["items"]]
         cursor = page.get_json()["next"]
