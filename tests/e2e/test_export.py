@@ -13,31 +13,12 @@ import openpyxl
 import pytest
 
 from projections.period_report import period_report
-from sandbox.generator import ORDER_SCENARIOS, generate
+from tests.e2e.orders import FORMULA_NAME, post_orders
 from web.export_files import neutral, to_csv, to_xlsx
-
-FORMULA_NAME = "=cmd|' /C calc'!A0"
 
 
 def _same(_):
     return _
-
-
-def post_orders(harness, count: int, seed: int = 41) -> list[dict]:
-    """Orders of every scope the demo settings post, each run to the end; the first
-    customer's company is a formula."""
-    items = [i for i in generate(count * 3, seed, failing_share=0, unpaid_share=0,
-                                 scopes=set(ORDER_SCENARIOS))
-             if i["expect"]["outcome"] == "posted"][:count]
-    items[0]["order"]["customer"]["billingaddress"]["company"] = FORMULA_NAME
-    for item in items:
-        shop_id = harness.put_order(item)["id"]
-        doc_id = harness.runtime.processing.intake(harness.connection.id, "order", shop_id,
-                                                   "test")
-        harness.process(doc_id)
-    rows = harness.rows()
-    assert [r["status"] for r in rows] == ["posted"] * count, [r["failure_code"] for r in rows]
-    return items
 
 
 def ledger_totals(harness, items: list[dict]) -> dict[str, dict[str, Decimal]]:
