@@ -16,18 +16,10 @@ from itertools import groupby
 
 from domain.document import Status
 from domain.ledger_vat import vat_shares
+from projections.queries import Scope, in_scope
 from projections.store import ReadStore
 
 ZERO = Decimal("0.00")
-Scope = list[str] | None  # the connection ids a reader may see; None: every connection
-
-
-def in_scope(scope: Scope, column: str) -> tuple[str, list]:
-    if scope is None:
-        return "1 = 1", []
-    if not scope:
-        return "1 = 0", []
-    return f"{column} IN ({', '.join('?' * len(scope))})", list(scope)
 
 
 @dataclass

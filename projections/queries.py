@@ -26,7 +26,7 @@ PAGES = {
 Scope = Collection[str] | None
 
 
-def _in_scope(scope: Scope, column: str = "connection_id") -> tuple[str, list]:
+def in_scope(scope: Scope, column: str = "connection_id") -> tuple[str, list]:
     """A WHERE clause keeping rows of the scope's connections (none: no rows at all)."""
     if scope is None:
         return "1 = 1", []
@@ -45,7 +45,7 @@ def documents_page(store: ReadStore, page: str, *, limit: int = 50, after: str |
                    date_from: date | None = None, date_to: date | None = None,
                    scope: Scope = None) -> Page:
     where, params = PAGES[page]
-    scoped, scope_params = _in_scope(scope)
+    scoped, scope_params = in_scope(scope)
     clauses, params = [where, scoped], [*params, *scope_params]
     if date_from:
         clauses.append("booking_date >= ?")
@@ -77,7 +77,7 @@ def parse_cursor(text: str) -> tuple[str, str]:
 
 
 def counts(store: ReadStore, scope: Scope = None) -> dict[str, int]:
-    scoped, params = _in_scope(scope)
+    scoped, params = in_scope(scope)
     found = {row["status"]: row["n"] for row in store.query(
         f"SELECT status, COUNT(*) AS n FROM documents WHERE {scoped} GROUP BY status", params)}
     payments = store.scalar(
@@ -119,19 +119,19 @@ def stale_payments(store: ReadStore, older_than: str, limit: int = 500) -> list[
 
 def missed_webhooks(store: ReadStore, scope: Scope = None) -> int:
     """Documents koppel first heard of from the sweep: their webhook never came (I2)."""
-    scoped, params = _in_scope(scope)
+    scoped, params = in_scope(scope)
     return int(store.scalar(f"SELECT COUNT(*) FROM documents WHERE via = 'sweep' AND {scoped}",
                             params) or 0)
 
 
 def connections(store: ReadStore, scope: Scope = None) -> list[dict]:
-    scoped, params = _in_scope(scope, "id")
+    scoped, params = in_scope(scope, "id")
     return store.query(f"SELECT * FROM connections WHERE {scoped} ORDER BY name", params)
 
 
 def documents_numbered(store: ReadStore, number: str, scope: Scope = None) -> list[dict]:
     """Every document with this number (two shops may both have an order 7001)."""
-    scoped, params = _in_scope(scope, "d.connection_id")
+    scoped, params = in_scope(scope, "d.connection_id")
     return store.query(
         "SELECT d.id, d.kind, d.number, d.status, d.connection_id, c.name AS connection "
         "FROM documents d LEFT JOIN connections c ON c.id = d.connection_id "

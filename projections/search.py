@@ -4,7 +4,7 @@ customer's name or e-mail address (``projections.bookings`` keeps the customers)
 from __future__ import annotations
 
 from projections.bookings import searchable
-from projections.period_report import Scope, in_scope
+from projections.queries import Scope, in_scope
 from projections.store import ReadStore
 
 LIMIT = 50
