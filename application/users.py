@@ -113,6 +113,15 @@ class Accounts:
             self.app.save(user)
         return changed
 
+    def choose_notifications(self, uid: UUID, *, digest: bool, reconnect: bool,
+                             by: str) -> None:
+        """Records which e-mail notices the person wants."""
+        user = self.get(uid)
+        if user is None:
+            raise AccountError("no such account")
+        if user.choose_notifications(digest, reconnect, by=by):
+            self.app.save(user)
+
     def consulted(self, uid: UUID, connection_id: UUID, reason: str) -> None:
         """Records why support looks at a merchant's documents."""
         user = self.get(uid)

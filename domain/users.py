@@ -18,6 +18,16 @@ from domain.access import ROLES
 from domain.ids import user_id
 
 
+# The e-mail notices a person may choose (``workers.notifications`` sends them).
+NOTICES = ("digest", "reconnect")
+
+
+def default_notices(role: str) -> dict[str, bool]:
+    """Until a person chooses: a merchant hears of their own connections' trouble; the other
+    roles see many connections and ask for mail themselves."""
+    return {notice: role == "merchant" for notice in NOTICES}
+
+
 class UserError(ValueError):
     """A command the account does not allow (an unknown role, a plain-text secret)."""
 
@@ -52,6 +62,7 @@ class User(Aggregate):
         self.password_hash = password_hash
         self.totp_sealed: str | None = None
         self.connections: set[UUID] = set()
+        self.notices: dict[str, bool] | None = None
 
     @staticmethod
     def create_id(email: str) -> UUID:
@@ -137,3 +148,25 @@ class User(Aggregate):
             return False
         self.trigger_event(self.Revoked, connection_id=connection_id, by=by)
         return True
+
+    class NotificationsChosen(Aggregate.Event):
+        """Which e-mail notices the person wants: the daily digest of new Errors, and at once
+        a connection that needs reconnecting."""
+
+        TOPIC = "koppel:User.NotificationsChosen:v1"
+        digest: bool
+        reconnect: bool
+        by: str
+
+        def apply(self, user: "User") -> None:
+            user.notices = {"digest": self.digest, "reconnect": self.reconnect}
+
+    def choose_notifications(self, digest: bool, reconnect: bool, by: str) -> bool:
+        if self.notices == {"digest": digest, "reconnect": reconnect}:
+            return False  # an explicit choice, even of the defaults, is recorded once
+        self.trigger_event(self.NotificationsChosen, digest=bool(digest),
+                           reconnect=bool(reconnect), by=by)
+        return True
+
+    def wanted_notices(self) -> dict[str, bool]:
+        return dict(self.notices) if self.notices is not None else default_notices(self.role)

@@ -13,7 +13,7 @@ import logging
 import threading
 from typing import Callable
 
-from projections import bookings, documents, users
+from projections import bookings, documents, notices, users
 from projections.store import ReadStore
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ TRACKING = """
         position BIGINT NOT NULL
     )"""
 
-VIEWS = (documents, bookings, users)  # bookings reads the documents' rows: after them
+VIEWS = (documents, bookings, users, notices)  # bookings reads the documents' rows: after them
 
 
 class Projector:

@@ -34,6 +34,7 @@ from workers.dispatcher import Dispatcher
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
 from workers.publisher import Publisher
+from workers.notifications import Notifier
 from workers.scheduler import Intervals, Scheduler, SchedulerLock, build_scheduler
 from workers.sweep import Sweeper
 
@@ -55,6 +56,7 @@ class Runtime:
     sweeper: Sweeper
     spent_states: SpentStates
     accounts: Accounts
+    notifier: Notifier
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -95,7 +97,8 @@ class Runtime:
 
     def scheduler(self, intervals: Intervals | None = None, lock=None) -> Scheduler:
         return build_scheduler(self.store, self.actors, self.dispatcher, self.sweeper,
-                               intervals or self.intervals(), lock=lock)
+                               intervals or self.intervals(), lock=lock,
+                               notifier=self.notifier if self.config.mail.configured else None)
 
     def start_background(self, *, projector: bool = True,
                          schedule: Intervals | None = None) -> None:
@@ -161,5 +164,6 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
                             stale_after=timedelta(seconds=config.requeue_age))
     sweeper = Sweeper(app, store, directory, actors)
     accounts = Accounts(app, box, config.secret_key)
+    notifier = Notifier(store, config.mail.send, config.public_url)
     return Runtime(config, app, store, directory, processing, projector, inbox, broker,
-                   actors, dispatcher, sweeper, SpentStates(store), accounts)
+                   actors, dispatcher, sweeper, SpentStates(store), accounts, notifier)

@@ -24,6 +24,7 @@ from projections import queries
 from projections.store import ReadStore, postgres_params, sqlite_path
 from workers.actors import Actors
 from workers.dispatcher import Dispatcher
+from workers.notifications import Notifier
 from workers.sweep import Sweeper
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class Intervals:
     payments: timedelta = timedelta(hours=4)  # six times a day (R8.3)
     open_recheck: timedelta = timedelta(hours=24)  # every night (R8.3)
     requeue: timedelta = timedelta(minutes=1)
+    reconnect_notices: timedelta = timedelta(minutes=1)  # "at once", give or take a minute
+    digest: timedelta = timedelta(hours=24)
 
 
 @dataclass
@@ -99,13 +102,19 @@ def recheck_open(store: ReadStore, actors: Actors) -> int:
 
 def build_scheduler(store: ReadStore, actors: Actors, dispatcher: Dispatcher,
                     sweeper: Sweeper, intervals: Intervals = Intervals(),
-                    lock: "SchedulerLock | None" = None) -> Scheduler:
-    return Scheduler(lock=lock, jobs=[
+                    lock: "SchedulerLock | None" = None, *,
+                    notifier: Notifier | None = None) -> Scheduler:
+    jobs = [
         Job("requeue", intervals.requeue, dispatcher.run_once),
         Job("sweep", intervals.sweep, lambda: sweeper.run_once().__dict__),
         Job("payments", intervals.payments, lambda: recheck_payments(store, actors)),
         Job("open", intervals.open_recheck, lambda: recheck_open(store, actors)),
-    ])
+    ]
+    if notifier is not None:  # an installation without e-mail sends no notices
+        jobs += [Job("reconnect notices", intervals.reconnect_notices, notifier.send_reconnects),
+                 Job("digest", intervals.digest,
+                     lambda: notifier.send_digests(intervals.digest))]
+    return Scheduler(lock=lock, jobs=jobs)
 
 
 class SchedulerLock:

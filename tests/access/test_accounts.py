@@ -14,30 +14,8 @@ import pytest
 
 from application.users import RESET_MAX_AGE
 from tests.harness import MERCHANT, Harness, csrf_token, sign_in
-from web.demo import free_port
+from tests.mailbox import smtp  # noqa: F401  (a fixture)
 from web.mail import Mail
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        from email import message_from_bytes, policy
-
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    from aiosmtpd.controller import Controller
-
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, box
-    controller.stop()
 
 
 @pytest.fixture
