@@ -7,7 +7,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from web import access, auth, connect, dashboard, people, sharing, webhooks
+from web import (access, auth, connect, dashboard, documents_actions, export, notices, people,
+                 search, sharing, webhooks)
 from web.logs import redact_loggers
 from web.security import secure
 
@@ -36,6 +37,8 @@ def create_app(runtime) -> Flask:
     app.register_blueprint(people.blueprint)
     app.register_blueprint(sharing.blueprint)
     app.register_blueprint(connect.blueprint)
+    for daily_work in (documents_actions, search, export, notices):
+        app.register_blueprint(daily_work.blueprint)
 
     @app.get("/healthz")
     @access.public

@@ -56,6 +56,7 @@ class Config:
         # Embedded: the worker threads, the projector, and the scheduler or a web request.
         return self.database_threads or self.worker_threads + 2
     mail: Mail = field(default_factory=Mail)
+    support_email: str = ""  # where "Report a problem" goes; empty: the button says so
     ratelimit_storage_url: str = ""  # empty: the broker's Redis, else each process counts alone
 
     @property
@@ -117,6 +118,7 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         shop_rate_limit=environ.get("KOPPEL_SHOP_RATE_LIMIT", "120/60"),
         ledger_rate_limit=environ.get("KOPPEL_LEDGER_RATE_LIMIT", ""),
         mail=Mail.from_environment(environ),
+        support_email=environ.get("KOPPEL_SUPPORT_EMAIL", ""),
         ratelimit_storage_url=environ.get("KOPPEL_RATELIMIT_STORAGE_URL", ""),
     )
 

@@ -20,7 +20,7 @@ MAX_SELECTION = 50  # a page of Errors or Open; each is one call to the shop
 class Asked:
     queued: list[str] = field(default_factory=list)      # numbers now in Open, queued
     posted: list[str] = field(default_factory=list)      # posted: never processed again
-    refused: list[tuple[str, str]] = field(default_factory=list)  # (number, why) the shop said
+    refused: list[tuple[str, KoppelError]] = field(default_factory=list)  # what the shop said
 
 
 def ask_to_process(runtime, documents: list[tuple[UUID, str]], by: str, reason: str) -> Asked:
@@ -33,7 +33,7 @@ def ask_to_process(runtime, documents: list[tuple[UUID, str]], by: str, reason: 
             asked.posted.append(number)
             continue
         except KoppelError as error:  # the shop: unreachable, refused, or no such document
-            asked.refused.append((number, error.message))
+            asked.refused.append((number, error))
             continue
         runtime.actors.process.send(str(doc_id))
         asked.queued.append(number)
