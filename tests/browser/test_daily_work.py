@@ -38,7 +38,7 @@ def koppel(sqlite_url, smtp):  # noqa: F811
 def test_fix_process_search_export_and_the_mail(koppel, page, smtp, screenshot):  # noqa: F811
     _, box = smtp
     h = koppel.h
-    items = post_orders(h, 4, seed=59)
+    items = post_orders(h, 4, seed=59, number_from=7001)
     [(shop_id, doc_id)] = _in_errors(h, 1)
     number = h.runtime.app.document(doc_id).number
     h.runtime.start_workers(2)
@@ -60,6 +60,8 @@ def test_fix_process_search_export_and_the_mail(koppel, page, smtp, screenshot):
     screenshot(page, "errors-selection")
     page.click("#process-ticked")
     expect(page.locator(".flash").first).to_contain_text(number)
+    h.wait_until(lambda: h.runtime.app.document(doc_id).status in ("posted", "failed"), 30)
+    assert h.runtime.app.document(doc_id).status == "posted", h.runtime.app.document(doc_id).failure
     page.goto(f"{koppel.url}/report")
     expect(page.locator(f"a[href='/documents/{doc_id}']")).to_have_count(1)
 
@@ -72,8 +74,11 @@ def test_fix_process_search_export_and_the_mail(koppel, page, smtp, screenshot):
 
     # The export's totals are the ledger's.
     page.goto(f"{koppel.url}/export")
-    page.fill("input[name=from]", "2000-01-01")
-    page.fill("input[name=to]", "2100-01-01")
+    h.runtime.projector.catch_up()
+    [period] = h.runtime.store.query(
+        "SELECT MIN(booking_date) AS first, MAX(booking_date) AS last FROM booked_documents")
+    page.fill("input[name=from]", period["first"])
+    page.fill("input[name=to]", period["last"])
     with page.expect_download() as download:
         page.click("#export-xlsx")
     book = openpyxl.load_workbook(io.BytesIO(open(download.value.path(), "rb").read()))
