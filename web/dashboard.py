@@ -143,7 +143,7 @@ def _customer(history: dict) -> str:
     return ""
 
 
-def _visible_document(doc_id: str, action: Action):
+def visible_document(doc_id: str, action: Action):
     """The document's history, if it exists and the person may do ``action`` on its
     connection; else 404 either way."""
     try:
@@ -179,7 +179,7 @@ def consult(connection_id: str):
 
 @blueprint.get("/documents/<doc_id>")
 def document(doc_id: str):
-    history = _visible_document(doc_id, Action.VIEW)
+    history = visible_document(doc_id, Action.VIEW)
     if not _consulted(history["connection_id"]):
         connection = _runtime().connections.get(UUID(history["connection_id"]))
         return render_template("reason.html", connection=connection, history=history)
@@ -192,7 +192,7 @@ def document(doc_id: str):
 def reprocess(doc_id: str):
     """Fetches a document in Errors or Open from the shop and runs it again; who asked and
     why are kept in its history."""
-    history = _visible_document(doc_id, Action.MANAGE)
+    history = visible_document(doc_id, Action.MANAGE)
     me = access.me()
     reason = (request.form.get("reason") or "").strip()
     if not reason and reason_required(me.role):

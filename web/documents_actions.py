@@ -11,7 +11,8 @@ from flask_babel import gettext as _
 
 from domain.access import Action, reason_required
 from web import access, i18n
-from web.audit import document_history, history_text
+from web.audit import history_text
+from web.dashboard import visible_document
 from web.mail import MailError
 from web.reprocess import MAX_SELECTION, Asked, ask_to_process
 
@@ -77,13 +78,7 @@ def process_selection():
 @blueprint.post("/documents/<doc_id>/report-problem")
 def report_problem(doc_id: str):
     """The document's whole history and the person's note, to support by e-mail."""
-    try:
-        history = document_history(_runtime().app, UUID(doc_id))
-    except ValueError:
-        abort(404)
-    if history is None:
-        abort(404)
-    access.require(Action.MANAGE, history["connection_id"])
+    history = visible_document(doc_id, Action.MANAGE)
     note = (request.form.get("note") or "").strip()[:MAX_NOTE]
     config = _runtime().config
     if not config.support_email or not config.mail.configured:

@@ -74,14 +74,20 @@ def _one_more_error(h):
     return doc_id
 
 
-def test_a_refused_token_is_told_at_once_and_once(h, smtp, paid_domestic_orders):  # noqa: F811
-    _, box = smtp
+def _ledger_refuses_the_token(h, order: dict):
+    """The e-Boekhouden token passed its end date while an order waits to be posted."""
     h.ledger.post("/__sandbox/token/expire").raise_for_status()
     h.ledger.post("/__sandbox/sessions/expire").raise_for_status()
-    shop_id = h.put_order(paid_domestic_orders(1)[0])["id"]
+    shop_id = h.put_order(order)["id"]
     doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
     with pytest.raises(WaitingForReconnect):
         h.runtime.processing.process(doc_id)
+    return doc_id
+
+
+def test_a_refused_token_is_told_at_once_and_once(h, smtp, paid_domestic_orders):  # noqa: F811
+    _, box = smtp
+    doc_id = _ledger_refuses_the_token(h, paid_domestic_orders(1)[0])
 
     assert _notifier(h).send_reconnects() == 1  # the merchant; the accountant did not choose
     [mail] = box.to(MERCHANT)
@@ -104,12 +110,7 @@ def test_a_person_chooses_on_their_page(h, smtp, paid_domestic_orders):  # noqa:
     assert answer.status_code == 303
     page = h.merchant.get("/account/notifications").get_data(as_text=True)
     assert 'name="reconnect" id="notice-reconnect">' in page  # now unticked
-    h.ledger.post("/__sandbox/token/expire").raise_for_status()
-    h.ledger.post("/__sandbox/sessions/expire").raise_for_status()
-    shop_id = h.put_order(paid_domestic_orders(1)[0])["id"]
-    doc_id = h.runtime.processing.intake(h.connection.id, "order", shop_id, "test")
-    with pytest.raises(WaitingForReconnect):
-        h.runtime.processing.process(doc_id)
+    _ledger_refuses_the_token(h, paid_domestic_orders(1)[0])
     assert _notifier(h).send_reconnects() == 0 and box.to(MERCHANT) == []
 
 
