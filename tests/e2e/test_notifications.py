@@ -126,3 +126,13 @@ def test_a_mail_the_server_refused_is_sent_on_the_next_round(h, smtp):  # noqa: 
     assert notifier.send_digests() == 0
     notifier.send = working
     assert notifier.send_digests() == 1 and len(box.to(MERCHANT)) == 1
+
+
+def test_the_scheduler_sends_notices_only_when_mail_is_set_up(h, sqlite_url):
+    names = [job.name for job in h.runtime.scheduler().jobs]
+    assert {"reconnect notices", "digest"} <= set(names)
+    without = Harness(sqlite_url.replace("koppel.sqlite", "other.sqlite"))
+    try:
+        assert "digest" not in [job.name for job in without.runtime.scheduler().jobs]
+    finally:
+        without.close()
