@@ -87,6 +87,8 @@ DIRECTIONS = {"Income", "Cost"}
 PAYMENT_METHODS = {"Other", "Visa", "Bancontact", "Contant", "Wired", "Online", "Domiciliation",
                    "PrivateAccount"}
 ADDRESS_TYPES = {"InvoiceAddress", "DeliveryAddress"}
+CUSTOMER_KEYS = ("VATNumber", "Email", "Nr")  # how Billit finds a known customer, in order
+INDEXED_ORDER_FIELDS = ("ExternalProviderID", "OrderNumber")  # never patched (PATCHABLE)
 PATCHABLE = {"Paid", "PaidDate", "IsSent", "ApprovalStatus", "AccountCode", "InternalInfo",
              "Invoiced", "AccountantVerificationNeeded", "PaymentMethod"}
 ORDER_FILTERABLE = {
@@ -247,6 +249,10 @@ class Company:
             self.products: dict[int, dict] = {}
             self.customers: dict[int, dict] = {}
             self.idempotency: dict[str, int] = {}
+            # Indexes of what the API looks up, so a call costs the same at 200 stored orders
+            # as at 20,000: (property, casefolded value) -> ids, in the order they were made.
+            self.order_index: dict[tuple[str, str], dict[int, None]] = {}
+            self.customer_index: dict[tuple[str, str], int] = {}
             self.requests.clear()
             self._next_order = 108_600_000 + self.rng.randrange(1000)
             self._next_line = 205_000_000 + self.rng.randrange(1000)
@@ -284,18 +290,47 @@ class Company:
     def match_customer(self, party: dict) -> dict:
         """Billit finds an existing customer by VAT number, then e-mail, then number (Nr);
         otherwise it creates one."""
-        for key in ("VATNumber", "Email", "Nr"):
+        for key in CUSTOMER_KEYS:
             wanted = str(party.get(key) or "").strip().casefold()
-            if not wanted:
-                continue
-            for customer in self.customers.values():
-                if str(customer.get(key) or "").strip().casefold() == wanted:
-                    return customer
+            if wanted and (key, wanted) in self.customer_index:
+                return self.customers[self.customer_index[key, wanted]]
         customer = {k: v for k, v in party.items() if k != "Addresses"}
         customer["PartyID"] = self._id("party")
         customer["Addresses"] = party.get("Addresses") or []
         self.customers[customer["PartyID"]] = customer
+        for key in CUSTOMER_KEYS:  # the first customer with a value is the one found
+            value = str(customer.get(key) or "").strip().casefold()
+            if value:
+                self.customer_index.setdefault((key, value), customer["PartyID"])
         return customer
+
+    # -- orders ---------------------------------------------------------------------------
+
+    def add_order(self, order: dict) -> None:
+        self.orders[order["OrderID"]] = order
+        for prop in INDEXED_ORDER_FIELDS:
+            if order.get(prop) is not None:
+                key = (prop, str(order[prop]).casefold())
+                self.order_index.setdefault(key, {})[order["OrderID"]] = None
+
+    def delete_order(self, order_id: int) -> dict:
+        order = self.orders.pop(order_id)
+        for prop in INDEXED_ORDER_FIELDS:
+            if order.get(prop) is not None:
+                self.order_index[prop, str(order[prop]).casefold()].pop(order_id)
+        return order
+
+    def orders_numbered(self, prop: str, value: str) -> list[dict]:
+        """The live orders whose ``prop`` equals ``value`` as Billit compares text."""
+        return [self.orders[i] for i in self.order_index.get((prop, value.casefold()), ())]
+
+    def orders_matching(self, clauses) -> list[dict]:
+        """The live orders a list's ``$filter`` can match: narrowed by its first ``eq`` on an
+        indexed property; the whole filter still runs over them (:func:`_page`)."""
+        for prop, op, wanted in clauses:
+            if op == "eq" and prop in INDEXED_ORDER_FIELDS and isinstance(wanted, str):
+                return self.orders_numbered(prop, wanted)
+        return list(self.orders.values())
 
 
 # -- order validation and totals ------------------------------------------------------------
@@ -489,7 +524,7 @@ def create_order(company: Company, body) -> dict:
         errors.append(("GenericError", f"Unknown PaymentMethod {body['PaymentMethod']!r}"))
     about = body.get("AboutInvoiceNumber")
     if about and not any(o["OrderType"] == "Invoice" and o.get("OrderNumber") == about
-                         for o in company.orders.values()):
+                         for o in company.orders_numbered("OrderNumber", str(about))):
         errors.append(("TheAboutInvoiceNumberCouldNotBeFound",
                        DESCRIPTIONS["TheAboutInvoiceNumberCouldNotBeFound"]))
     raw_lines = body.get("OrderLines")
@@ -542,7 +577,7 @@ def create_order(company: Company, body) -> dict:
         "AccountantVerificationNeeded": False, "ExportedToConnector": False,
         "RemindersSent": 0, "Created": now, "LastModified": now,
     }
-    company.orders[order_id] = order
+    company.add_order(order)
     return order
 
 
@@ -954,7 +989,7 @@ def _register_api(app: Flask, company: Company, authenticated) -> None:
     @app.delete("/v1/orders/<int:order_id>")
     @authenticated
     def order_delete(order_id: int):
-        order = company.orders.pop(own_order(order_id)["OrderID"])
+        order = company.delete_order(own_order(order_id)["OrderID"])
         order["LastModified"] = _now_text(company.now())
         company.deleted[order_id] = order
         return _json_response(True)
@@ -968,7 +1003,9 @@ def _register_api(app: Flask, company: Company, authenticated) -> None:
     @app.get("/v1/orders")
     @authenticated
     def order_list():
-        items = [_summary(o) for o in sorted(company.orders.values(),
+        clauses = (_parse_filter(request.args["$filter"], ORDER_FILTERABLE, "Order")
+                   if request.args.get("$filter") else [])
+        items = [_summary(o) for o in sorted(company.orders_matching(clauses),
                                              key=lambda o: o["OrderID"])]
         return _page(items, ORDER_FILTERABLE, "Order")
 

@@ -212,6 +212,26 @@ class _Shop:
             self.ids = {"order": 410000000, "orderrow": 700000000, "invoice": 980000000,
                         "invoicerow": 990000000, "webhook": 5000}
             self.limiter = _RateLimiter()
+            # The highest order and invoice number, kept so that adding a document does not
+            # read all of them; None after a change or deletion, which can lower it.
+            self.top_numbers: dict[str, int | None] = {"ordernumber": None,
+                                                       "invoicenumber": None}
+
+    def next_number(self, field: str, docs: dict[int, dict]) -> int:
+        """One above the highest ``field`` in ``docs`` (1001 in an empty shop)."""
+        if not docs:
+            return 1001
+        top = self.top_numbers[field]
+        if top is None:
+            top = self.top_numbers[field] = max(d.get(field) or 0 for d in docs.values())
+        return top + 1
+
+    def note_number(self, field: str, number) -> None:
+        if self.top_numbers[field] is not None:
+            self.top_numbers[field] = max(self.top_numbers[field], number or 0)
+
+    def forget_top(self, field: str) -> None:
+        self.top_numbers[field] = None
 
     def next_id(self, kind: str) -> int:
         with self.lock:
@@ -738,8 +758,7 @@ def _add_control_routes(app: Flask, shop: _Shop, deliverer: _Deliverer, faults: 
         with shop.lock:
             order["id"] = shop.next_id("order")
             if order.get("ordernumber") is None:
-                numbers = [o.get("ordernumber") or 0 for o in shop.orders.values()]
-                order["ordernumber"] = max(numbers, default=1000) + 1
+                order["ordernumber"] = shop.next_number("ordernumber", shop.orders)
             if not order.get("ordernumber_full"):
                 prefix = order.get("ordernumber_prefix")
                 order["ordernumber_full"] = (f"{prefix}-{order['ordernumber']}" if prefix
@@ -756,6 +775,7 @@ def _add_control_routes(app: Flask, shop: _Shop, deliverer: _Deliverer, faults: 
                 row["order_id"] = order["id"]
                 stored_rows.append(row)
             shop.orders[order["id"]] = order
+            shop.note_number("ordernumber", order.get("ordernumber"))
             shop.orderrows[order["id"]] = stored_rows
             summary = _order_summary(order, root())
         if body.get("notify", True):
@@ -774,6 +794,7 @@ def _add_control_routes(app: Flask, shop: _Shop, deliverer: _Deliverer, faults: 
             before = dict(order)
             body.pop("id", None)
             order.update(body)
+            shop.forget_top("ordernumber")
             if rows is not None:
                 new_rows = []
                 for row in _rows_of(rows):
@@ -800,6 +821,7 @@ def _add_control_routes(app: Flask, shop: _Shop, deliverer: _Deliverer, faults: 
         notify = request.args.get("notify", "true") != "false"
         with shop.lock:
             order = shop.orders.pop(order_id, None)
+            shop.forget_top("ordernumber")
             if order is None:
                 raise ApiError(404, f"Order {order_id} not found", "404.10")
             shop.orderrows.pop(order_id, None)
@@ -829,8 +851,7 @@ def _add_control_routes(app: Flask, shop: _Shop, deliverer: _Deliverer, faults: 
                     invoice.setdefault(name, order.get(name))
             invoice["id"] = shop.next_id("invoice")
             if invoice.get("invoicenumber") is None:
-                numbers = [i.get("invoicenumber") or 0 for i in shop.invoices.values()]
-                invoice["invoicenumber"] = max(numbers, default=1000) + 1
+                invoice["invoicenumber"] = shop.next_number("invoicenumber", shop.invoices)
             if not invoice.get("invoicenumber_full"):
                 prefix = invoice.get("invoicenumber_prefix")
                 invoice["invoicenumber_full"] = (f"{prefix}-{invoice['invoicenumber']}"
@@ -845,6 +866,7 @@ def _add_control_routes(app: Flask, shop: _Shop, deliverer: _Deliverer, faults: 
                 row["invoice_id"] = invoice["id"]
                 stored_rows.append(row)
             shop.invoices[invoice["id"]] = invoice
+            shop.note_number("invoicenumber", invoice.get("invoicenumber"))
             shop.invoicerows[invoice["id"]] = stored_rows
             summary = _invoice_summary(invoice, root())
         # There is no invoices.created event in the real API: only a status change notifies.
@@ -864,6 +886,7 @@ def _add_control_routes(app: Flask, shop: _Shop, deliverer: _Deliverer, faults: 
                 raise ApiError(404, f"Invoice {invoice_id} not found", "404.10")
             previous = invoice.get("status")
             invoice.update(body)
+            shop.forget_top("invoicenumber")
             summary = _invoice_summary(invoice, root())
         fired = []
         if notify and "status" in body and body["status"] != previous:
