@@ -75,8 +75,10 @@ class Timer:
         self.samples.setdefault(kind, []).append(time.perf_counter() - start)
         answer.raise_for_status()
         stream = answer.extensions.get("network_stream")
-        if stream is not None:
+        try:
             self.peers.add(stream.get_extra_info("client_addr"))
+        except OSError:  # the server closed it already: a connection for this call alone
+            self.peers.add(("closed", len(self.peers)))
         return answer.json() if answer.content else None
 
 
