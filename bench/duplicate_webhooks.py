@@ -73,7 +73,7 @@ def run(mode: str, copies: int, clients: int) -> dict:
                         eboekhouden_url=ledger.url, queue_prefix=prefix, claim_lease=30.0,
                         shop_rate_limit="")  # count calls, not waits
         runtime = bootstrap(config, environ={})
-        web = serve(create_app(runtime), port=port)
+        web = serve(create_app(runtime), port=port, keep_alive=False)
         control = httpx.Client(base_url=shop.url, timeout=30)
         try:
             connection, _ = runtime.connections.save(demo_settings(shop.url), by="bench")

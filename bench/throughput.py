@@ -204,7 +204,7 @@ class KoppelSide:
         try:
             self.connection, _ = self.runtime.connections.save(demo_settings(fakes.shop_url),
                                                                by="bench")
-            self.web = serve(create_app(self.runtime), port=port)
+            self.web = serve(create_app(self.runtime), port=port, keep_alive=False)
         except BaseException:
             self.runtime.stop()
             raise

@@ -107,7 +107,7 @@ class Demo:
         self.password = self.runtime.accounts.new_password()
         self.runtime.accounts.add(DEMO_MERCHANT, "merchant", self.password, by="demo",
                                   connections=[self.connection.id])
-        self.web = serve(create_app(self.runtime), port=port)
+        self.web = serve(create_app(self.runtime), port=port, keep_alive=False)
         self.runtime.start_workers()
         # The demo's schedules run faster than a shop's, so a dropped webhook shows up soon.
         self.runtime.start_background(schedule=Intervals(

@@ -170,7 +170,7 @@ def test_the_reset_link_never_reaches_the_access_log(h, caplog):
 
     caplog.set_level(logging.INFO, logger="werkzeug")
     _, token = h.runtime.accounts.reset_token(MERCHANT[0])
-    with serve(h.web) as server:
+    with serve(h.web, keep_alive=False) as server:
         opened = httpx.get(f"{server.url}/password/reset/{token}")
     assert opened.status_code == 302
     assert f"/password/reset/{HIDDEN}" in caplog.text and token not in caplog.text

@@ -55,7 +55,7 @@ class Koppel:
     def __init__(self, h: Harness) -> None:
         self.h = h
         h.runtime.start_background(projector=True)
-        self.server = serve(h.web)
+        self.server = serve(h.web, keep_alive=False)
         self.url = self.server.url
 
     def sign_in(self, tab, email: str = MERCHANT[0], password: str = MERCHANT[1]) -> None:

@@ -129,7 +129,7 @@ def test_webhooks_on_a_threaded_server_share_one_broker_connection(postgres_url,
     there opened a connection per webhook until RabbitMQ stopped answering (found by the
     benchmark). Messages go out from one publisher thread."""
     h = Harness(postgres_url, broker_url=rabbitmq_url, prefix=queue_prefix)
-    server = serve(h.web)
+    server = serve(h.web, keep_alive=False)
     try:
         path = h.webhook_path()
 

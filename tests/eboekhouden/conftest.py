@@ -48,7 +48,7 @@ def client(fake):
 
 @pytest.fixture
 def served():
-    """The fake on a real local port, served by werkzeug's threaded server."""
+    """The fake on a real local port, served with keep-alive, as in production."""
     app = create_app(api_token=API_TOKEN, seed=7)
     server = serve(app)
     f = Fake(app, server.url, None)
