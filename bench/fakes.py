@@ -92,11 +92,13 @@ def in_process(seed: int = 1) -> Fakes:
     return Fakes(shop.url, ledger.url, stop)
 
 
-def subprocess_fakes(seed: int = 1, cwd: str | None = None) -> Fakes:
+def subprocess_fakes(seed: int = 1, cwd: str | None = None, stderr=None) -> Fakes:
+    """``stderr``: where the fakes' own complaints go (a file), by default the caller's."""
     import subprocess
 
     process = subprocess.Popen([sys.executable, "-m", "bench.fakes", "--seed", str(seed)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=cwd, text=True)
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                               cwd=cwd, text=True)
     line = process.stdout.readline()
     if not line:
         process.kill()

@@ -90,6 +90,7 @@ MODES = ("embedded", "production", "ceiling", "webhook")
 PG = {"host": "127.0.0.1", "port": 5432, "user": os.environ.get("KOPPEL_BENCH_PGUSER",
                                                                "postgres")}
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 MAX_ORDERS = 5000
 MAX_WEBHOOKS = 50000
 _ORDER_PATH = re.compile(r"/api/rest/v1/orders/(\d+)/")
@@ -240,19 +241,7 @@ class KoppelSide:
             "payment_posted_at, payment_code, payment_message_en FROM documents WHERE kind = 'order'")
 
     def payments_due(self, rows: list[dict]) -> set[str]:
-        """The posted orders koppel owes a payment for, by its own rule (R8.1)."""
-        from domain.booking import Booking
-        from domain.payments import payment_due
-
-        settings = self.runtime.connections.get(self.connection.id).settings
-        due = set()
-        for row in rows:
-            if row["status"] != "posted":
-                continue
-            document = self.runtime.app.document(uuid.UUID(row["id"]))
-            if payment_due(document.kind, Booking.from_dict(document.booking), settings):
-                due.add(row["number"])
-        return due
+        return payments_due(self.runtime, self.connection.id, rows)
 
     def stop(self) -> str | None:
         """Stop serving and the runtime; a failure to stop is reported, not raised, so the
@@ -267,6 +256,22 @@ class KoppelSide:
         return None
 
 
+def payments_due(runtime, connection_id, rows: list[dict]) -> set[str]:
+    """The posted orders koppel owes a payment for, by its own rule (R8.1)."""
+    from domain.booking import Booking
+    from domain.payments import payment_due
+
+    settings = runtime.connections.get(connection_id).settings
+    due = set()
+    for row in rows:
+        if row["status"] != "posted":
+            continue
+        document = runtime.app.document(uuid.UUID(row["id"]))
+        if payment_due(document.kind, Booking.from_dict(document.booking), settings):
+            due.add(row["number"])
+    return due
+
+
 # -- PostgreSQL and RabbitMQ, made for one run and removed after ------------------------------
 
 def _pg_admin():
@@ -277,8 +282,9 @@ def _pg_admin():
 
 
 @contextmanager
-def production_services():
-    """(database URL, queue prefix): a fresh database and queue names; both removed after."""
+def production_services(broker: str = "rabbitmq"):
+    """(database URL, queue prefix): a fresh database and queue names (RabbitMQ queues or a
+    Redis key namespace, ``broker``); both removed after."""
     name = f"koppel_bench_{uuid.uuid4().hex[:12]}"
     prefix = f"kb{uuid.uuid4().hex[:10]}"
     with _pg_admin() as admin:
@@ -287,7 +293,7 @@ def production_services():
     try:
         yield f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{name}", prefix
     finally:
-        _delete_queues(prefix)
+        (_delete_redis_keys if broker == "redis" else _delete_queues)(prefix)
         with _pg_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         say(f"  dropped database {name}, deleted queues {prefix}.*")
@@ -308,6 +314,18 @@ def _delete_queues(prefix: str) -> None:
                     say(f"  (queue {prefix}.{queue}{suffix}: {type(error).__name__})")
     finally:
         connection.close()
+
+
+def _delete_redis_keys(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 class Workers:

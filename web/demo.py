@@ -145,7 +145,7 @@ class Demo:
         self.ledger.stop()
 
 
-def _mismatch(expectation: Expectation, state: dict | None) -> str | None:
+def mismatch(expectation: Expectation, state: dict | None) -> str | None:
     if state is None:
         return f"order {expectation.number}: never arrived (expected {expectation.outcome})"
     wanted = {"posted": "posted", "failed": "failed", "open": "waiting"}[expectation.outcome]
@@ -210,7 +210,7 @@ def _run_headless(demo: Demo, documents: list[dict], started: float, timeout: fl
     seconds = time.monotonic() - started
     states = demo.states()
     counts = Counter(states[e.number]["status"] for e in expected if e.number in states)
-    problems = [p for e in expected if (p := _mismatch(e, states.get(e.number)))]
+    problems = [p for e in expected if (p := mismatch(e, states.get(e.number)))]
     print(f"posted {counts['posted']} / failed {counts['failed']} / open "
           f"{sum(counts[s] for s in counts if s not in ('posted', 'failed'))} / "
           f"{seconds:.1f} seconds for {len(expected)} orders")
