@@ -94,7 +94,10 @@ class Plan:
     database_cut: tuple[float, float]
     embedded_kills: tuple[float, ...]  # when the whole embedded process gets SIGKILL
     webhook_drop: float = 0.3
-    late_write_seconds: float = 20.0  # longer than koppel's HTTP timeout (15 s by default)
+    # The ledger commits a late write this long after it arrived: long after koppel gave up
+    # (its HTTP timeout is 15 s by default) and after the claim of the attempt ran out
+    # (120 s by default), so a next attempt that does not wait for it books it twice.
+    late_write_seconds: float = 150.0
     convergence_timeout: float = 1500.0
     # koppel settings changed from their defaults (environment variables), listed in the report
     settings: dict = field(default_factory=dict)
@@ -106,11 +109,11 @@ FULL = Plan(chaos_seconds=180, kill_every=3, fault_every=1.0, broker_cut=(25, 20
 # scheduler's intervals are shortened so that a killed worker's claim and a dropped webhook
 # are picked up within the test's time, not in the minutes a shop can wait.
 SHORT = Plan(chaos_seconds=30, kill_every=8, fault_every=1.5, broker_cut=(6, 5),
-             database_cut=(17, 4), embedded_kills=(8, 19), late_write_seconds=8.0,
+             database_cut=(17, 4), embedded_kills=(8, 19), late_write_seconds=30.0,
              convergence_timeout=150.0,
-             settings={"KOPPEL_CLAIM_LEASE": "20", "KOPPEL_HTTP_TIMEOUT": "5",
-                       "KOPPEL_SWEEP_INTERVAL": "15", "KOPPEL_REQUEUE_INTERVAL": "5",
-                       "KOPPEL_REQUEUE_AFTER": "10"})
+             settings={"KOPPEL_CLAIM_LEASE": "20", "KOPPEL_SETTLE_WINDOW": "40",
+                       "KOPPEL_HTTP_TIMEOUT": "5",
+                       "KOPPEL_SWEEP_INTERVAL": "15", "KOPPEL_REQUEUE_AGE": "10"})
 
 
 # -- a TCP proxy the run can cut ---------------------------------------------------------------
