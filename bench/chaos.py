@@ -360,6 +360,10 @@ def services(broker: str):
 
 # -- faults -------------------------------------------------------------------------------------
 
+# A sale and a payment share POST /v1/mutation; the fault tells them apart by the body.
+SALE, PAYMENT = r'"type":\s*"?2\b', r'"type":\s*"?3\b'
+
+
 def fault_kinds(plan: Plan) -> dict[str, tuple[str, object]]:
     """Kind -> (the fake it is armed on, rng -> the fault's spec for the control API)."""
     late = plan.late_write_seconds
@@ -368,9 +372,12 @@ def fault_kinds(plan: Plan) -> dict[str, tuple[str, object]]:
             "mode": "after_commit", "method": "POST", "path": "/v1/(mutation|relation)",
             "count": r.randint(1, 3)}),
         # The sandbox holds the request, then handles (commits) it: after koppel gave up.
-        "ledger late write": ("ledger", lambda r: {
-            "mode": "latency", "method": "POST", "path": "/v1/mutation", "seconds": late,
-            "count": 1}),
+        "ledger late sale": ("ledger", lambda r: {
+            "mode": "latency", "method": "POST", "path": "/v1/mutation", "body": SALE,
+            "seconds": late, "count": r.randint(1, 2)}),
+        "ledger late payment": ("ledger", lambda r: {
+            "mode": "latency", "method": "POST", "path": "/v1/mutation", "body": PAYMENT,
+            "seconds": late, "count": r.randint(1, 2)}),
         "ledger late relation": ("ledger", lambda r: {
             "mode": "latency", "method": "POST", "path": "/v1/relation", "seconds": late,
             "count": 1}),
@@ -621,6 +628,13 @@ def run(orders: int, broker: str, seed: int, plan: Plan, timeout: float | None =
                 judge = Judge(installation, control, chaos.expected)
                 seen, seconds = judge.wait(timeout or plan.convergence_timeout)
                 report["converge_seconds"] = None if seconds is None else round(seconds, 1)
+                # A late write armed near the end lands after koppel looks done: count after
+                # the last one can have landed, or a duplicate it makes goes unseen.
+                landed = began + report["chaos_seconds"] + plan.late_write_seconds + 5
+                if time.monotonic() < landed:
+                    say(f"waiting {landed - time.monotonic():.0f}s more for late writes to land")
+                    time.sleep(landed - time.monotonic())
+                    seen = judge.look()
                 report["seen"] = seen
                 report["worker_processes_started"] = (
                     installation.processes["worker"].children() if broker != "embedded"

@@ -25,6 +25,10 @@ A fake may add modes of its own (``own_modes``) that only it knows how to apply,
 ``take`` whether one fires for the request at hand (the shop's badly signed answer, say).
 An ``error`` fault may carry the ``message`` the fake's error body says.
 
+A fault matches a request by ``method``, ``path`` (a regular expression matched against the
+whole path) and, when given, ``body`` (a regular expression searched for in the request body):
+a ledger takes a sale and a payment on the same path, and a test may want to fail only one.
+
 Each fault fires either with probability ``rate`` (seeded, so a run can be repeated) or for the
 next ``count`` matching requests, whichever is given (``count`` wins); ``skip`` lets that many
 matching requests through first (e.g. fail the second POST, not the first). The fake's own error body
@@ -59,22 +63,27 @@ class Fault:
     answer_after: float = 0.0  # late_commit
     commit_after: float = 0.0  # late_commit
     message: str | None = None  # error: what the fake's error body says
+    body: str = ""  # a regular expression searched for in the request body; "" matches all
     fired: int = 0
     seen: int = 0
     _pattern: re.Pattern = field(init=False, repr=False)
+    _body: re.Pattern = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._pattern = re.compile(self.path)
+        self._body = re.compile(self.body.encode())
 
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method in ("*", method)) and bool(self._pattern.fullmatch(path))
+    def matches(self, method: str, path: str, body: bytes = b"") -> bool:
+        return (self.method in ("*", method) and bool(self._pattern.fullmatch(path))
+                and bool(self._body.search(body)))
 
     def as_dict(self) -> dict:
         return {
             "mode": self.mode, "method": self.method, "path": self.path, "rate": self.rate,
             "count": self.count, "status": self.status, "seconds": self.seconds,
             "skip": self.skip, "answer_after": self.answer_after,
-            "commit_after": self.commit_after, "message": self.message, "fired": self.fired,
+            "commit_after": self.commit_after, "message": self.message, "body": self.body,
+            "fired": self.fired,
         }
 
 
@@ -107,9 +116,10 @@ class Faults:
 
     def take(self, method: str, path: str, modes: set[str]) -> Fault | None:
         """The first armed fault of ``modes`` that fires for this request (and count it)."""
+        body = request.get_data()
         with self._lock:
             for fault in self._faults:
-                if fault.mode not in modes or not fault.matches(method, path):
+                if fault.mode not in modes or not fault.matches(method, path, body):
                     continue
                 fault.seen += 1
                 if fault.seen <= fault.skip:

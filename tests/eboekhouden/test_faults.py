@@ -11,7 +11,7 @@ import pytest
 from application.errors import TransientError
 from workers.connectors.eboekhouden import EBoekhoudenClient
 
-from .conftest import API_TOKEN, sale
+from .conftest import API_TOKEN, payment, sale
 
 
 def test_commit_then_500_is_an_unknown_outcome_that_find_mutation_resolves(fake, client):
@@ -26,6 +26,20 @@ def test_commit_then_500_is_an_unknown_outcome_that_find_mutation_resolves(fake,
     assert caught.value.detail["status"] == 500 and caught.value.detail["code"] == "ERR_001"
     found = client.find_mutation("WS2025-00042")  # I1: look it up before any retry
     assert found is not None and found["id"] == fake.get("mutations")[0]["id"]
+
+
+def test_a_fault_can_match_the_body_to_fail_the_payment_and_not_the_sale(fake, client):
+    """A sale and a payment share POST /v1/mutation; the chaos suite fails payments only."""
+    relation = fake.relation()
+    fake.fault(mode="error", method="POST", path="/v1/mutation", body=r'"type":\s*"?3\b',
+               count=1)
+
+    client.create_mutation(sale("WS7", relation["id"]))  # the sale passes the armed fault
+    with pytest.raises(TransientError):
+        client.create_mutation(payment("WS7", relation["id"], Decimal("55.00")))
+
+    assert [m["type"] for m in fake.get("mutations")] == [2]
+    assert [f["fired"] for f in fake.get("faults")] == [1]
 
 
 def test_500_before_the_write_is_unknown_too_but_nothing_is_there(fake, client):
