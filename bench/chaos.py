@@ -21,9 +21,9 @@ to fail a check and a twentieth unpaid), for the chaos phase:
 
 - a random worker process gets SIGKILL every few seconds (rabbitmq, redis);
 - ledger faults are armed through the sandbox's control API, a burst at a time: 500 after the
-  write committed, late writes (the ledger holds the request past koppel's HTTP timeout and
-  only then commits it, hole 1 of issue 7), 429 bursts, dropped connections; the shop answers
-  502 to bursts of reads;
+  write committed, late writes (sales, payments and relations the ledger commits long after
+  koppel's HTTP timeout and the attempt's claim ran out, hole 1 of issue 7), 429 bursts,
+  dropped connections; the shop answers 502 to bursts of reads;
 - 30% of the shop's webhook deliveries are dropped;
 - the broker is cut for 20 s and the database for 10 s (every connection broken, new ones
   refused).
@@ -371,16 +371,16 @@ def fault_kinds(plan: Plan) -> dict[str, tuple[str, object]]:
         "ledger 500 after commit": ("ledger", lambda r: {
             "mode": "after_commit", "method": "POST", "path": "/v1/(mutation|relation)",
             "count": r.randint(1, 3)}),
-        # The sandbox holds the request, then handles (commits) it: after koppel gave up.
+        # The ledger commits the write, and answers, long after koppel gave up.
         "ledger late sale": ("ledger", lambda r: {
-            "mode": "latency", "method": "POST", "path": "/v1/mutation", "body": SALE,
-            "seconds": late, "count": r.randint(1, 2)}),
+            "mode": "late_commit", "method": "POST", "path": "/v1/mutation", "body": SALE,
+            "commit_after": late, "answer_after": late, "count": r.randint(1, 2)}),
         "ledger late payment": ("ledger", lambda r: {
-            "mode": "latency", "method": "POST", "path": "/v1/mutation", "body": PAYMENT,
-            "seconds": late, "count": r.randint(1, 2)}),
+            "mode": "late_commit", "method": "POST", "path": "/v1/mutation", "body": PAYMENT,
+            "commit_after": late, "answer_after": late, "count": r.randint(1, 2)}),
         "ledger late relation": ("ledger", lambda r: {
-            "mode": "latency", "method": "POST", "path": "/v1/relation", "seconds": late,
-            "count": 1}),
+            "mode": "late_commit", "method": "POST", "path": "/v1/relation",
+            "commit_after": late, "answer_after": late, "count": 1}),
         "ledger 429 burst": ("ledger", lambda r: {
             "mode": "rate_limit", "path": "/v1/.*", "count": r.randint(5, 15), "seconds": 1}),
         "ledger dropped connection": ("ledger", lambda r: {
