@@ -400,6 +400,7 @@ class Chaos:
         self.kp, self.control, self.plan, self.rng = installation, control, plan, rng
         self.kinds = fault_kinds(plan)
         self.armed: dict[str, list[str]] = {"ledger": [], "shop": []}
+        self._round: list[str] = []
         self.worker_kills = 0
         self.kills_without_victim = 0
         self.embedded_kills = 0
@@ -465,7 +466,10 @@ class Chaos:
         self.expected.append(Expectation(number, expect["outcome"], expect.get("check")))
 
     def _arm_one(self) -> None:
-        kind = self.rng.choice(sorted(self.kinds))
+        if not self._round:  # every kind once a round, in a random order
+            self._round = sorted(self.kinds)
+            self.rng.shuffle(self._round)
+        kind = self._round.pop()
         fake, spec = self.kinds[kind]
         client = self.control.ledger if fake == "ledger" else self.control.shop
         client.post("/__sandbox/faults", json=spec(self.rng)).raise_for_status()
