@@ -676,8 +676,8 @@ def render(report: dict, console: Console) -> None:
         row("SIGKILLs of the whole process", report["embedded_kills"])
     else:
         row("worker SIGKILLs", report["worker_kills"])
-        row("kills that found no live worker", report["kills_without_a_live_worker"],
-            report["kills_without_a_live_worker"] == 0)
+        # koppel worker waits longer each time a process dies young: not a failure.
+        row("kill turns that found no live worker", report["kills_without_a_live_worker"])
         for name, seconds in sorted(report["cuts"].items()):
             row(f"{name} cut (s)", seconds)
     row("chaos phase (s)", report["chaos_seconds"])

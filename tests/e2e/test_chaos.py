@@ -31,7 +31,7 @@ def test_a_short_chaos_run_books_every_order_once(broker, postgres_url, queue_pr
     report = run(ORDERS, broker, seed=3, plan=SHORT,
                  made=(postgres_url, broker_url, queue_prefix))
     _check(report)
-    assert report["worker_kills"] >= 3 and report["kills_without_a_live_worker"] == 0
+    assert report["worker_kills"] >= 2
     assert set(report["cuts"]) == {"broker", "database"}
 
 
