@@ -295,11 +295,15 @@ class Installation:
         for event in EVENTS:
             shop.register_webhook(event, self.reader.webhook_address(self.connection.id, event))
         self.processes: dict[str, KoppelProcess] = {}
-        self.serve = self._start("serve", ["serve", "--port", str(self.port)])
-        if broker != "embedded":
-            self._start("worker", ["worker", "--processes", "2"])
-            self._start("scheduler", ["scheduler"])
-        wait_for_http(self.public_url + "/", self.serve)
+        try:
+            self.serve = self._start("serve", ["serve", "--port", str(self.port)])
+            if broker != "embedded":
+                self._start("worker", ["worker", "--processes", "2"])
+                self._start("scheduler", ["scheduler"])
+            wait_for_http(self.public_url + "/", self.serve)
+        except BaseException:
+            self.stop()
+            raise
 
     def _proxied(self, name: str, url: str) -> str:
         """The same URL with a proxy of this run's own in place of the service's address."""
