@@ -105,13 +105,15 @@ class Plan:
 
 FULL = Plan(chaos_seconds=180, kill_every=3, fault_every=1.0, broker_cut=(25, 20),
             database_cut=(90, 10), embedded_kills=(45, 120))
-# CI: a shorter run that still meets every kind of fault once or more. The claim lease and the
-# scheduler's intervals are shortened so that a killed worker's claim and a dropped webhook
-# are picked up within the test's time, not in the minutes a shop can wait.
+# CI: a shorter run that still meets every kind of fault once or more. The claim lease, the
+# settle window and the scheduler's intervals are shortened so that a killed worker's claim and
+# a dropped webhook are picked up within the test's time, not in the minutes a shop can wait;
+# a late write still lands after the claim ran out (where koppel without a settle window sent
+# it again) and before the settle window ends.
 SHORT = Plan(chaos_seconds=30, kill_every=8, fault_every=1.5, broker_cut=(6, 5),
-             database_cut=(17, 4), embedded_kills=(8, 19), late_write_seconds=30.0,
+             database_cut=(17, 4), embedded_kills=(8, 19), late_write_seconds=20.0,
              convergence_timeout=150.0,
-             settings={"KOPPEL_CLAIM_LEASE": "20", "KOPPEL_SETTLE_WINDOW": "40",
+             settings={"KOPPEL_CLAIM_LEASE": "15", "KOPPEL_SETTLE_WINDOW": "25",
                        "KOPPEL_HTTP_TIMEOUT": "5",
                        "KOPPEL_SWEEP_INTERVAL": "15", "KOPPEL_REQUEUE_AGE": "10"})
 
