@@ -44,7 +44,6 @@ in a temporary directory whose path is printed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -72,6 +71,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import fakes as bench_fakes  # noqa: E402
+from bench.tcp_proxy import TcpProxy  # noqa: E402
 from bench.throughput import (AMQP_URL, REDIS_URL, FakesControl,  # noqa: E402
                               payments_due, production_services, say)
 from sandbox.generator import generate  # noqa: E402
@@ -116,83 +116,6 @@ SHORT = Plan(chaos_seconds=30, kill_every=8, fault_every=1.5, broker_cut=(6, 5),
              settings={"KOPPEL_CLAIM_LEASE": "15", "KOPPEL_SETTLE_WINDOW": "25",
                        "KOPPEL_HTTP_TIMEOUT": "5",
                        "KOPPEL_SWEEP_INTERVAL": "15", "KOPPEL_REQUEUE_AGE": "10"})
-
-
-# -- a TCP proxy the run can cut ---------------------------------------------------------------
-
-class TcpProxy:
-    """127.0.0.1:<port> forwarding to ``target``. :meth:`cut` breaks every open connection and
-    refuses new ones until :meth:`restore`, as a network partition or a restarting service
-    would. (The interface of ``bench/tcp_proxy.py``, which replaces this one when it lands.)"""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.state = "open"
-        self._open: set[asyncio.Transport] = set()
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True,
-                                        name="chaos-proxy")
-        self._thread.start()
-        ready.wait(10)
-
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = self._server.sockets[0].getsockname()[1]
-        ready.set()
-        self._loop.run_forever()
-
-    async def _handle(self, reader, writer) -> None:
-        if self.state == "cut":
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        pair = (writer.transport, up_writer.transport)
-        self._open.update(pair)
-
-        async def pipe(source, sink) -> None:
-            try:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            except (OSError, asyncio.CancelledError):
-                pass
-            finally:
-                for transport in pair:
-                    transport.abort()
-
-        try:
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        finally:
-            self._open.difference_update(pair)
-
-    def cut(self) -> None:
-        self.state = "cut"
-
-        def break_all() -> None:
-            for transport in list(self._open):
-                transport.abort()
-
-        self._loop.call_soon_threadsafe(break_all)
-
-    def restore(self) -> None:
-        self.state = "open"
-
-    def close(self) -> None:
-        def close() -> None:
-            self._server.close()
-            for transport in list(self._open):
-                transport.abort()
-            self._loop.stop()
-
-        self._loop.call_soon_threadsafe(close)
-        self._thread.join(timeout=5)
 
 
 # -- koppel's processes -----------------------------------------------------------------------
