@@ -114,6 +114,8 @@ class Runtime:
                             "schedules nothing (an installation has exactly one)")
                 return
             self._locks.append(lock)
+            if self.config.embedded:  # the one process: the queue of the one before is gone
+                self.actors.markers.abandon_all()
             self._spawn("scheduler", self.scheduler(schedule, lock=lock).run_forever,
                         self._stop)
 

@@ -13,7 +13,9 @@ database every koppel process shares, embedded or production, whatever the broke
   way: it sets ``again`` and returns.
 
 A marker expires (its worker was killed, its message was lost with a broker), and then the
-next webhook, or the dispatcher's look at expired markers, takes it over and sends again. The
+next webhook, or the dispatcher's look at expired markers, takes it over and sends again. An
+embedded installation's queue is in its process's memory, so when it starts every marker is
+expired at once (``abandon_all``). The
 inbox rows stay pending until an intake that started after them has fetched, so a webhook is
 never answered by a fetch older than itself (I2).
 """
@@ -138,6 +140,14 @@ class IntakeMarkers:
             "SELECT connection_id, kind, shop_id FROM intake_markers WHERE expires_at < ? "
             "ORDER BY expires_at LIMIT ?", [now, limit])
         return [Intake(r["connection_id"], r["kind"], int(r["shop_id"])) for r in rows]
+
+    def abandon_all(self) -> int:
+        """An embedded installation starts: its queue lived in the memory of the process
+        before (killed, stopped), so no marker's intake is queued or running any more. Each
+        expires now, else the document waits up to ``queued_for`` for anyone to fetch it
+        (webhook, sweep and dispatcher all find it covered)."""
+        with self.store.transaction() as cur:
+            return cur.execute("UPDATE intake_markers SET expires_at = 0")
 
     def _requeue(self, cur, intake: Intake, token: str) -> int:
         return cur.execute(
