@@ -133,7 +133,7 @@ class KoppelProcess:
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.popen = subprocess.Popen([sys.executable, "-m", "web.cli", *self.args],
+            self.popen = subprocess.Popen([sys.executable, "-m", "web.cli", "-v", *self.args],
                                           env=self.env, cwd=ROOT, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True)
         self.starts += 1
