@@ -77,9 +77,9 @@ class Runtime:
         outage only delays it (the dispatcher re-sends pending inbox rows)."""
         now = datetime.now(timezone.utc).isoformat()
         entry = self.inbox.add(connection_id, kind, shop_id, event, now)
-        if self.actors.markers.request(Intake(connection_id, kind, shop_id)):
-            self.publisher.publish(self.actors.intake.send, connection_id, kind, shop_id,
-                                   f"webhook:{event}", entry)
+        intake = Intake(connection_id, kind, shop_id)
+        if self.actors.markers.request(intake):
+            self.publisher.publish(self.actors.send_intake, intake, f"webhook:{event}", entry)
         return entry
 
     # -- running -------------------------------------------------------------------------

@@ -67,6 +67,16 @@ class Actors:
             self._process, broker=broker, actor_name=f"{prefix}.process",
             queue_name=f"{prefix}.process")
 
+    def send_intake(self, intake: Intake, via: str, inbox_id: int | None = None) -> None:
+        """Send the intake ``markers.request`` asked for. When the broker cannot be reached
+        the marker would claim a queued intake that is nowhere, and webhooks, the sweep and
+        the dispatcher would all wait for it to run out (``queued_for``)."""
+        try:
+            self.intake.send(intake.connection_id, intake.kind, intake.shop_id, via, inbox_id)
+        except BaseException:
+            self.markers.abandon(intake)
+            raise
+
     @property
     def queues(self) -> list[str]:
         return [self.intake.queue_name, self.process.queue_name]

@@ -34,8 +34,7 @@ class Dispatcher:
         sent = 0
         for intake in sorted(wanted, key=lambda i: i.key):
             if self.actors.markers.request(intake, now.timestamp()):
-                self.actors.intake.send(intake.connection_id, intake.kind, intake.shop_id,
-                                        "inbox")
+                self.actors.send_intake(intake, "inbox")
                 sent += 1
         return sent
 

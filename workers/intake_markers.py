@@ -141,6 +141,13 @@ class IntakeMarkers:
             "ORDER BY expires_at LIMIT ?", [now, limit])
         return [Intake(r["connection_id"], r["kind"], int(r["shop_id"])) for r in rows]
 
+    def abandon(self, intake: Intake) -> None:
+        """The message the marker was queued for never reached the broker (an outage): the
+        marker expires now, so the dispatcher's next look sends it again."""
+        with self.store.transaction() as cur:
+            cur.execute("UPDATE intake_markers SET expires_at = 0 "
+                        "WHERE document = ? AND state = 'queued'", [intake.key])
+
     def abandon_all(self) -> int:
         """An embedded installation starts: its queue lived in the memory of the process
         before (killed, stopped), so no marker's intake is queued or running any more. Each

@@ -92,8 +92,9 @@ class Sweeper:
     def _take_in(self, conn_id: UUID, kind: str, shop_id: int) -> None:
         """Unless an intake of the document is queued already (its webhook came, the broker
         has a backlog): then that one fetches it."""
-        if self.actors.markers.request(Intake(str(conn_id), kind, shop_id)):
-            self.actors.intake.send(str(conn_id), kind, shop_id, "sweep")
+        intake = Intake(str(conn_id), kind, shop_id)
+        if self.actors.markers.request(intake):
+            self.actors.send_intake(intake, "sweep")
 
     def _watermark(self, conn_id: UUID, kind: str) -> str | None:
         return self.store.scalar(
