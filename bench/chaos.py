@@ -112,7 +112,12 @@ FULL = Plan(chaos_seconds=180, kill_every=3, fault_every=1.0, broker_cut=(25, 20
 # it again) and before the settle window ends.
 SHORT = Plan(chaos_seconds=30, kill_every=8, fault_every=1.5, broker_cut=(6, 5),
              database_cut=(17, 4), embedded_kills=(8, 19), late_write_seconds=20.0,
-             convergence_timeout=150.0,
+             # After the chaos phase, the longest honest path of one order: its late write
+             # settles (settle window 25 s), its intake held by a killed worker comes back
+             # (Redis: the 60 s heartbeat timeout; a running marker: 0.75 x 15 + 15 s), the
+             # dispatcher looks (once a minute), and the 60 orders' three shop calls each
+             # wait for the shop's 120-a-minute limit (90 s): 25 + 60 + 60 + 90.
+             convergence_timeout=235.0,
              settings={"KOPPEL_CLAIM_LEASE": "15", "KOPPEL_SETTLE_WINDOW": "25",
                        "KOPPEL_HTTP_TIMEOUT": "5",
                        "KOPPEL_SWEEP_INTERVAL": "15", "KOPPEL_REQUEUE_AGE": "10"})
