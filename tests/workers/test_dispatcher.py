@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from projections.store import ReadStore
 from workers.actors import Actors
 from workers.dispatcher import Dispatcher
 from workers.inbox import Inbox
@@ -28,13 +27,6 @@ class Broker(StubBroker):
         if self.down:
             raise ConnectionError("the broker is unreachable")
         return super().enqueue(message, delay=delay)
-
-
-@pytest.fixture
-def store(database_url):
-    store = ReadStore(database_url)
-    yield store
-    store.close()
 
 
 def test_an_intake_the_broker_refused_is_sent_again_on_the_dispatchers_next_look(store):

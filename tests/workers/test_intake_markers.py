@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from application.errors import Throttled
-from projections.store import ReadStore
 from workers.connectors.rate_limit import CallLimiter, Rate
 from workers.intake_markers import Intake, IntakeMarkers
 
@@ -21,13 +20,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def store(database_url):
-    store = ReadStore(database_url)
-    yield store
-    store.close()
 
 
 @pytest.fixture
