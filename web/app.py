@@ -7,8 +7,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from web import (access, auth, connect, dashboard, documents_actions, export, notices, people,
-                 search, sharing, webhooks)
+from web import (access, auth, configure, connect, dashboard, documents_actions, errors,
+                 export, notices, people, search, sharing, webhooks)
 from web.logs import redact_loggers
 from web.security import secure
 
@@ -39,6 +39,8 @@ def create_app(runtime) -> Flask:
     app.register_blueprint(connect.blueprint)
     for daily_work in (documents_actions, search, export, notices):
         app.register_blueprint(daily_work.blueprint)
+    app.register_blueprint(configure.blueprint)
+    errors.init_app(app)
 
     @app.get("/healthz")
     @access.public
