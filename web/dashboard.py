@@ -92,13 +92,19 @@ def _ledger_system(connection_id: str) -> str | None:
         return None
 
 
+def _problem_nl(connection_id: str) -> str | None:
+    """The refused credentials' problem in Dutch (the read model keeps the English)."""
+    connection = _runtime().app.find_connection(UUID(connection_id))
+    return connection.credentials_problem_nl if connection is not None else None
+
+
 @blueprint.get("/")
 def home():
     if access.me().may(Action.ACCOUNTS):  # an admin looks after people, not documents
         return redirect(url_for("people.people"))
     runtime = _runtime()
     scope = access.scope()
-    connections = [dict(c, system=_ledger_system(c["id"]),
+    connections = [dict(c, system=_ledger_system(c["id"]), problem_nl=_problem_nl(c["id"]),
                         manage=access.me().may(Action.MANAGE, c["id"]))
                    for c in queries.connections(runtime.store, scope)]
     for c in connections:

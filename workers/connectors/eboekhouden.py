@@ -43,6 +43,15 @@ TOKEN_REFUSED = ("e-Boekhouden refused the API token; check it (or create a new 
                  "Beheer > Inrichting > Koppelingen and reconnect")
 NO_ACCESS = ("e-Boekhouden refused access to the administration; log in to e-Boekhouden to "
              "check the account, then reconnect")
+# The same in Dutch, for the merchant's red connection.
+IN_DUTCH = {
+    TOKEN_EXPIRED: "Uw API-token van e-Boekhouden is verlopen; maak een nieuw aan onder Beheer > "
+                   "Inrichting > Koppelingen en verbind opnieuw",
+    TOKEN_REFUSED: "e-Boekhouden weigerde het API-token; controleer het (of maak een nieuw aan) "
+                   "onder Beheer > Inrichting > Koppelingen en verbind opnieuw",
+    NO_ACCESS: "e-Boekhouden weigerde de toegang tot de administratie; log in bij e-Boekhouden "
+               "om het account te controleren en verbind daarna opnieuw",
+}
 # The ledger's own "already there" answers: a number, a relation code or a payment reference.
 DUPLICATE_CODES = {"MUT_019", "FACT_101", "REL_049", "MUTA_008", "FACT_VERWERK_004"}
 ACCESS_CODES = {"SECURITY_001", "SECURITY_002", "SECURITY_003", "SECURITY_004", "SECURITY_005",
@@ -450,6 +459,7 @@ class EBoekhoudenClient:
             self._discard_session(session)
             log.info("e-Boekhouden session refused (attempt %d); renewing", attempt)
         raise CredentialsError(TOKEN_REFUSED, code="SECURITY_010",
+                               message_nl=IN_DUTCH[TOKEN_REFUSED],
                                detail=self._scrub(exchange.parse_body(response)))
 
     def _send(self, method: str, path: str, *, write: bool | None = None,
@@ -471,7 +481,8 @@ class EBoekhoudenClient:
                                  outcome_unknown=method == "POST")
         code = _code(body)
         if status == 403 and code in ACCESS_CODES:
-            raise CredentialsError(NO_ACCESS, code=code, detail=body)
+            raise CredentialsError(NO_ACCESS, code=code, detail=body,
+                                   message_nl=IN_DUTCH[NO_ACCESS])
         nl, en = _merchant_message(code, body, sent)
         if code in DUPLICATE_CODES:
             raise DuplicateError(en, message_nl=nl, code=code, detail=body)
@@ -517,7 +528,8 @@ class EBoekhoudenClient:
                                  "again.", code=_code(body) or str(status), detail=body)
         code = _code(body)
         message = TOKEN_EXPIRED if code == "API_SESSION_004" else TOKEN_REFUSED
-        raise CredentialsError(message, code=code or str(status), detail=body)
+        raise CredentialsError(message, code=code or str(status), detail=body,
+                               message_nl=IN_DUTCH[message])
 
     def _scrub(self, value):
         """The remote body with any trace of the API or session token removed."""
