@@ -37,6 +37,7 @@ class ConnectionContext:
     settings: Settings
     credentials_problem: str | None
     webhook_generation: int = 0
+    paused: str | None = None
 
 
 class Connectors(Protocol):
@@ -96,7 +97,8 @@ class ConnectionDirectory:
             if parsed is None:
                 parsed = self._parsed[key] = settings_file.settings_from_dict(aggregate.settings)
         context = ConnectionContext(conn_id, aggregate.name, aggregate.settings_version, parsed,
-                                    aggregate.credentials_problem, aggregate.webhook_generation)
+                                    aggregate.credentials_problem, aggregate.webhook_generation,
+                                    aggregate.paused)
         with self._lock:
             self._current[conn_id] = (aggregate.version, context)
         return context

@@ -24,6 +24,7 @@ class Connection(Aggregate):
     removed: bool = False
     erased: tuple = ()  # the tombstone of an erased history
     credentials_problem_nl: str | None = None  # the refused credentials' problem in Dutch
+    paused: str | None = None  # why nothing is booked now (None: it runs)
 
     class Created(Aggregate.Created):
         TOPIC = "koppel:Connection.Created:v1"
@@ -122,6 +123,35 @@ class Connection(Aggregate):
         self.trigger_event(self.WebhookTokenRotated, generation=self.webhook_generation + 1,
                            by=by)
         return self.webhook_generation
+
+    # -- paused: documents are taken in and wait; nothing reaches the ledger ------------------
+
+    class Paused(Aggregate.Event):
+        TOPIC = "koppel:Connection.Paused:v1"
+        by: str
+        reason: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.paused = self.reason
+
+    def pause(self, by: str, reason: str) -> bool:
+        if self.paused is not None:
+            return False
+        self.trigger_event(self.Paused, by=by, reason=reason)
+        return True
+
+    class Resumed(Aggregate.Event):
+        TOPIC = "koppel:Connection.Resumed:v1"
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.paused = None
+
+    def resume(self, by: str) -> bool:
+        if self.paused is None:
+            return False
+        self.trigger_event(self.Resumed, by=by)
+        return True
 
     # -- removed: the connection stops for good; its history is kept or erased ----------------
 
