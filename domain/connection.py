@@ -8,11 +8,13 @@ reach the aggregate.
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.ids import connection_id
+from domain.start_date import BookedSpan, Period, moment
 
 
 class Connection(Aggregate):
@@ -32,6 +34,8 @@ class Connection(Aggregate):
         self.settings_version = 1
         self.credentials_problem: str | None = None
         self.ledger_tokens: str | None = None  # sealed by the application, never plain
+        self.start_date: str | None = None  # ISO, UTC; None: made before start dates existed
+        self.imported: tuple[tuple[str, str], ...] = ()  # periods before it, booked on request
 
     @staticmethod
     def create_id(name: str) -> UUID:
@@ -114,3 +118,48 @@ class Connection(Aggregate):
         self.trigger_event(self.WebhookTokenRotated, generation=self.webhook_generation + 1,
                            by=by)
         return self.webhook_generation
+    # -- what the connection books (domain/start_date.py) ------------------------------------
+
+    class StartDateSet(Aggregate.Event):
+        """From this moment on the shop's documents are booked; older ones only when a
+        period of history is imported."""
+
+        TOPIC = "koppel:Connection.StartDateSet:v1"
+        start_date: str
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.start_date = self.start_date
+
+    def set_start_date(self, when: datetime, by: str) -> bool:
+        # The shop writes creation times in whole seconds: an order taken in the very second
+        # of connecting must not look older than the connection.
+        text = moment(when).replace(microsecond=0).isoformat()
+        if text == self.start_date:
+            return False
+        self.trigger_event(self.StartDateSet, start_date=text, by=by)
+        return True
+
+    class HistoryImported(Aggregate.Event):
+        """The merchant chose to book a period before the start date (an import)."""
+
+        TOPIC = "koppel:Connection.HistoryImported:v1"
+        start: str
+        end: str
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.imported = (*connection.imported, (self.start, self.end))
+
+    def import_period(self, period: Period, by: str) -> bool:
+        pair = (period.start.isoformat(), period.end.isoformat())
+        if pair in self.imported:
+            return False
+        self.trigger_event(self.HistoryImported, start=pair[0], end=pair[1], by=by)
+        return True
+
+    @property
+    def booked_span(self) -> BookedSpan:
+        return BookedSpan(
+            moment(self.start_date) if self.start_date else None,
+            tuple(Period(moment(start), moment(end)) for start, end in self.imported))

@@ -297,6 +297,7 @@ def import_connection(file: Path, owner: str | None) -> None:
         state = "saved" if changed else "unchanged"
         click.echo(f"connection {connection.name!r} {state} (settings version "
                    f"{connection.version})")
+        click.echo(f"  {_span_text(connection.span)}")
         _echo_webhook_addresses(runtime, connection.id)
     finally:
         runtime.stop()
@@ -326,6 +327,47 @@ def rotate_token(name: str, by: str) -> None:
         click.echo(f"connection {name!r}: new webhook addresses (the old ones are refused "
                    f"from now on)")
         _echo_webhook_addresses(runtime, aggregate.id)
+    finally:
+        runtime.stop()
+
+
+def _span_text(span) -> str:
+    if span.start_date is None:
+        return "books every document the shop has (no start date)"
+    text = f"books what the shop creates from {span.start_date.isoformat()} on"
+    for period in span.imported:
+        text += f"; imported {period.start.isoformat()} to {period.end.isoformat()}"
+    return text
+
+
+def _moment(value: str):
+    """A date (midnight, UTC) or a date and time, as ISO text."""
+    from domain.start_date import moment
+
+    try:
+        return moment(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or date and time "
+                                 f"(YYYY-MM-DDTHH:MM)") from None
+
+
+@connections.command("start-date")
+@click.argument("name")
+@click.argument("when", required=False)
+@click.option("--by", default="cli", show_default=True, help="Who moves it (recorded).")
+def start_date(name: str, when: str | None, by: str) -> None:
+    """Show a connection's start date, or move it to WHEN (the shop's documents created before
+    it are not booked, unless their period is imported)."""
+    moment = _moment(when) if when else None
+    runtime = _runtime()
+    try:
+        aggregate = runtime.app.connection_named(name)
+        if aggregate is None:
+            raise click.ClickException(f"no connection named {name!r}")
+        if moment is not None:
+            changed = runtime.connections.set_start_date(aggregate.id, moment, by=by)
+            click.echo("start date moved" if changed else "start date unchanged")
+        click.echo(f"{name}: {_span_text(runtime.connections.get(aggregate.id).span)}")
     finally:
         runtime.stop()
 

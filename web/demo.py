@@ -8,6 +8,7 @@ is compared with what the generator meant to happen to it, and any difference is
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from collections import Counter
@@ -79,6 +80,22 @@ def _fresh_database(var: Path) -> str:
     return f"sqlite:///{var / 'demo.sqlite'}"
 
 
+# The demo shop's new orders are numbered from 1001 up, across every batch of generated
+# orders (a reused number collides with the ledger's booking of it: NUMBER_TAKEN, R2.1). Each
+# run starts a fresh shop, ledger and database, so 1001 is again this run's first order.
+FIRST_NUMBER = 1001
+# The shop's past, put in before koppel connects: numbered below the new orders.
+HISTORY_ORDERS = 20
+HISTORY_FIRST_NUMBER = 901
+
+
+def renumber(order: dict, number: int) -> dict:
+    order = {**order, "ordernumber": number, "ordernumber_full": str(number)}
+    if order.get("invoicenumber") is not None:
+        order["invoicenumber"] = number
+    return order
+
+
 class Demo:
     def __init__(self, port: int, seed: int, ledger: str = "eboekhouden") -> None:
         shop_port = free_port()
@@ -91,8 +108,9 @@ class Demo:
             sandbox_billit.create_app(api_key=BILLIT_KEY, party_id=int(BILLIT_PARTY), seed=seed)
             if ledger == "billit" else
             sandbox_eboekhouden.create_app(api_token=LEDGER_TOKEN, seed=seed))
+        var = Path("var")
         config = from_environment().with_(
-            database_url=_fresh_database(Path("var")), broker_url="", queue_prefix="demo",
+            database_url=_fresh_database(var), broker_url="", queue_prefix="demo",
             public_url=f"http://127.0.0.1:{port}", eboekhouden_url=self.ledger.url,
             billit_url=self.ledger.url, claim_lease=30.0,
             # The sandbox's ledger holds no request longer than it takes to answer (unless a
@@ -100,6 +118,13 @@ class Demo:
             settle_window=30.0,
             # The sandbox shop has no rate limit unless asked: the demo runs at full speed.
             shop_rate_limit="")
+        self.numbers = itertools.count(FIRST_NUMBER)
+        self.control = httpx.Client(base_url=self.shop_url, timeout=30)
+        # The shop's past: orders made before koppel was connected, not booked unless the
+        # merchant imports their period (`koppel import --from 2026-03-01 --to 2026-04-01`).
+        self.history = self.put_orders(
+            generate(HISTORY_ORDERS, seed + 10_000, scopes=ORDER_SCOPES),
+            numbers=iter(range(HISTORY_FIRST_NUMBER, HISTORY_FIRST_NUMBER + HISTORY_ORDERS)))
         self.runtime: Runtime = bootstrap(config, environ={})
         self.connection, _ = self.runtime.connections.save(
             demo_settings(self.shop_url, ledger), by="demo")
@@ -117,12 +142,18 @@ class Demo:
         for event in EVENTS:
             shop_client.register_webhook(event,
                                          self.runtime.webhook_address(self.connection.id, event))
-        self.control = httpx.Client(base_url=self.shop_url, timeout=30)
 
-    def put_orders(self, documents: list[dict]) -> list[Expectation]:
+    def put_orders(self, documents: list[dict], numbers=None) -> list[Expectation]:
+        """Into the sandbox shop, each with the next order number, as the shop takes an order
+        today (it stamps the creation time and sends its webhook). With ``numbers``: the
+        shop's past, on the generator's dates, numbered from ``numbers``, no webhook."""
+        dated_now = numbers is None
         expected = []
         for document in documents:
-            body = {"order": document["order"], "orderrows": document["orderrows"]}
+            order = renumber(document["order"], next(numbers or self.numbers))
+            if dated_now:
+                del order["create_date"]
+            body = {"order": order, "orderrows": document["orderrows"], "notify": dated_now}
             response = self.control.post("/__sandbox/orders", content=sandbox_shop.dumps(body),
                                          headers={"content-type": "application/json"})
             response.raise_for_status()

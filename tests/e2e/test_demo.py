@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+from collections import Counter
 
 import pytest
 
@@ -27,3 +29,31 @@ def test_the_headless_demo_settles_every_order_as_the_generator_meant(tmp_path, 
     assert posted > 50 and failed > 0  # some orders are made to fail a check, on purpose
     assert "UNEXPECTED" not in result.stdout
     assert (tmp_path / "var" / "demo.sqlite").exists()
+
+
+def test_the_demo_never_reuses_an_order_number_across_batches(tmp_path, monkeypatch):
+    """The trickle generates a new batch every 50 orders; the same generated batch put in
+    twice (the worst case) still gets numbers of its own and books without NUMBER_TAKEN."""
+    from sandbox.generator import generate
+    from web.demo import ORDER_SCOPES, Demo, free_port
+
+    monkeypatch.chdir(tmp_path)
+    demo = Demo(free_port(), seed=3)
+    try:
+        batch = [d for d in generate(12, 3, failing_share=0, unpaid_share=0,
+                                     scopes=ORDER_SCOPES)]
+        expected = demo.put_orders(batch) + demo.put_orders(batch)
+        numbers = [e.number for e in expected]
+        assert numbers == [str(n) for n in range(1001, 1025)]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            states = demo.states()
+            if all(states.get(n, {}).get("status") in ("posted", "failed") for n in numbers):
+                break
+            time.sleep(0.3)
+        codes = Counter(states[n]["failure_code"] for n in numbers)
+        assert codes[None] == 24 and "NUMBER_TAKEN" not in codes, codes
+        # the shop's past is there, and not booked (before the connection's start date)
+        assert len(demo.history) == 20 and not set(states) & {e.number for e in demo.history}
+    finally:
+        demo.stop()
