@@ -29,7 +29,11 @@ def _config():
 def _runtime(database_threads: int = 0, **kwargs):
     from web.bootstrap import bootstrap
 
-    return bootstrap(_config().with_(database_threads=database_threads), **kwargs)
+    config = _config().with_(database_threads=database_threads)
+    if config.demo:
+        click.echo(f"(koppel demo's database {config.database_url} and sandbox ledger "
+                   f"{config.eboekhouden_url}; set KOPPEL_DATABASE_URL for another)", err=True)
+    return bootstrap(config, **kwargs)
 
 
 @click.group()

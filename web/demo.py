@@ -29,7 +29,7 @@ from sandbox.generator import generate
 from sandbox.serve import serve
 from web.app import create_app
 from web.bootstrap import Runtime, bootstrap
-from web.config import from_environment
+from web.config import from_environment, leave_demo_marker
 from web.webhooks import EVENTS
 from workers.scheduler import Intervals
 
@@ -126,6 +126,7 @@ class Demo:
             generate(HISTORY_ORDERS, seed + 10_000, scopes=ORDER_SCOPES),
             numbers=iter(range(HISTORY_FIRST_NUMBER, HISTORY_FIRST_NUMBER + HISTORY_ORDERS)))
         self.runtime: Runtime = bootstrap(config, environ={})
+        leave_demo_marker(config, var)
         self.connection, _ = self.runtime.connections.save(
             demo_settings(self.shop_url, ledger), by="demo")
         # The demo's one merchant, owning its connection; a new password every run.

@@ -31,6 +31,29 @@ def test_the_headless_demo_settles_every_order_as_the_generator_meant(tmp_path, 
     assert (tmp_path / "var" / "demo.sqlite").exists()
 
 
+@pytest.mark.slow
+def test_after_the_demo_the_support_commands_read_the_demos_database(tmp_path):
+    env = {"PATH": os.environ["PATH"]}  # as a person types them: no KOPPEL_ settings
+    demo = subprocess.run(
+        [sys.executable, "-m", "web.cli", "demo", "--orders", "10", "--exit", "--timeout", "120"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    audit = subprocess.run([sys.executable, "-m", "web.cli", "audit", "1005"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "1005" in audit.stdout and "Received" in audit.stdout
+    assert "demo.sqlite" in audit.stderr  # it says which database it read
+
+    from web.config import from_environment
+    config = from_environment({}, var_dir=tmp_path / "var")
+    # reprocess would talk to the demo's sandbox ledger, never to the real e-Boekhouden
+    assert config.demo and config.eboekhouden_url.startswith("http://127.0.0.1:")
+    assert config.billit_url.startswith("http://127.0.0.1:")
+    (tmp_path / "var" / "koppel.sqlite").touch()  # a real installation in this folder wins
+    assert from_environment({}, var_dir=tmp_path / "var").eboekhouden_url == \
+        "https://api.e-boekhouden.nl"
+
+
 def test_the_demo_never_reuses_an_order_number_across_batches(tmp_path, monkeypatch):
     """The trickle generates a new batch every 50 orders; the same generated batch put in
     twice (the worst case) still gets numbers of its own and books without NUMBER_TAKEN."""
