@@ -18,6 +18,7 @@ import dramatiq
 
 from application.app import Koppel
 from application.connections import ConnectionDirectory
+from application.history_import import HistoryImports
 from application.processing import Processing
 from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
@@ -57,6 +58,7 @@ class Runtime:
     spent_states: SpentStates
     accounts: Accounts
     notifier: Notifier
+    imports: HistoryImports
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -165,5 +167,7 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     sweeper = Sweeper(app, store, directory, actors)
     accounts = Accounts(app, box, config.secret_key)
     notifier = Notifier(store, config.mail.send, config.public_url)
+    imports = HistoryImports(app, directory, processing)
     return Runtime(config, app, store, directory, processing, projector, inbox, broker,
-                   actors, dispatcher, sweeper, SpentStates(store), accounts, notifier)
+                   actors, dispatcher, sweeper, SpentStates(store), accounts, notifier,
+                   imports=imports)

@@ -244,6 +244,74 @@ def reprocess(number: str, connection: str | None, by: str, reason: str) -> None
         runtime.stop()
 
 
+@main.command("import")
+@click.option("--connection", "name", required=True, help="The connection's name.")
+@click.option("--from", "date_from", required=True, help="First day (YYYY-MM-DD).")
+@click.option("--to", "date_to", required=True, help="Last day, included (YYYY-MM-DD).")
+@click.option("--dry-run", is_flag=True,
+              help="Only say how many documents and what total it would book.")
+@click.option("--by", default="cli", show_default=True, help="Who imports (recorded).")
+def import_history(name: str, date_from: str, date_to: str, dry_run: bool, by: str) -> None:
+    """Book the shop's documents of a period before the connection's start date. Ctrl-C
+    pauses; the same command again goes on where it stopped, and books nothing twice."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from application.history_import import period_of
+
+    try:
+        period = period_of(_moment(date_from), _moment(date_to))
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    from application.errors import KoppelError
+
+    runtime = _runtime()
+    try:
+        aggregate = runtime.app.connection_named(name)
+        if aggregate is None:
+            raise click.ClickException(f"no connection named {name!r}")
+        _import(runtime, aggregate.id, period, dry_run, by, date_from, date_to)
+    except KoppelError as error:  # the shop unreachable, say: said plainly, nothing lost
+        raise click.ClickException(error.message) from None
+    finally:
+        runtime.stop()
+
+
+def _import(runtime, conn_id, period, dry_run: bool, by: str, date_from: str,
+            date_to: str) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    if dry_run:
+        _print_dry_run(runtime.imports.dry_run(conn_id, period))
+        return
+    imported = runtime.imports.start(conn_id, period, by=by)
+    if not runtime.config.embedded:
+        process = lambda doc_id: runtime.actors.process.send(str(doc_id))  # noqa: E731
+    else:
+        process = None  # no worker outlives this command: processed here
+    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn()) as bar:
+        task = bar.add_task("import", total=imported.total, completed=imported.position)
+        try:
+            imported = runtime.imports.run(
+                imported.id, lambda i: bar.update(task, completed=i.position), process)
+        except KeyboardInterrupt:
+            imported = runtime.imports.pause(imported.id, by=by)
+    if imported.state == "finished":
+        runtime.projector.catch_up()
+        click.echo(f"imported {imported.total} documents of {date_from} to {date_to}")
+    else:
+        click.echo(f"paused at {imported.position} of {imported.total}; the same "
+                   f"command goes on from there")
+
+
+def _print_dry_run(result) -> None:
+    click.echo(f"{result.listed} documents in the period; nothing was sent")
+    click.echo(f"  would be booked:   {result.to_book}, total {result.total} (incl. VAT)")
+    click.echo(f"  booked already:    {result.booked_already}")
+    click.echo(f"  wait for payment:  {result.waiting}")
+    for code, count in sorted(result.failing.items()):
+        click.echo(f"  would be in Errors: {count} ({code})")
+
+
 @main.group()
 def projections() -> None:
     """The read models behind the pages."""
