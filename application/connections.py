@@ -40,6 +40,7 @@ class ConnectionContext:
     credentials_problem: str | None
     webhook_generation: int = 0
     span: BookedSpan = BookedSpan()
+    paused: str | None = None
 
 
 class Connectors(Protocol):
@@ -100,7 +101,7 @@ class ConnectionDirectory:
                 parsed = self._parsed[key] = settings_file.settings_from_dict(aggregate.settings)
         context = ConnectionContext(conn_id, aggregate.name, aggregate.settings_version, parsed,
                                     aggregate.credentials_problem, aggregate.webhook_generation,
-                                    aggregate.booked_span)
+                                    span=aggregate.booked_span, paused=aggregate.paused)
         with self._lock:
             self._current[conn_id] = (aggregate.version, context)
         return context

@@ -79,6 +79,11 @@ class WaitingForReconnect(TransientError):
     """The connection's credentials were refused: the document waits, it does not fail."""
 
 
+class ConnectionPaused(WaitingForReconnect):
+    """The connection is paused (or its app uninstalled): the document waits until it is
+    resumed, however long that takes."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: str
@@ -230,6 +235,9 @@ class Processing:
             if document.next_step == "fetch":  # the shop no longer has it
                 return Outcome(document.status, document.number)
         connection = self.connections.get(document.connection_id)
+        if connection.paused is not None:
+            raise ConnectionPaused(f"{connection.name} is paused ({connection.paused}); "
+                                   f"{document.number} waits")
         try:
             while (step := document.next_step) is not None:
                 if step == "check":
@@ -523,5 +531,6 @@ def _shop_number(kind: str, bundle: dict) -> str:
     return str(invoice.get("invoicenumber_full") or invoice.get("invoicenumber") or invoice["id"])
 
 
-__all__ = ["Processing", "Outcome", "ClaimHeld", "WaitingForReconnect", "Status",
+__all__ = ["Processing", "Outcome", "ClaimHeld", "WaitingForReconnect", "ConnectionPaused",
+           "Status",
            "DocumentError"]

@@ -36,6 +36,8 @@ class Connection(Aggregate):
         self.ledger_tokens: str | None = None  # sealed by the application, never plain
         self.start_date: str | None = None  # ISO, UTC; None: made before start dates existed
         self.imported: tuple[tuple[str, str], ...] = ()  # periods before it, booked on request
+        self.checks: dict[str, dict] = {}  # "shop" | "ledger" -> the last real call's outcome
+        self.paused: str | None = None  # why nothing is booked now (None: it runs)
 
     @staticmethod
     def create_id(name: str) -> UUID:
@@ -163,3 +165,57 @@ class Connection(Aggregate):
         return BookedSpan(
             moment(self.start_date) if self.start_date else None,
             tuple(Period(moment(start), moment(end)) for start, end in self.imported))
+
+    # -- the two status dots: did a real call to the shop / the ledger succeed? --------------
+
+    class StatusChecked(Aggregate.Event):
+        """koppel called the shop or the ledger with the connection's credentials; ``ok``
+        only when the call succeeded. The messages say what the other side answered."""
+
+        TOPIC = "koppel:Connection.StatusChecked:v1"
+        system: str  # shop | ledger
+        ok: bool
+        code: str
+        message_nl: str
+        message_en: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.checks = {**connection.checks, self.system: {
+                "ok": self.ok, "at": self.timestamp.isoformat(), "code": self.code,
+                "message_nl": self.message_nl, "message_en": self.message_en}}
+
+    def record_check(self, system: str, ok: bool, code: str = "", message_nl: str = "",
+                     message_en: str = "") -> None:
+        if system not in ("shop", "ledger"):
+            raise ValueError(f"unknown system {system!r}")
+        self.trigger_event(self.StatusChecked, system=system, ok=ok, code=code,
+                           message_nl=message_nl, message_en=message_en)
+
+    # -- paused: documents are taken in and wait; nothing reaches the ledger ------------------
+
+    class Paused(Aggregate.Event):
+        TOPIC = "koppel:Connection.Paused:v1"
+        by: str
+        reason: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.paused = self.reason
+
+    def pause(self, by: str, reason: str) -> bool:
+        if self.paused is not None:
+            return False
+        self.trigger_event(self.Paused, by=by, reason=reason)
+        return True
+
+    class Resumed(Aggregate.Event):
+        TOPIC = "koppel:Connection.Resumed:v1"
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.paused = None
+
+    def resume(self, by: str) -> bool:
+        if self.paused is None:
+            return False
+        self.trigger_event(self.Resumed, by=by)
+        return True

@@ -21,7 +21,6 @@ from web.app import create_app
 from web.bootstrap import bootstrap
 from web.config import Config
 from web.demo import BILLIT_KEY, BILLIT_PARTY, demo_settings_text
-from web.webhooks import EVENTS
 from workers.dispatcher import Dispatcher
 from workers.scheduler import Job, Scheduler
 
@@ -136,10 +135,7 @@ class Harness:
     # -- the shop ------------------------------------------------------------------------
 
     def register_webhooks(self) -> None:
-        shop = self.runtime.connections.shop(self.connection)
-        for event in EVENTS:
-            address = self.runtime.webhook_address(self.connection.id, event)
-            shop.register_webhook(event, address)
+        self.runtime.onboarding.register_webhooks(self.connection.id)
 
     def put_order(self, document: dict, notify: bool = False) -> dict:
         body = {"order": document["order"], "orderrows": document["orderrows"],

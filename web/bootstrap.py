@@ -19,6 +19,7 @@ import dramatiq
 from application.app import Koppel
 from application.connections import ConnectionDirectory
 from application.history_import import HistoryImports
+from application.onboarding import Onboarding
 from application.processing import Processing
 from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
@@ -26,6 +27,7 @@ from projections.projector import Projector
 from projections.store import ReadStore
 from web.config import Config, persistence_env
 from web.connect_state import SpentStates
+from web.webhooks import EVENTS
 from workers.actors import Actors
 from workers.broker import make_broker
 from workers.connectors.factory import (BillitApp, HttpConnectors, RateLimits, TransportFor,
@@ -59,6 +61,7 @@ class Runtime:
     accounts: Accounts
     notifier: Notifier
     imports: HistoryImports
+    onboarding: Onboarding = None  # set right after: it needs the runtime's webhook addresses
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -168,6 +171,8 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     accounts = Accounts(app, box, config.secret_key)
     notifier = Notifier(store, config.mail.send, config.public_url)
     imports = HistoryImports(app, directory, processing)
-    return Runtime(config, app, store, directory, processing, projector, inbox, broker,
-                   actors, dispatcher, sweeper, SpentStates(store), accounts, notifier,
-                   imports=imports)
+    runtime = Runtime(config, app, store, directory, processing, projector, inbox, broker,
+                      actors, dispatcher, sweeper, SpentStates(store), accounts, notifier,
+                      imports=imports)
+    runtime.onboarding = Onboarding(app, directory, runtime.webhook_address, EVENTS)
+    return runtime

@@ -370,7 +370,7 @@ def import_connection(file: Path, owner: str | None) -> None:
         click.echo(f"connection {connection.name!r} {state} (settings version "
                    f"{connection.version})")
         click.echo(f"  {_span_text(connection.span)}")
-        _echo_webhook_addresses(runtime, connection.id)
+        _register_webhooks(runtime, connection.id)
     finally:
         runtime.stop()
 
@@ -398,9 +398,23 @@ def rotate_token(name: str, by: str) -> None:
         runtime.connections.rotate_webhook_token(aggregate.id, by=by)
         click.echo(f"connection {name!r}: new webhook addresses (the old ones are refused "
                    f"from now on)")
-        _echo_webhook_addresses(runtime, aggregate.id)
+        _register_webhooks(runtime, aggregate.id)  # and the old ones removed at the shop
     finally:
         runtime.stop()
+
+
+def _register_webhooks(runtime, conn_id) -> None:
+    """Through the shop's API; when the shop cannot be reached, the addresses to enter by
+    hand (and ``koppel connections import`` again later registers them)."""
+    from application.errors import KoppelError
+
+    try:
+        added = runtime.onboarding.register_webhooks(conn_id)
+    except KoppelError as error:
+        click.echo(f"  the shop's webhooks could not be registered: {error.message}")
+        _echo_webhook_addresses(runtime, conn_id)
+        return
+    click.echo(f"  webhooks registered at the shop: {', '.join(added) or 'all there already'}")
 
 
 def _span_text(span) -> str:

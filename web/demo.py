@@ -30,7 +30,6 @@ from sandbox.serve import serve
 from web.app import create_app
 from web.bootstrap import Runtime, bootstrap
 from web.config import from_environment, leave_demo_marker
-from web.webhooks import EVENTS
 from workers.scheduler import Intervals
 
 SHOP_KEYS = ("demo-public-key", "demo-shop-secret")
@@ -139,10 +138,8 @@ class Demo:
         self.runtime.start_background(schedule=Intervals(
             sweep=timedelta(seconds=30), payments=timedelta(minutes=5),
             open_recheck=timedelta(minutes=30), requeue=timedelta(seconds=10)))
-        shop_client = self.runtime.connections.shop(self.connection)
-        for event in EVENTS:
-            shop_client.register_webhook(event,
-                                         self.runtime.webhook_address(self.connection.id, event))
+        self.runtime.onboarding.register_webhooks(self.connection.id)
+        self.runtime.onboarding.check_ledger(self.connection.id)
 
     def put_orders(self, documents: list[dict], numbers=None) -> list[Expectation]:
         """Into the sandbox shop, each with the next order number, as the shop takes an order

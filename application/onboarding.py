@@ -1,0 +1,141 @@
+"""Connecting a shop and a ledger: the calls that prove a connection works, and the steps a
+merchant takes once instead of a support person with a shell.
+
+- ``register_webhooks``: koppel registers its own webhook addresses at the shop through the
+  API (the ones there already are left alone), so nobody pastes addresses.
+- ``check_shop`` / ``check_ledger``: one real call each with the stored credentials; the
+  outcome is recorded on the connection (``StatusChecked``), which is what the two status dots
+  show, with the time of the check. A dot is green only after a call succeeded.
+- ``connect_eboekhouden``: a pasted API token is tried against the ledger before it is saved;
+  a refused token is not saved, and the ledger's refusal is said in plain words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+from uuid import UUID
+
+from application.app import Koppel
+from application.connections import ConnectionDirectory
+from application.errors import CredentialsError, KoppelError
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    ok: bool
+    code: str = ""
+    message_nl: str = ""
+    message_en: str = ""
+
+    @classmethod
+    def of(cls, error: KoppelError) -> "CheckOutcome":
+        return cls(False, error.code, error.message_nl, error.message)
+
+
+class Onboarding:
+    def __init__(self, app: Koppel, connections: ConnectionDirectory,
+                 webhook_address: Callable[[UUID, str], str], events: Iterable[str]) -> None:
+        self.app, self.connections = app, connections
+        self.webhook_address, self.events = webhook_address, tuple(events)
+
+    # -- the shop --------------------------------------------------------------------------
+
+    def register_webhooks(self, conn_id: UUID) -> list[str]:
+        """Registers koppel's address for every event the shop does not send to it yet;
+        returns the events registered now. A call that fails is recorded on the shop's dot."""
+        connection = self.connections.get(conn_id)
+        shop = self.connections.shop(connection)
+        try:
+            present = {(h.get("event"), h.get("address")) for h in shop.list_webhooks()}
+            added = []
+            for event in self.events:
+                address = self.webhook_address(conn_id, event)
+                if (event, address) not in present:
+                    shop.register_webhook(event, address)
+                    added.append(event)
+        except KoppelError as error:
+            self._record(conn_id, "shop", CheckOutcome.of(error))
+            raise
+        self._record(conn_id, "shop", CheckOutcome(True))
+        return added
+
+    def check_shop(self, conn_id: UUID) -> CheckOutcome:
+        connection = self.connections.get(conn_id)
+        try:
+            self.connections.shop(connection).list_webhooks()
+            outcome = CheckOutcome(True)
+        except KoppelError as error:
+            outcome = CheckOutcome.of(error)
+        self._record(conn_id, "shop", outcome)
+        return outcome
+
+    # -- the ledger ------------------------------------------------------------------------
+
+    def check_ledger(self, conn_id: UUID) -> CheckOutcome:
+        connection = self.connections.get(conn_id)
+        try:
+            self._try_ledger(self.connections.ledger(connection), connection.settings)
+            outcome = CheckOutcome(True)
+        except KoppelError as error:
+            outcome = CheckOutcome.of(error)
+        self._record(conn_id, "ledger", outcome)
+        if outcome.ok and connection.credentials_problem:
+            self.connections.reconnected(conn_id, by="ledger check")
+        return outcome
+
+    def connect_eboekhouden(self, conn_id: UUID, api_token: str, by: str) -> CheckOutcome:
+        """Try the token against e-Boekhouden; only a token the ledger accepts is saved
+        (sealed, as a new settings version). A refusal is recorded on the ledger's dot."""
+        api_token = (api_token or "").strip()
+        connection = self.connections.get(conn_id)
+        if connection.settings.ledger.system != "eboekhouden":
+            raise ValueError("this connection's ledger is not e-Boekhouden")
+        if not api_token:
+            return CheckOutcome(False, "EMPTY", "Plak het API-token uit e-Boekhouden.",
+                                "Paste the API token from e-Boekhouden.")
+        trial = self.connections.connectors.eboekhouden(connection.settings,
+                                                        lambda path: api_token)
+        try:
+            self._try_ledger(trial, connection.settings)
+        except CredentialsError as error:  # the token itself: not saved
+            outcome = CheckOutcome.of(error)
+            self._record(conn_id, "ledger", outcome)
+            return outcome
+        except KoppelError as error:  # the token works; the settings need a look
+            outcome = CheckOutcome.of(error)
+        else:
+            outcome = CheckOutcome(True)
+        finally:
+            close = getattr(trial, "close", None)
+            if close:
+                close()
+        settings = connection.settings
+        new = replace(settings, ledger=replace(settings.ledger, api_token=api_token))
+        self.connections.save(new, by=by)
+        self.connections.reconnected(conn_id, by=by)
+        self._record(conn_id, "ledger", outcome)
+        return outcome
+
+    @staticmethod
+    def _try_ledger(ledger, settings) -> None:
+        """One real call that needs working credentials: e-Boekhouden opens a session and
+        finds the debtors account of the settings; Billit reads the account it is given."""
+        if settings.ledger.system == "billit":
+            ledger.account_information()
+        else:
+            ledger.ledger_id(settings.ledger.debtors_account)
+
+    # -- pausing ---------------------------------------------------------------------------
+
+    def pause(self, conn_id: UUID, by: str, reason: str) -> bool:
+        return self.connections.changed(conn_id, lambda c: c.pause(by=by, reason=reason))
+
+    def resume(self, conn_id: UUID, by: str) -> bool:
+        return self.connections.changed(conn_id, lambda c: c.resume(by=by))
+
+    def _record(self, conn_id: UUID, system: str, outcome: CheckOutcome) -> None:
+        self.connections.record(conn_id, lambda connection: connection.record_check(
+            system, outcome.ok, outcome.code, outcome.message_nl, outcome.message_en))
+
+
