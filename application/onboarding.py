@@ -19,6 +19,7 @@ from uuid import UUID
 from application.app import Koppel
 from application.connections import ConnectionDirectory
 from application.errors import CredentialsError, KoppelError
+from domain.app_install import LEDGER_NOT_CONNECTED
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ class Onboarding:
         self.connections.save(new, by=by)
         self.connections.reconnected(conn_id, by=by)
         self._record(conn_id, "ledger", outcome)
+        if connection.paused == LEDGER_NOT_CONNECTED:  # installed, waiting for its ledger
+            self.resume(conn_id, by=by)
         return outcome
 
     @staticmethod

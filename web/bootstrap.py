@@ -18,6 +18,7 @@ import dramatiq
 
 from application.app import Koppel
 from application.connections import ConnectionDirectory
+from application.app_store import AppStore
 from application.history_import import HistoryImports
 from application.onboarding import Onboarding
 from application.processing import Processing
@@ -62,6 +63,7 @@ class Runtime:
     notifier: Notifier
     imports: HistoryImports
     onboarding: Onboarding = None  # set right after: it needs the runtime's webhook addresses
+    app_store: AppStore = None
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -175,4 +177,5 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
                       actors, dispatcher, sweeper, SpentStates(store), accounts, notifier,
                       imports=imports)
     runtime.onboarding = Onboarding(app, directory, runtime.webhook_address, EVENTS)
+    runtime.app_store = AppStore(app, directory, runtime.onboarding)
     return runtime

@@ -52,6 +52,8 @@ class Config:
     # process's own threads.
     database_threads: int = 0
     demo: bool = False  # the commands run on what `koppel demo` left in var/
+    # koppel's App Secret Key in CCV's Developer App Center (empty: no App Store install).
+    ccv_app_secret: str = ""
 
     @property
     def pool_size(self) -> int:
@@ -122,6 +124,7 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         mail=Mail.from_environment(environ),
         support_email=environ.get("KOPPEL_SUPPORT_EMAIL", ""),
         ratelimit_storage_url=environ.get("KOPPEL_RATELIMIT_STORAGE_URL", ""),
+        ccv_app_secret=environ.get("KOPPEL_CCV_APP_SECRET", ""),
     )
     return _demo_if_left(config, environ, var_dir)
 
