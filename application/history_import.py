@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Callable
 from uuid import UUID
@@ -134,16 +134,20 @@ class HistoryImports:
         return imported
 
     def run(self, imp_id: UUID, on_progress: Callable[[HistoryImport], None] | None = None,
-            process: Callable[[UUID], object] | None = None) -> HistoryImport:
-        """Take in and process the import's documents from its position until it is done or
-        paused. ``process``: how a taken-in document is processed (default: here, at once;
-        the workers' queue in production); a document that must wait (the ledger is down)
-        is left to the workers' retries, like any other."""
+            process: Callable[[UUID], object] | None = None,
+            keep_going: Callable[[], bool] = lambda: True) -> HistoryImport:
+        """Take in and process the import's documents from its position until it is done,
+        paused, or ``keep_going()`` says stop (it is asked between chunks). ``process``: how
+        a taken-in document is processed (default: here, at once; the workers' queue in
+        production); a document that must wait (the ledger is down) is left to the workers'
+        retries, like any other."""
         process = process or self._process_here
         while True:
             imported = self.get(imp_id)  # a pause may come from another process
             if imported.state != ImportState.RUNNING or not imported.remaining:
                 break
+            if not keep_going():
+                return imported
             chunk = imported.remaining[:CHUNK]
             for shop_id in chunk:
                 doc_id = self.processing.intake(imported.connection_id, imported.kind, shop_id,
@@ -205,8 +209,12 @@ class HistoryImports:
         raise TransientError(f"import {imp_id} kept changing; try again")
 
 
-def period_of(date_from: datetime, date_to: datetime) -> Period:
-    """The period a merchant means by "from 1 March to 31 March": the last day included."""
-    from datetime import timedelta
+def period_of(first: date | datetime, last: date | datetime) -> Period:
+    """The period a merchant means by "from 1 March to 31 March": the last day included.
+    A plain date is midnight UTC, as the shop's API counts (R0.4)."""
+    def start_of(day: date | datetime) -> datetime:
+        if not isinstance(day, datetime):
+            day = datetime.combine(day, time())
+        return moment(day)
 
-    return Period(moment(date_from), moment(date_to) + timedelta(days=1))
+    return Period(start_of(first), start_of(last) + timedelta(days=1))

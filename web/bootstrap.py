@@ -35,6 +35,7 @@ from workers.connectors.factory import (BillitApp, HttpConnectors, RateLimits, T
                                        real_network)
 from workers.connectors.rate_limit import CallLimiter, Rate
 from workers.dispatcher import Dispatcher
+from workers.import_runner import ImportRunner
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
 from workers.publisher import Publisher
@@ -64,6 +65,7 @@ class Runtime:
     imports: HistoryImports
     onboarding: Onboarding = None  # set right after: it needs the runtime's webhook addresses
     app_store: AppStore = None
+    import_runner: ImportRunner = None
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -93,7 +95,7 @@ class Runtime:
 
     def start_workers(self, threads: int | None = None) -> dramatiq.Worker:
         worker = dramatiq.Worker(self.broker, worker_threads=threads or self.config.worker_threads,
-                                 queues=set(self.actors.queues))
+                                 queues={*self.actors.queues, self.import_runner.queue})
         worker.start()
         self._workers.append(worker)
         return worker
@@ -178,4 +180,5 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
                       imports=imports)
     runtime.onboarding = Onboarding(app, directory, runtime.webhook_address, EVENTS)
     runtime.app_store = AppStore(app, directory, runtime.onboarding)
+    runtime.import_runner = ImportRunner(broker, imports, actors, prefix=config.queue_prefix)
     return runtime
