@@ -10,8 +10,9 @@ from web.app import create_app
 def _nothing_recorded(harness):
     assert harness.runtime.inbox.count_pending() == 0
     assert harness.rows() == []
-    # only the connection and its merchant (created, granted the connection)
-    assert harness.runtime.app.recorder.max_notification_id() == 3
+    # only the connection (created, its start date) and its merchant (created, granted it)
+    assert len(harness.runtime.app.history(harness.connection.id)) == 2
+    assert harness.runtime.app.recorder.max_notification_id() == 4
 
 
 @pytest.fixture
