@@ -157,7 +157,8 @@ def test_an_importer_killed_midway_loses_nothing_and_books_nothing_twice(sqlite_
         h.arm(mode="latency", method="POST", path="/v1/mutation", seconds=0.15)
         env = {**os.environ, "KOPPEL_DATABASE_URL": sqlite_url,
                "KOPPEL_SECRET_KEY": h.config.secret_key, "KOPPEL_BROKER_URL": "",
-               "KOPPEL_EBOEKHOUDEN_URL": h.ledger_url, "KOPPEL_CLAIM_LEASE": "3"}
+               "KOPPEL_EBOEKHOUDEN_URL": h.ledger_url, "KOPPEL_CLAIM_LEASE": "3",
+               "KOPPEL_SETTLE_WINDOW": "1"}
         command = [sys.executable, "-m", "web.cli", "import", "--connection", "Demo shop",
                    "--from", "2026-03-01", "--to", "2026-12-31"]
         importer = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
