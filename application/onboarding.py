@@ -6,8 +6,9 @@ merchant takes once instead of a support person with a shell.
 - ``check_shop`` / ``check_ledger``: one real call each with the stored credentials; the
   outcome is recorded on the connection (``StatusChecked``), which is what the two status dots
   show, with the time of the check. A dot is green only after a call succeeded.
-- ``connect_eboekhouden``: a pasted API token is tried against the ledger before it is saved;
-  a refused token is not saved, and the ledger's refusal is said in plain words.
+- ``connect_ledger``: a pasted API token (e-Boekhouden) or API key (Billit) is tried against
+  the ledger before it is saved; a refused one is not saved, and the ledger's refusal is said
+  in plain words. (Billit by OAuth: ``web/connect.py``.)
 """
 
 from __future__ import annotations
@@ -85,25 +86,32 @@ class Onboarding:
             self.connections.reconnected(conn_id, by="ledger check")
         return outcome
 
-    def connect_eboekhouden(self, conn_id: UUID, api_token: str, by: str) -> CheckOutcome:
-        """Try the token against e-Boekhouden; only a token the ledger accepts is saved
-        (sealed, as a new settings version). A refusal is recorded on the ledger's dot."""
-        api_token = (api_token or "").strip()
+    def connect_ledger(self, conn_id: UUID, credential: str, by: str) -> CheckOutcome:
+        """The merchant pasted the ledger's credential: e-Boekhouden's API token or Billit's
+        API key. It is tried against the ledger first; one the ledger refuses is not saved
+        (the refusal is recorded on the ledger's dot and said in Dutch and English). One it
+        accepts is saved, sealed, as a new settings version, and documents go on."""
+        credential = (credential or "").strip()
         connection = self.connections.get(conn_id)
-        if connection.settings.ledger.system != "eboekhouden":
-            raise ValueError("this connection's ledger is not e-Boekhouden")
-        if not api_token:
-            return CheckOutcome(False, "EMPTY", "Plak het API-token uit e-Boekhouden.",
-                                "Paste the API token from e-Boekhouden.")
-        trial = self.connections.connectors.eboekhouden(connection.settings,
-                                                        lambda path: api_token)
+        settings = connection.settings
+        billit = settings.ledger.system == "billit"
+        if not credential:
+            return CheckOutcome(False, "EMPTY", *(
+                ("Plak de API-sleutel uit Billit.", "Paste the API key from Billit.") if billit
+                else ("Plak het API-token uit e-Boekhouden.",
+                      "Paste the API token from e-Boekhouden.")))
+        field = "api_key" if billit else "api_token"
+        new = replace(settings, ledger=replace(settings.ledger, **{field: credential}))
+        connectors = self.connections.connectors
+        trial = connectors.billit(new, lambda path: credential, None) if billit else \
+            connectors.eboekhouden(new, lambda path: credential)
         try:
-            self._try_ledger(trial, connection.settings)
-        except CredentialsError as error:  # the token itself: not saved
+            self._try_ledger(trial, new)
+        except CredentialsError as error:  # the credential itself: not saved
             outcome = CheckOutcome.of(error)
             self._record(conn_id, "ledger", outcome)
             return outcome
-        except KoppelError as error:  # the token works; the settings need a look
+        except KoppelError as error:  # the credential works; the settings need a look
             outcome = CheckOutcome.of(error)
         else:
             outcome = CheckOutcome(True)
@@ -111,8 +119,6 @@ class Onboarding:
             close = getattr(trial, "close", None)
             if close:
                 close()
-        settings = connection.settings
-        new = replace(settings, ledger=replace(settings.ledger, api_token=api_token))
         self.connections.save(new, by=by)
         self.connections.reconnected(conn_id, by=by)
         self._record(conn_id, "ledger", outcome)

@@ -87,10 +87,9 @@ def start_date(connection_id: str):
 
 @blueprint.post("/connections/<connection_id>/ledger/token")
 def ledger_token(connection_id: str):
+    """e-Boekhouden's API token or Billit's API key, pasted."""
     connection = _managed(connection_id)
-    if connection.settings.ledger.system != "eboekhouden":
-        abort(404)
-    outcome = _runtime().onboarding.connect_eboekhouden(
+    outcome = _runtime().onboarding.connect_ledger(
         connection.id, request.form.get("api_token", ""), by=_who())
     connection = _runtime().connections.get(connection.id)
     return _page(connection, token_outcome=outcome,

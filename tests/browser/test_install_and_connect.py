@@ -24,10 +24,10 @@ except ImportError:  # the browser fixture says so: a skip, or a failure in CI
 APP_SECRET = "browser-app-secret"
 TEXTS = {
     "en": {"paused": "Paused", "refused": "e-Boekhouden refused the API token",
-           "accepted": "e-Boekhouden accepted the token", "works": "works",
+           "accepted": "The ledger accepted it", "works": "works",
            "what": "What would it book?", "import": "Import", "done": "done"},
     "nl": {"paused": "Gepauzeerd", "refused": "e-Boekhouden weigert dit API-token",
-           "accepted": "e-Boekhouden heeft het token geaccepteerd", "works": "werkt",
+           "accepted": "De boekhouding heeft het geaccepteerd", "works": "werkt",
            "what": "Wat zou er geboekt worden?", "import": "Importeren", "done": "klaar"},
 }
 

@@ -52,7 +52,7 @@ def test_installing_from_the_app_store_makes_a_connection_that_waits_for_its_led
     assert store.runtime.app.find_connection(connection.id).checks["shop"]["ok"]
 
     # connecting the ledger lets it book: a new order arrives by its webhook and is posted
-    assert store.runtime.onboarding.connect_eboekhouden(connection.id, LEDGER_TOKEN, "m").ok
+    assert store.runtime.onboarding.connect_ledger(connection.id, LEDGER_TOKEN, "m").ok
     assert _installed(store).paused is None
     store.runtime.start_workers(2)
     order = next(d for d in generate(10, 61, failing_share=0, unpaid_share=0,
@@ -66,7 +66,7 @@ def test_installing_from_the_app_store_makes_a_connection_that_waits_for_its_led
 def test_uninstalling_pauses_the_connection_and_keeps_its_history(store):
     _install(store)
     connection = _installed(store)
-    store.runtime.onboarding.connect_eboekhouden(connection.id, LEDGER_TOKEN, "m")
+    store.runtime.onboarding.connect_ledger(connection.id, LEDGER_TOKEN, "m")
     events = len(store.runtime.app.history(connection.id))
     answer = store.shop.post("/__sandbox/appstore/uninstall", json=URLS).json()
     assert answer["uninstall_status"] == 200

@@ -41,7 +41,7 @@ def test_koppel_registers_its_own_webhooks_once(harness):
 def test_a_wrong_token_is_refused_in_plain_words_and_not_saved(harness):
     onboarding, conn_id = harness.runtime.onboarding, harness.connection.id
     version = harness.runtime.connections.get(conn_id).version
-    refused = onboarding.connect_eboekhouden(conn_id, "not-the-token", by="merchant")
+    refused = onboarding.connect_ledger(conn_id, "not-the-token", by="merchant")
     assert not refused.ok and refused.code == "SECURITY_001"
     assert "e-Boekhouden refused the API token" in refused.message_en
     assert "e-Boekhouden weigert dit API-token" in refused.message_nl
@@ -50,10 +50,10 @@ def test_a_wrong_token_is_refused_in_plain_words_and_not_saved(harness):
     assert (dot["ok"], dot["code"]) == (False, "SECURITY_001")
     assert "not-the-token" not in str(harness.runtime.app.history(conn_id))
 
-    accepted = onboarding.connect_eboekhouden(conn_id, f"  {LEDGER_TOKEN} ", by="merchant")
+    accepted = onboarding.connect_ledger(conn_id, f"  {LEDGER_TOKEN} ", by="merchant")
     assert accepted.ok
     assert harness.runtime.app.find_connection(conn_id).checks["ledger"]["ok"]
-    empty = onboarding.connect_eboekhouden(conn_id, "", by="merchant")
+    empty = onboarding.connect_ledger(conn_id, "", by="merchant")
     assert not empty.ok and empty.message_nl and empty.message_en
 
 
@@ -63,7 +63,7 @@ def test_a_new_token_is_saved_sealed_and_used(harness):
     harness.ledger.post("/__sandbox/token/renew", json={"api_token": "a-new-token"})
     harness.ledger.post("/__sandbox/sessions/expire")
     assert not harness.runtime.onboarding.check_ledger(conn_id).ok  # the old one is gone
-    outcome = harness.runtime.onboarding.connect_eboekhouden(conn_id, "a-new-token", by="m")
+    outcome = harness.runtime.onboarding.connect_ledger(conn_id, "a-new-token", by="m")
     assert outcome.ok
     stored = harness.runtime.app.find_connection(conn_id).settings["ledger"]["api_token"]
     assert stored.startswith("enc:") and "a-new-token" not in stored
@@ -118,3 +118,20 @@ def test_an_unreachable_shop_gets_the_addresses_printed(tmp_path, sqlite_url):
     assert result.exit_code == 0, result.output
     assert "could not be registered" in result.output
     assert result.output.count("\n  webhook ") == len(EVENTS)
+
+
+def test_a_billit_api_key_is_tried_before_it_is_saved(sqlite_url):
+    from tests.harness import BILLIT_KEY
+
+    h = Harness(sqlite_url, ledger="billit")
+    try:
+        onboarding, conn_id = h.runtime.onboarding, h.connection.id
+        version = h.runtime.connections.get(conn_id).version
+        refused = onboarding.connect_ledger(conn_id, "not-the-key", by="merchant")
+        assert not refused.ok and refused.message_en and refused.message_nl
+        assert refused.message_nl != refused.message_en  # said in Dutch too
+        assert h.runtime.connections.get(conn_id).version == version  # not saved
+        assert onboarding.connect_ledger(conn_id, BILLIT_KEY, by="merchant").ok
+        assert h.runtime.app.find_connection(conn_id).checks["ledger"]["ok"]
+    finally:
+        h.close()
