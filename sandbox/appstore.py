@@ -10,6 +10,9 @@ The shop's API gains ``GET /apps`` (exactly one item for the keys) and ``PATCH /
   ``<install URL>?api_public=...&language=nl&x-hash=<HMAC of "<install URL>|<api_public>">``.
 - ``POST /__sandbox/appstore/uninstall`` ``{"uninstall_url", "app_secret"}``: POSTs
   ``{"api_public": ...}`` to the app, signed like the handshake.
+- ``GET /appstore``: the App Store's page with Install and Uninstall buttons, for a person in
+  a browser, using the app registered with ``POST /__sandbox/appstore/app`` (the same four
+  fields).
 
 The return address is a page of this fake, so a browser test ends somewhere real.
 """
@@ -22,7 +25,7 @@ import json
 from urllib.parse import urlencode
 
 import httpx
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, redirect, request
 
 RETURN_PATH = "/onderhoud/AdminItems/AppStore/AppStore.Return.php"
 APP_ID = 12970
@@ -61,9 +64,41 @@ def add_app_store(app: Flask, *, api: str, public_key: str, secret: str, root,
         state["is_installed"] = body["is_installed"]
         return _json(render())
 
+    @app.post("/__sandbox/appstore/app")
+    def register_app():
+        """The app's registration in the Developer App Center: its three addresses and its
+        App Secret Key (what the App Store page's buttons use)."""
+        state["app"] = request.get_json(force=True)
+        return jsonify(state["app"])
+
+    @app.get("/appstore")
+    def store_page():
+        registered = "app" in state
+        buttons = ('<form method=post action=/appstore/install><button id=install>Install '
+                   'koppel</button></form><form method=post action=/appstore/uninstall>'
+                   '<button id=uninstall>Uninstall koppel</button></form>') if registered \
+            else "<p>No app is registered (POST /__sandbox/appstore/app).</p>"
+        return Response(f"<!doctype html><meta name=viewport content='width=device-width'>"
+                        f"<title>CCV App Store (sandbox)</title><h1>App Store</h1>"
+                        f"<p id=app-state>koppel is "
+                        f"{'installed' if state['is_installed'] else 'not installed'}</p>"
+                        f"{buttons}", mimetype="text/html")
+
+    @app.post("/appstore/install")
+    def press_install():
+        answer = install_with(state["app"])
+        return redirect(answer["redirect"], 302)
+
+    @app.post("/appstore/uninstall")
+    def press_uninstall():
+        uninstall_with(state["app"])
+        return redirect("/appstore", 303)
+
     @app.post("/__sandbox/appstore/install")
     def install():
-        body = request.get_json(force=True)
+        return jsonify(install_with(request.get_json(force=True)))
+
+    def install_with(body: dict) -> dict:
         handshake = json.dumps({
             "api_public": public_key, "api_secret": secret, "api_root": root(),
             "return_url": f"{root()}{RETURN_PATH}?Id={APP_ID}"}).encode()
@@ -72,17 +107,19 @@ def add_app_store(app: Flask, *, api: str, public_key: str, secret: str, root,
         query = urlencode({"api_public": public_key, "language": body.get("language", "nl"),
                            "x-hash": app_hash(body["app_secret"], body["install_url"],
                                               public_key)})
-        return jsonify({"handshake_status": answer, "redirect": f"{body['install_url']}?{query}"})
+        return {"handshake_status": answer, "redirect": f"{body['install_url']}?{query}"}
 
     @app.post("/__sandbox/appstore/uninstall")
     def uninstall():
-        body = request.get_json(force=True)
+        return jsonify(uninstall_with(request.get_json(force=True)))
+
+    def uninstall_with(body: dict) -> dict:
         raw = json.dumps({"api_public": public_key}).encode()
         answer = _post(client_of(), body["uninstall_url"], raw, body["app_secret"])
         state["calls"].append(("uninstall", answer))
         if answer == 200:
             state["is_installed"] = False
-        return jsonify({"uninstall_status": answer})
+        return {"uninstall_status": answer}
 
     @app.get("/__sandbox/appstore")
     def appstore_state():

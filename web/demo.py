@@ -54,6 +54,9 @@ def free_port() -> int:
 
 
 BILLIT_KEY = "demo-billit-key"
+# The App Store's part (sandbox/appstore.py): koppel's App Secret Key, a second shop's keys.
+APP_SECRET = "demo-app-secret"
+STORE_KEYS = ("store-public-key", "store-shop-secret")
 BILLIT_PARTY = "123456"
 
 
@@ -86,6 +89,7 @@ FIRST_NUMBER = 1001
 # The shop's past, put in before koppel connects: numbered below the new orders.
 HISTORY_ORDERS = 20
 HISTORY_FIRST_NUMBER = 901
+STORE_FIRST_NUMBER = 801  # the App Store shop's past: numbers of its own in the one ledger
 
 
 def renumber(order: dict, number: int) -> dict:
@@ -110,6 +114,7 @@ class Demo:
         var = Path("var")
         config = from_environment().with_(
             database_url=_fresh_database(var), broker_url="", queue_prefix="demo",
+            ccv_app_secret=APP_SECRET,
             public_url=f"http://127.0.0.1:{port}", eboekhouden_url=self.ledger.url,
             billit_url=self.ledger.url, claim_lease=30.0,
             # The sandbox's ledger holds no request longer than it takes to answer (unless a
@@ -166,11 +171,36 @@ class Demo:
             "SELECT number, status, failure_code FROM documents WHERE kind = 'order'")
         return {row["number"]: row for row in rows}
 
+    def open_app_store(self, port: int) -> str:
+        """A second sandbox shop, with a past of its own, whose App Store installs koppel
+        (the demo's first shop is connected by its settings file). Returns the store's page."""
+        store_port = free_port()
+        url = f"http://127.0.0.1:{store_port}"
+        self.store_shop = serve(sandbox_shop.create_app(
+            public_key=STORE_KEYS[0], secret=STORE_KEYS[1], api_root=url, seed=7),
+            port=store_port)
+        koppel = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, timeout=30) as control:
+            control.post("/__sandbox/appstore/app", json={
+                "handshake_url": f"{koppel}/ccv/handshake",
+                "install_url": f"{koppel}/ccv/install",
+                "uninstall_url": f"{koppel}/ccv/uninstall",
+                "app_secret": APP_SECRET}).raise_for_status()
+            for number, order in enumerate(generate(HISTORY_ORDERS, 99, scopes=ORDER_SCOPES),
+                                           start=STORE_FIRST_NUMBER):
+                body = {"order": renumber(order["order"], number),
+                        "orderrows": order["orderrows"], "notify": False}
+                control.post("/__sandbox/orders", content=sandbox_shop.dumps(body),
+                             headers={"content-type": "application/json"}).raise_for_status()
+        return f"{url}/appstore"
+
     def stop(self) -> None:
         self.control.close()
         self.web.stop()
         self.runtime.stop()
         self.shop.stop()
+        if getattr(self, "store_shop", None):
+            self.store_shop.stop()
         self.ledger.stop()
 
 
@@ -199,6 +229,10 @@ def run_demo(*, orders: int | None, exit_when_done: bool, port: int, seed: int,
         console.print(f"koppel demo: dashboard on http://127.0.0.1:{port}  (Ctrl-C stops)")
         console.print(f"  sign in as {DEMO_MERCHANT} with password {demo.password}",
                       highlight=False)
+        if ledger == "eboekhouden":
+            console.print(f"  install koppel in a second sandbox shop from its App Store: "
+                          f"{demo.open_app_store(port)}  (its ledger token: {LEDGER_TOKEN})",
+                          highlight=False)
         console.print(f"  sandbox CCV Shop {demo.shop_url}, sandbox {demo.ledger_name} "
                       f"{demo.ledger.url}")
         _trickle(demo, documents, seed, endless=orders is None)

@@ -80,3 +80,26 @@ def test_the_demo_never_reuses_an_order_number_across_batches(tmp_path, monkeypa
         assert len(demo.history) == 20 and not set(states) & {e.number for e in demo.history}
     finally:
         demo.stop()
+
+
+def test_the_demo_installs_koppel_in_a_second_shop_from_its_app_store(tmp_path, monkeypatch):
+    import httpx
+
+    from web.demo import Demo, free_port
+
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    demo = Demo(port, seed=4)
+    try:
+        store = demo.open_app_store(port)
+        with httpx.Client(timeout=30, follow_redirects=True) as browser:
+            assert "koppel is not installed" in browser.get(store).text
+            landed = browser.post(store.replace("/appstore", "/appstore/install"))
+            assert landed.status_code == 200 and "koppel is installed" in landed.text
+        connection = demo.runtime.app.connection_named("127.0.0.1")
+        assert connection is not None and connection.paused == "ledger not connected yet"
+        hooks = demo.runtime.connections.shop(
+            demo.runtime.connections.get(connection.id)).list_webhooks()
+        assert len(hooks) == 4
+    finally:
+        demo.stop()
