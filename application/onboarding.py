@@ -44,15 +44,24 @@ class Onboarding:
     # -- the shop --------------------------------------------------------------------------
 
     def register_webhooks(self, conn_id: UUID) -> list[str]:
-        """Registers koppel's address for every event the shop does not send to it yet;
-        returns the events registered now. A call that fails is recorded on the shop's dot."""
+        """Registers koppel's address for every event the shop does not send to it yet, and
+        removes koppel's stale ones for this connection; returns the events registered now.
+        A call that fails is recorded on the shop's dot."""
         connection = self.connections.get(conn_id)
         shop = self.connections.shop(connection)
+        wanted = [(event, self.webhook_address(conn_id, event)) for event in self.events]
+        # koppel's earlier addresses for this connection (a token rotated since) are
+        # refused by koppel: the shop should not keep sending to them.
+        ours = f"/webhooks/{conn_id}/"
         try:
-            present = {(h.get("event"), h.get("address")) for h in shop.list_webhooks()}
+            hooks = shop.list_webhooks()
+            for hook in hooks:
+                pair = (hook.get("event"), hook.get("address"))
+                if ours in str(pair[1]) and pair not in wanted and hook.get("id") is not None:
+                    shop.delete_webhook(int(hook["id"]))
+            present = {(h.get("event"), h.get("address")) for h in hooks}
             added = []
-            for event in self.events:
-                address = self.webhook_address(conn_id, event)
+            for event, address in wanted:
                 if (event, address) not in present:
                     shop.register_webhook(event, address)
                     added.append(event)

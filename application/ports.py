@@ -36,6 +36,8 @@ class Shop(Protocol):
     def list_webhooks(self) -> list[dict]:
         """The webhooks registered at the shop (``event``, ``address``, ...)."""
 
+    def delete_webhook(self, webhook_id: int) -> None: ...
+
 
 class EBoekhouden(Protocol):
     """The e-Boekhouden REST API. Request bodies come from the domain (R7.1, R7.2) and name

@@ -26,6 +26,14 @@ def test_koppel_registers_its_own_webhooks_once(harness):
     assert _hooks(harness) == expected
     assert onboarding.register_webhooks(harness.connection.id) == []  # nothing twice
     assert _hooks(harness) == expected
+    # an address of an earlier token of this connection is removed, a stranger's is kept
+    shop = harness.runtime.connections.shop(harness.connection)
+    stale = harness.runtime.webhook_address(harness.connection.id, "orders.created") \
+        .replace("/orders.created", "x/orders.created")
+    shop.register_webhook("orders.created", stale)
+    shop.register_webhook("orders.created", "https://someone.else/hook")
+    assert onboarding.register_webhooks(harness.connection.id) == []
+    assert _hooks(harness) == sorted([*expected, ("orders.created", "https://someone.else/hook")])
     shop_dot = harness.runtime.app.find_connection(harness.connection.id).checks["shop"]
     assert shop_dot["ok"] and datetime.fromisoformat(shop_dot["at"])
 
