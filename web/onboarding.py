@@ -18,6 +18,7 @@ from flask_babel import get_locale
 from application.errors import KoppelError
 from application.history_import import period_of
 from domain.history_import import import_id
+from web.connect import require_manage
 
 blueprint = Blueprint("onboarding", __name__)
 
@@ -27,12 +28,14 @@ def _runtime():
 
 
 def _managed(connection_id: str):
-    """The connection, when the person may manage it (else 404, as for none at all)."""
+    """The connection, when the person may manage it (else 404, as for none at all): the
+    same check as connecting its ledger (``connect.require_manage``, issue 9's roles)."""
     try:
-        conn_id = UUID(connection_id)
-        return _runtime().connections.get(conn_id)
+        connection = _runtime().connections.get(UUID(connection_id))
     except (ValueError, LookupError):
         abort(404)
+    require_manage(connection)
+    return connection
 
 
 def _who() -> str:
