@@ -25,7 +25,11 @@ def create_app(runtime) -> Flask:
     access.init_app(app)
     # Every POST carries the form's CSRF token, except the shop's webhooks: the shop has no
     # session to forge, and the token in their address protects them.
-    CSRFProtect(app).exempt(webhooks.blueprint)
+    csrf = CSRFProtect(app)
+    csrf.exempt(webhooks.blueprint)
+    # Likewise CCV's App Store servers: their calls are signed with koppel's App Secret Key.
+    csrf.exempt(appstore.handshake)
+    csrf.exempt(appstore.uninstall)
     # One limiter per app (tests make many): its storage is this installation's, shared by
     # every web process when it is Redis.
     app.extensions["koppel_limiter"] = Limiter(

@@ -40,6 +40,8 @@ KNOWN_MESSAGES = (
     N_("Billit is connected; waiting documents are sent now."),
     N_("ledger not connected yet"),  # why a connection is paused (domain/app_install.py)
     N_("uninstalled in the CCV App Store"),
+    N_("A password has at least 10 characters."),  # web/appstore.py's account form
+    N_("That e-mail has a koppel account: give its password."),
 )
 
 STATUSES = {

@@ -18,6 +18,7 @@ from flask_babel import get_locale
 from application.errors import KoppelError
 from application.history_import import period_of
 from domain.history_import import import_id
+from web import access
 from web.connect import require_manage
 
 blueprint = Blueprint("onboarding", __name__)
@@ -28,8 +29,8 @@ def _runtime():
 
 
 def _managed(connection_id: str):
-    """The connection, when the person may manage it (else 404, as for none at all): the
-    same check as connecting its ledger (``connect.require_manage``, issue 9's roles)."""
+    """The connection, when the signed-in person may manage it (else 404, as for none at all):
+    the same check as connecting its ledger (``connect.require_manage``)."""
     try:
         connection = _runtime().connections.get(UUID(connection_id))
     except (ValueError, LookupError):
@@ -39,7 +40,7 @@ def _managed(connection_id: str):
 
 
 def _who() -> str:
-    return "dashboard"
+    return access.me().email
 
 
 def _message(nl: str, en: str) -> str:

@@ -1,6 +1,6 @@
 """Install and connect in Chromium (issue 10), in English and Dutch, at phone and desktop
-width: the merchant presses Install in the sandbox App Store, lands back in their shop, opens
-koppel, sees the shop's dot green and the ledger waiting, pastes a wrong token (the ledger's
+width: the merchant presses Install in the sandbox App Store, makes their koppel account,
+lands back in their shop (signed in to koppel), opens koppel, sees the shop's dot green and the ledger waiting, pastes a wrong token (the ledger's
 refusal in plain words), then the right one; then imports a period of history with the
 progress bar on the page."""
 
@@ -78,6 +78,14 @@ def test_install_from_the_app_store_connect_the_ledger_and_import_history(
         pressed = h.shop.post("/__sandbox/appstore/install", json=urls).json()
         assert pressed["handshake_status"] == 200
         tab.goto(pressed["redirect"])  # where the App Store sends the merchant's browser
+        # koppel asks for the account that will own the shop's connection
+        tab.fill("#ccv-account input[name=email]", f"{lang}-shop@example.test")
+        tab.fill("#ccv-account input[name=password]", "a-long-password-1")
+        _fits(tab, width)
+        tab.click("#ccv-account button")
+        # signed in, on the new connection's page; the link goes back to the shop
+        expect(tab.locator("#installed")).to_be_visible()
+        tab.click("#back-to-shop")
         expect(tab.locator("#app-state")).to_have_text("koppel is installed")
         assert tab.url.startswith(h.shop_url)  # back in their shop
         connection = h.runtime.app.connection_named("127.0.0.1")

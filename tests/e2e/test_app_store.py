@@ -10,7 +10,7 @@ import pytest
 from domain.app_install import LEDGER_NOT_CONNECTED, UNINSTALLED
 from sandbox.appstore import app_hash
 from sandbox.generator import generate
-from tests.harness import LEDGER_TOKEN, PUBLIC_URL, Harness
+from tests.harness import LEDGER_TOKEN, PUBLIC_URL, Harness, csrf_token
 
 APP_SECRET = "the-app-secret-key"
 URLS = {"handshake_url": f"{PUBLIC_URL}/ccv/handshake", "install_url": f"{PUBLIC_URL}/ccv/install",
@@ -24,12 +24,19 @@ def store(database_url):
     h.close()
 
 
-def _install(h: Harness):
+def _install(h: Harness, client=None):
     """The merchant presses Install in the App Store; their browser follows the redirect."""
     pressed = h.shop.post("/__sandbox/appstore/install", json=URLS).json()
     assert pressed["handshake_status"] == 200
-    landed = h.client.get(pressed["redirect"][len(PUBLIC_URL):])
-    return landed
+    return (client or h.client).get(pressed["redirect"][len(PUBLIC_URL):])
+
+
+def _make_account(h: Harness, client, email: str, password: str):
+    """The form koppel shows after the install: the account that owns the connection."""
+    form = client.get("/ccv/account")
+    assert form.status_code == 200
+    return client.post("/ccv/account", data={"email": email, "password": password,
+                                             "csrf_token": csrf_token(form.get_data(True))})
 
 
 def _installed(h: Harness):
@@ -38,10 +45,22 @@ def _installed(h: Harness):
 
 def test_installing_from_the_app_store_makes_a_connection_that_waits_for_its_ledger(store):
     before = datetime.now(timezone.utc) - timedelta(seconds=1)
-    landed = _install(store)
-    assert landed.status_code == 302
-    assert landed.headers["Location"].startswith("http://shop.sandbox/onderhoud/AdminItems/")
+    browser = store.web.test_client()
+    landed = _install(store, browser)
+    assert landed.status_code == 302 and landed.headers["Location"] == "/ccv/account"
+    short = _make_account(store, browser, "new@example.test", "short")
+    assert short.status_code == 400 and b"at least 10 characters" in short.data
+    made = _make_account(store, browser, "new@example.test", "a-long-new-password")
     connection = _installed(store)
+    assert made.status_code == 303  # to koppel's page of the new connection, signed in
+    assert made.headers["Location"] == f"/connections/{connection.id}"
+    page = browser.get(made.headers["Location"]).get_data(as_text=True)
+    assert 'href="http://shop.sandbox/onderhoud/AdminItems/' in page  # back to the shop
+    owner = store.runtime.accounts.by_email("new@example.test")
+    assert owner.role == "merchant" and connection.id in owner.connections
+    # signed in: the connection's page is theirs, and nobody else's
+    assert browser.get(f"/connections/{connection.id}").status_code == 200
+    assert store.merchant.get(f"/connections/{connection.id}").status_code == 404
     assert connection is not None and connection.paused == LEDGER_NOT_CONNECTED
     assert before <= datetime.fromisoformat(connection.start_date) <= datetime.now(timezone.utc)
     assert connection.settings["shop"]["secret"].startswith("enc:")  # sealed
@@ -108,3 +127,28 @@ def test_a_handshake_that_lacks_the_keys_is_refused_and_records_nothing(store):
 def test_without_an_app_secret_the_app_store_addresses_do_not_exist(harness):
     assert harness.client.post("/ccv/handshake", data=b"{}").status_code == 404
     assert harness.client.get("/ccv/install?api_public=x&x-hash=y").status_code == 404
+
+
+def test_a_signed_in_merchant_gets_the_new_shop_at_once(store):
+    landed = _install(store, store.merchant)
+    assert landed.status_code == 302 and landed.headers["Location"].startswith(
+        "http://shop.sandbox/")
+    connection = _installed(store)
+    assert store.merchant.get(f"/connections/{connection.id}").status_code == 200
+
+
+def test_someone_with_an_account_signs_in_to_take_the_shop(store):
+    from tests.harness import MERCHANT
+
+    browser = store.web.test_client()
+    _install(store, browser)
+    wrong = _make_account(store, browser, MERCHANT[0], "not-their-password")
+    assert wrong.status_code == 400 and b"give its password" in wrong.data
+    right = _make_account(store, browser, *MERCHANT)
+    assert right.status_code == 303
+    owner = store.runtime.accounts.by_email(MERCHANT[0])
+    assert _installed(store).id in owner.connections
+
+
+def test_the_account_form_needs_an_install_first(store):
+    assert store.web.test_client().get("/ccv/account").status_code == 404

@@ -102,12 +102,12 @@ def test_connections_import_registers_the_webhooks_through_the_api(tmp_path, sql
     (tmp_path / "shop.toml").write_text(settings)
     env = {"KOPPEL_DATABASE_URL": sqlite_url, "KOPPEL_SECRET_KEY": "k", "KOPPEL_BROKER_URL": "",
            "KOPPEL_PUBLIC_URL": "https://koppel.example"}
-    result = CliRunner().invoke(main, ["connections", "import", str(tmp_path / "shop.toml")],
-                                env=env)
+    result = CliRunner().invoke(main, ["connections", "import", str(tmp_path / "shop.toml"),
+                                 "--owner", _owner(env)], env=env)
     assert result.exit_code == 0, result.output
     assert "webhooks registered at the shop: orders.created" in result.output
-    again = CliRunner().invoke(main, ["connections", "import", str(tmp_path / "shop.toml")],
-                               env=env)
+    again = CliRunner().invoke(main, ["connections", "import", str(tmp_path / "shop.toml"),
+                                 "--owner", _owner(env)], env=env)
     assert "all there already" in again.output
     from tests.harness import SHOP_KEYS
     from workers.connectors.ccvshop import CCVShopClient
@@ -121,8 +121,8 @@ def test_an_unreachable_shop_gets_the_addresses_printed(tmp_path, sqlite_url):
     (tmp_path / "shop.toml").write_text(settings)
     env = {"KOPPEL_DATABASE_URL": sqlite_url, "KOPPEL_SECRET_KEY": "k", "KOPPEL_BROKER_URL": "",
            "KOPPEL_HTTP_TIMEOUT": "2"}
-    result = CliRunner().invoke(main, ["connections", "import", str(tmp_path / "shop.toml")],
-                                env=env)
+    result = CliRunner().invoke(main, ["connections", "import", str(tmp_path / "shop.toml"),
+                                 "--owner", _owner(env)], env=env)
     assert result.exit_code == 0, result.output
     assert "could not be registered" in result.output
     assert result.output.count("\n  webhook ") == len(EVENTS)
@@ -143,3 +143,11 @@ def test_a_billit_api_key_is_tried_before_it_is_saved(sqlite_url):
         assert h.runtime.app.find_connection(conn_id).checks["ledger"]["ok"]
     finally:
         h.close()
+
+
+def _owner(env: dict) -> str:
+    """A merchant to own the new connection (a new connection belongs to one)."""
+    email = "owner@example.test"
+    CliRunner().invoke(main, ["users", "add", email, "--role", "merchant", "--generate"],
+                       env=env)
+    return email

@@ -94,8 +94,15 @@ def test_the_demo_installs_koppel_in_a_second_shop_from_its_app_store(tmp_path, 
         store = demo.open_app_store(port)
         with httpx.Client(timeout=30, follow_redirects=True) as browser:
             assert "koppel is not installed" in browser.get(store).text
-            landed = browser.post(store.replace("/appstore", "/appstore/install"))
-            assert landed.status_code == 200 and "koppel is installed" in landed.text
+            form = browser.post(store.replace("/appstore", "/appstore/install"))
+            assert form.url.path == "/ccv/account"  # koppel asks for the owner's account
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+            landed = browser.post(form.url, data={"email": "shop@example.test",
+                                                  "password": "a-long-password",
+                                                  "csrf_token": token})
+            assert landed.status_code == 200 and landed.url.path.startswith("/connections/")
+            back = re.search(r'id="back-to-shop" href="([^"]+)"', landed.text).group(1)
+            assert "koppel is installed" in browser.get(back).text
         connection = demo.runtime.app.connection_named("127.0.0.1")
         assert connection is not None and connection.paused == "ledger not connected yet"
         hooks = demo.runtime.connections.shop(

@@ -98,7 +98,8 @@ def test_a_new_connection_starts_now_and_the_cli_moves_it(tmp_path, sqlite_url):
     env = {"KOPPEL_DATABASE_URL": sqlite_url, "KOPPEL_SECRET_KEY": "k", "KOPPEL_BROKER_URL": ""}
     runner = CliRunner()
     before = datetime.now(timezone.utc)
-    made = runner.invoke(main, ["connections", "import", str(tmp_path / "shop.toml")], env=env)
+    made = runner.invoke(main, ["connections", "import", str(tmp_path / "shop.toml"),
+                                     "--owner", _owner(env)], env=env)
     assert made.exit_code == 0, made.output
     assert "books what the shop creates from" in made.output
     shown = runner.invoke(main, ["connections", "start-date", "Demo shop"], env=env)
@@ -113,3 +114,11 @@ def test_a_new_connection_starts_now_and_the_cli_moves_it(tmp_path, sqlite_url):
     assert "unchanged" in again.output
     bad = runner.invoke(main, ["connections", "start-date", "Demo shop", "gisteren"], env=env)
     assert bad.exit_code != 0 and "gisteren" in bad.output
+
+
+def _owner(env: dict) -> str:
+    """A merchant to own the new connection (a new connection belongs to one)."""
+    email = "owner@example.test"
+    CliRunner().invoke(main, ["users", "add", email, "--role", "merchant", "--generate"],
+                       env=env)
+    return email
