@@ -97,10 +97,11 @@ def test_a_forged_body_naming_a_foreign_order_records_nothing(sqlite_harness):
 
 
 def _other_connection(h):
-    from tests.harness import test_settings
+    from tests.harness import BOOKS_FROM, test_settings
 
     other, _ = h.runtime.connections.save(
-        test_settings(h.shop_url, **{'name = "Demo shop"': 'name = "Other shop"'}), by="test")
+        test_settings(h.shop_url, **{'name = "Demo shop"': 'name = "Other shop"'}), by="test",
+        start_date=BOOKS_FROM)
     return other
 
 
