@@ -6,6 +6,7 @@ Command methods follow the library's own style: load, call the aggregate, save. 
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Iterator
 from uuid import UUID
 
@@ -67,11 +68,15 @@ class Koppel(Application[UUID]):
     def connection_named(self, name: str) -> Connection | None:
         return self.find_connection(connection_id(name))
 
-    def save_connection(self, name: str, settings: dict, by: str) -> tuple[Connection, bool]:
-        """Create the connection, or change its settings; True when anything was recorded."""
+    def save_connection(self, name: str, settings: dict, by: str,
+                        start_date: datetime | None = None) -> tuple[Connection, bool]:
+        """Create the connection, or change its settings; True when anything was recorded.
+        A new connection books from ``start_date`` on, by default from now (its history is
+        imported on purpose, never by accident)."""
         existing = self.connection_named(name)
         if existing is None:
             connection = Connection.create(name, settings)
+            connection.set_start_date(start_date or datetime.now(timezone.utc), by=by)
             self.save(connection)
             return connection, True
         changed = existing.change_settings(settings, by=by)

@@ -11,6 +11,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable, Mapping, Protocol
 from uuid import UUID
 
@@ -23,6 +24,7 @@ from application.posting import SalePosting, sale_posting
 from application.secrets import SecretBox
 from domain.connection import Connection
 from domain.settings import Settings
+from domain.start_date import BookedSpan
 
 
 class UnknownConnection(LookupError):
@@ -37,6 +39,8 @@ class ConnectionContext:
     settings: Settings
     credentials_problem: str | None
     webhook_generation: int = 0
+    span: BookedSpan = BookedSpan()
+    paused: str | None = None
 
 
 class Connectors(Protocol):
@@ -96,7 +100,8 @@ class ConnectionDirectory:
             if parsed is None:
                 parsed = self._parsed[key] = settings_file.settings_from_dict(aggregate.settings)
         context = ConnectionContext(conn_id, aggregate.name, aggregate.settings_version, parsed,
-                                    aggregate.credentials_problem, aggregate.webhook_generation)
+                                    aggregate.credentials_problem, aggregate.webhook_generation,
+                                    span=aggregate.booked_span, paused=aggregate.paused)
         with self._lock:
             self._current[conn_id] = (aggregate.version, context)
         return context
@@ -167,8 +172,10 @@ class ConnectionDirectory:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def save(self, settings: Settings, by: str) -> tuple[ConnectionContext, bool]:
-        """Create or update the connection named in the settings; secrets are sealed first."""
+    def save(self, settings: Settings, by: str,
+             start_date: datetime | None = None) -> tuple[ConnectionContext, bool]:
+        """Create or update the connection named in the settings; secrets are sealed first.
+        ``start_date``: a new connection's (default: now); an existing one keeps its own."""
         stored = settings_file.settings_to_dict(settings)
         previous = self.app.connection_named(settings.name)
         for path in settings_file.SECRET_FIELDS:
@@ -181,10 +188,22 @@ class ConnectionDirectory:
                 _set_path(stored, path, earlier)  # unchanged secret: no new settings version
             else:
                 _set_path(stored, path, self.box.seal(value))
-        aggregate, changed = self.app.save_connection(settings.name, stored, by=by)
+        aggregate, changed = self.app.save_connection(settings.name, stored, by=by,
+                                                      start_date=start_date)
         if changed and aggregate.credentials_problem:
             self.reconnected(aggregate.id, by=by)  # new credentials: give them a try
         return self.get(aggregate.id), changed
+
+    def set_start_date(self, conn_id: UUID, when: datetime, by: str) -> bool:
+        """Move the start date (recorded with who did it); False when it was already that."""
+        return self.changed(conn_id, lambda connection: connection.set_start_date(when, by=by))
+
+    def changed(self, conn_id: UUID, command: Callable[[Connection], bool]) -> bool:
+        """``record`` for a command that says whether it recorded anything (False: it was so
+        already)."""
+        said = []
+        self.record(conn_id, lambda connection: said.append(command(connection)))
+        return bool(said[-1])
 
     def exported(self, conn_id: UUID) -> Settings:
         """The settings as a merchant may see them: sealed secrets stay sealed."""

@@ -33,6 +33,11 @@ class Shop(Protocol):
     def register_webhook(self, event: str, address: str) -> dict:
         """Register ``address`` for ``event``; returns the webhook resource (with its ``key``)."""
 
+    def list_webhooks(self) -> list[dict]:
+        """The webhooks registered at the shop (``event``, ``address``, ...)."""
+
+    def delete_webhook(self, webhook_id: int) -> None: ...
+
 
 class EBoekhouden(Protocol):
     """The e-Boekhouden REST API. Request bodies come from the domain (R7.1, R7.2) and name

@@ -48,6 +48,7 @@ from application.errors import (
 from domain import billit as billit_rules
 from domain import payments as payment_rules
 from domain import shop_answers
+from domain import start_date
 from domain.modes import waits_for_payment
 from domain.booking import Booking, build_booking
 from domain.document import Document, DocumentError, Status
@@ -76,6 +77,11 @@ class ClaimHeld(TransientError):
 
 class WaitingForReconnect(TransientError):
     """The connection's credentials were refused: the document waits, it does not fail."""
+
+
+class ConnectionPaused(WaitingForReconnect):
+    """The connection is paused (or its app uninstalled): the document waits until it is
+    resumed, however long that takes."""
 
 
 @dataclass(frozen=True)
@@ -229,9 +235,14 @@ class Processing:
             if document.next_step == "fetch":  # the shop no longer has it
                 return Outcome(document.status, document.number)
         connection = self.connections.get(document.connection_id)
+        if connection.paused is not None:
+            raise ConnectionPaused(f"{connection.name} is paused ({connection.paused}); "
+                                   f"{document.number} waits")
         try:
             while (step := document.next_step) is not None:
                 if step == "check":
+                    if not self._booked_by_connection(document, connection):
+                        break
                     self._check(document, connection)
                 elif step == "debtor":
                     self._resolve_debtor(document, connection)
@@ -255,6 +266,17 @@ class Processing:
             self.app.save(document)
         except RecordConflictError:
             pass  # another worker got further; the retry reloads
+
+    @staticmethod
+    def _booked_by_connection(document: Document, connection: ConnectionContext) -> bool:
+        """A document the shop created before the connection's start date, and in no
+        imported period, is set aside (recorded, shown, not booked)."""
+        created = start_date.created_at(document.source)
+        if connection.span.books(created):
+            return True
+        if document.status != Status.BEFORE_START:
+            document.set_aside(created, connection.span.start_date)
+        return False
 
     def _check(self, document: Document, connection: ConnectionContext) -> None:
         try:
@@ -509,5 +531,6 @@ def _shop_number(kind: str, bundle: dict) -> str:
     return str(invoice.get("invoicenumber_full") or invoice.get("invoicenumber") or invoice["id"])
 
 
-__all__ = ["Processing", "Outcome", "ClaimHeld", "WaitingForReconnect", "Status",
+__all__ = ["Processing", "Outcome", "ClaimHeld", "WaitingForReconnect", "ConnectionPaused",
+           "Status",
            "DocumentError"]

@@ -8,11 +8,13 @@ reach the aggregate.
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.ids import connection_id
+from domain.start_date import BookedSpan, Period, moment
 
 
 class Connection(Aggregate):
@@ -32,6 +34,10 @@ class Connection(Aggregate):
         self.settings_version = 1
         self.credentials_problem: str | None = None
         self.ledger_tokens: str | None = None  # sealed by the application, never plain
+        self.start_date: str | None = None  # ISO, UTC; None: made before start dates existed
+        self.imported: tuple[tuple[str, str], ...] = ()  # periods before it, booked on request
+        self.checks: dict[str, dict] = {}  # "shop" | "ledger" -> the last real call's outcome
+        self.paused: str | None = None  # why nothing is booked now (None: it runs)
 
     @staticmethod
     def create_id(name: str) -> UUID:
@@ -114,3 +120,102 @@ class Connection(Aggregate):
         self.trigger_event(self.WebhookTokenRotated, generation=self.webhook_generation + 1,
                            by=by)
         return self.webhook_generation
+    # -- what the connection books (domain/start_date.py) ------------------------------------
+
+    class StartDateSet(Aggregate.Event):
+        """From this moment on the shop's documents are booked; older ones only when a
+        period of history is imported."""
+
+        TOPIC = "koppel:Connection.StartDateSet:v1"
+        start_date: str
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.start_date = self.start_date
+
+    def set_start_date(self, when: datetime, by: str) -> bool:
+        # The shop writes creation times in whole seconds: an order taken in the very second
+        # of connecting must not look older than the connection.
+        text = moment(when).replace(microsecond=0).isoformat()
+        if text == self.start_date:
+            return False
+        self.trigger_event(self.StartDateSet, start_date=text, by=by)
+        return True
+
+    class HistoryImported(Aggregate.Event):
+        """The merchant chose to book a period before the start date (an import)."""
+
+        TOPIC = "koppel:Connection.HistoryImported:v1"
+        start: str
+        end: str
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.imported = (*connection.imported, (self.start, self.end))
+
+    def import_period(self, period: Period, by: str) -> bool:
+        pair = (period.start.isoformat(), period.end.isoformat())
+        if pair in self.imported:
+            return False
+        self.trigger_event(self.HistoryImported, start=pair[0], end=pair[1], by=by)
+        return True
+
+    @property
+    def booked_span(self) -> BookedSpan:
+        return BookedSpan(
+            moment(self.start_date) if self.start_date else None,
+            tuple(Period(moment(start), moment(end)) for start, end in self.imported))
+
+    # -- the two status dots: did a real call to the shop / the ledger succeed? --------------
+
+    class StatusChecked(Aggregate.Event):
+        """koppel called the shop or the ledger with the connection's credentials; ``ok``
+        only when the call succeeded. The messages say what the other side answered."""
+
+        TOPIC = "koppel:Connection.StatusChecked:v1"
+        system: str  # shop | ledger
+        ok: bool
+        code: str
+        message_nl: str
+        message_en: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.checks = {**connection.checks, self.system: {
+                "ok": self.ok, "at": self.timestamp.isoformat(), "code": self.code,
+                "message_nl": self.message_nl, "message_en": self.message_en}}
+
+    def record_check(self, system: str, ok: bool, code: str = "", message_nl: str = "",
+                     message_en: str = "") -> None:
+        if system not in ("shop", "ledger"):
+            raise ValueError(f"unknown system {system!r}")
+        self.trigger_event(self.StatusChecked, system=system, ok=ok, code=code,
+                           message_nl=message_nl, message_en=message_en)
+
+    # -- paused: documents are taken in and wait; nothing reaches the ledger ------------------
+
+    class Paused(Aggregate.Event):
+        TOPIC = "koppel:Connection.Paused:v1"
+        by: str
+        reason: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.paused = self.reason
+
+    def pause(self, by: str, reason: str) -> bool:
+        if self.paused is not None:
+            return False
+        self.trigger_event(self.Paused, by=by, reason=reason)
+        return True
+
+    class Resumed(Aggregate.Event):
+        TOPIC = "koppel:Connection.Resumed:v1"
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.paused = None
+
+    def resume(self, by: str) -> bool:
+        if self.paused is None:
+            return False
+        self.trigger_event(self.Resumed, by=by)
+        return True

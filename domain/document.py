@@ -31,6 +31,7 @@ class Status:
     POSTING = "posting"  # claimed: a worker is talking to the ledger
     POSTED = "posted"
     FAILED = "failed"
+    BEFORE_START = "before_start"  # created before the connection's start date: not booked
 
     OPEN = (RECEIVED, WAITING, CHECKED, DEBTOR_RESOLVED, POSTING)
 
@@ -216,6 +217,25 @@ class Document(Aggregate):
         self.trigger_event(self.Refreshed, number=str(number), source=source, via=via)
         return True
 
+    # -- the start date (domain/start_date.py) -----------------------------------------------
+
+    class BeforeStartDate(Aggregate.Event):
+        """The shop created this document before the connection's start date (and in no
+        imported period): it is kept, shown, and not booked. Importing its period, or an
+        earlier start date, books it after all."""
+
+        TOPIC = "koppel:Document.BeforeStartDate:v1"
+        created: str
+        start_date: str
+
+        def apply(self, document: "Document") -> None:
+            document.status = Status.BEFORE_START
+
+    def set_aside(self, created: datetime, start_date: datetime) -> None:
+        self._require(Status.RECEIVED)
+        self.trigger_event(self.BeforeStartDate, created=created.isoformat(),
+                           start_date=start_date.isoformat())
+
     # -- the rules -----------------------------------------------------------------------
 
     class Checked(Aggregate.Event):
@@ -238,7 +258,7 @@ class Document(Aggregate):
 
     def record_check(self, booking: dict, settings_version: int, ok: bool,
                      waiting_for: str | None = None) -> None:
-        self._require(Status.RECEIVED, Status.WAITING)
+        self._require(Status.RECEIVED, Status.WAITING, Status.BEFORE_START)
         self.trigger_event(self.Checked, booking=booking, settings_version=settings_version,
                            ok=ok, waiting_for=waiting_for if ok else None)
 
@@ -520,6 +540,8 @@ class Document(Aggregate):
             return "fetch" if self.status == Status.RECEIVED else None
         return {
             Status.RECEIVED: "check",
+            # Checked again when its period is imported; processing leaves it be otherwise.
+            Status.BEFORE_START: "check",
             Status.CHECKED: "debtor",
             Status.DEBTOR_RESOLVED: "post",
             Status.POSTING: "post",

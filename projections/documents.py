@@ -122,6 +122,10 @@ def _refreshed(cur: Cursor, doc_id: str, e: Document.Refreshed) -> None:
              failure_message_en=None)
 
 
+def _before_start(cur: Cursor, doc_id: str, e: Document.BeforeStartDate) -> None:
+    _set(cur, doc_id, e, status=Status.BEFORE_START)
+
+
 def _checked(cur: Cursor, doc_id: str, e: Document.Checked) -> None:
     booking = e.booking
     values = dict(booking_date=booking.get("date"), scope=booking.get("scope"),
@@ -212,6 +216,7 @@ _HANDLERS = {
     Document.Refreshed: _refreshed,
     Document.IntakeFailed: _intake_failed,
     Document.FetchFailed: _fetch_failed,
+    Document.BeforeStartDate: _before_start,
     Document.Checked: _checked,
     Document.DebtorResolved: _debtor,
     Document.PostingStarted: _posting,

@@ -87,6 +87,7 @@ def counts(store: ReadStore, scope: Scope = None) -> dict[str, int]:
         "errors": found.get(Status.FAILED, 0),
         "open": sum(found.get(s, 0) for s in Status.OPEN),
         "payments": int(payments or 0),
+        "before_start": found.get(Status.BEFORE_START, 0),
     }
 
 

@@ -48,6 +48,7 @@ import httpx
 from flask import Flask, Response, request
 
 from sandbox.control import add_request_log
+from sandbox.appstore import add_app_store
 from sandbox.faults import Faults
 
 API = "/api/rest/v1"
@@ -348,6 +349,15 @@ def create_app(*, public_key: str, secret: str, api_root: str | None = "http://1
     _add_api_routes(app, shop, deliverer, root)
     _add_control_routes(app, shop, deliverer, faults, root)
     add_request_log(app, shop)
+    clients = [webhook_client] if webhook_client else []
+
+    def app_client() -> httpx.Client:  # made on first use: most tests never install an app
+        if not clients:
+            clients.append(httpx.Client(timeout=10.0))
+        return clients[0]
+
+    add_app_store(app, api=API, public_key=public_key, secret=secret, root=root,
+                  client_of=app_client)
     return app
 
 

@@ -7,8 +7,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from web import (access, auth, connect, dashboard, documents_actions, export, notices, people,
-                 search, sharing, webhooks)
+from web import (access, appstore, auth, connect, dashboard, documents_actions, export, notices,
+                 onboarding, people, search, sharing, webhooks)
 from web.logs import redact_loggers
 from web.security import secure
 
@@ -25,7 +25,11 @@ def create_app(runtime) -> Flask:
     access.init_app(app)
     # Every POST carries the form's CSRF token, except the shop's webhooks: the shop has no
     # session to forge, and the token in their address protects them.
-    CSRFProtect(app).exempt(webhooks.blueprint)
+    csrf = CSRFProtect(app)
+    csrf.exempt(webhooks.blueprint)
+    # Likewise CCV's App Store servers: their calls are signed with koppel's App Secret Key.
+    csrf.exempt(appstore.handshake)
+    csrf.exempt(appstore.uninstall)
     # One limiter per app (tests make many): its storage is this installation's, shared by
     # every web process when it is Redis.
     app.extensions["koppel_limiter"] = Limiter(
@@ -37,6 +41,8 @@ def create_app(runtime) -> Flask:
     app.register_blueprint(people.blueprint)
     app.register_blueprint(sharing.blueprint)
     app.register_blueprint(connect.blueprint)
+    app.register_blueprint(appstore.blueprint)
+    app.register_blueprint(onboarding.blueprint)
     for daily_work in (documents_actions, search, export, notices):
         app.register_blueprint(daily_work.blueprint)
 

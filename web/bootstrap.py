@@ -18,6 +18,9 @@ import dramatiq
 
 from application.app import Koppel
 from application.connections import ConnectionDirectory
+from application.app_store import AppStore
+from application.history_import import HistoryImports
+from application.onboarding import Onboarding
 from application.processing import Processing
 from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
@@ -25,12 +28,14 @@ from projections.projector import Projector
 from projections.store import ReadStore
 from web.config import Config, persistence_env
 from web.connect_state import SpentStates
+from web.webhooks import EVENTS
 from workers.actors import Actors
 from workers.broker import make_broker
 from workers.connectors.factory import (BillitApp, HttpConnectors, RateLimits, TransportFor,
                                        real_network)
 from workers.connectors.rate_limit import CallLimiter, Rate
 from workers.dispatcher import Dispatcher
+from workers.import_runner import ImportRunner
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
 from workers.publisher import Publisher
@@ -57,6 +62,10 @@ class Runtime:
     spent_states: SpentStates
     accounts: Accounts
     notifier: Notifier
+    imports: HistoryImports
+    onboarding: Onboarding = None  # set right after: it needs the runtime's webhook addresses
+    app_store: AppStore = None
+    import_runner: ImportRunner = None
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -86,7 +95,7 @@ class Runtime:
 
     def start_workers(self, threads: int | None = None) -> dramatiq.Worker:
         worker = dramatiq.Worker(self.broker, worker_threads=threads or self.config.worker_threads,
-                                 queues=set(self.actors.queues))
+                                 queues={*self.actors.queues, self.import_runner.queue})
         worker.start()
         self._workers.append(worker)
         return worker
@@ -167,5 +176,11 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     sweeper = Sweeper(app, store, directory, actors)
     accounts = Accounts(app, box, config.secret_key)
     notifier = Notifier(store, config.mail.send, config.public_url)
-    return Runtime(config, app, store, directory, processing, projector, inbox, broker,
-                   actors, dispatcher, sweeper, SpentStates(store), accounts, notifier)
+    imports = HistoryImports(app, directory, processing)
+    runtime = Runtime(config, app, store, directory, processing, projector, inbox, broker,
+                      actors, dispatcher, sweeper, SpentStates(store), accounts, notifier,
+                      imports=imports)
+    runtime.onboarding = Onboarding(app, directory, runtime.webhook_address, EVENTS)
+    runtime.app_store = AppStore(app, directory, runtime.onboarding)
+    runtime.import_runner = ImportRunner(broker, imports, actors, prefix=config.queue_prefix)
+    return runtime

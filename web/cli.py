@@ -29,7 +29,11 @@ def _config():
 def _runtime(database_threads: int = 0, **kwargs):
     from web.bootstrap import bootstrap
 
-    return bootstrap(_config().with_(database_threads=database_threads), **kwargs)
+    config = _config().with_(database_threads=database_threads)
+    if config.demo:
+        click.echo(f"(koppel demo's database {config.database_url} and sandbox ledger "
+                   f"{config.eboekhouden_url}; set KOPPEL_DATABASE_URL for another)", err=True)
+    return bootstrap(config, **kwargs)
 
 
 @click.group()
@@ -240,6 +244,74 @@ def reprocess(number: str, connection: str | None, by: str, reason: str) -> None
         runtime.stop()
 
 
+@main.command("import")
+@click.option("--connection", "name", required=True, help="The connection's name.")
+@click.option("--from", "date_from", required=True, help="First day (YYYY-MM-DD).")
+@click.option("--to", "date_to", required=True, help="Last day, included (YYYY-MM-DD).")
+@click.option("--dry-run", is_flag=True,
+              help="Only say how many documents and what total it would book.")
+@click.option("--by", default="cli", show_default=True, help="Who imports (recorded).")
+def import_history(name: str, date_from: str, date_to: str, dry_run: bool, by: str) -> None:
+    """Book the shop's documents of a period before the connection's start date. Ctrl-C
+    pauses; the same command again goes on where it stopped, and books nothing twice."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from application.history_import import period_of
+
+    try:
+        period = period_of(_moment(date_from), _moment(date_to))
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    from application.errors import KoppelError
+
+    runtime = _runtime()
+    try:
+        aggregate = runtime.app.connection_named(name)
+        if aggregate is None:
+            raise click.ClickException(f"no connection named {name!r}")
+        _import(runtime, aggregate.id, period, dry_run, by, date_from, date_to)
+    except KoppelError as error:  # the shop unreachable, say: said plainly, nothing lost
+        raise click.ClickException(error.message) from None
+    finally:
+        runtime.stop()
+
+
+def _import(runtime, conn_id, period, dry_run: bool, by: str, date_from: str,
+            date_to: str) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    if dry_run:
+        _print_dry_run(runtime.imports.dry_run(conn_id, period))
+        return
+    imported = runtime.imports.start(conn_id, period, by=by)
+    if not runtime.config.embedded:
+        process = lambda doc_id: runtime.actors.process.send(str(doc_id))  # noqa: E731
+    else:
+        process = None  # no worker outlives this command: processed here
+    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn()) as bar:
+        task = bar.add_task("import", total=imported.total, completed=imported.position)
+        try:
+            imported = runtime.imports.run(
+                imported.id, lambda i: bar.update(task, completed=i.position), process)
+        except KeyboardInterrupt:
+            imported = runtime.imports.pause(imported.id, by=by)
+    if imported.state == "finished":
+        runtime.projector.catch_up()
+        click.echo(f"imported {imported.total} documents of {date_from} to {date_to}")
+    else:
+        click.echo(f"paused at {imported.position} of {imported.total}; the same "
+                   f"command goes on from there")
+
+
+def _print_dry_run(result) -> None:
+    click.echo(f"{result.listed} documents in the period; nothing was sent")
+    click.echo(f"  would be booked:   {result.to_book}, total {result.total} (incl. VAT)")
+    click.echo(f"  booked already:    {result.booked_already}")
+    click.echo(f"  wait for payment:  {result.waiting}")
+    for code, count in sorted(result.failing.items()):
+        click.echo(f"  would be in Errors: {count} ({code})")
+
+
 @main.group()
 def projections() -> None:
     """The read models behind the pages."""
@@ -297,7 +369,8 @@ def import_connection(file: Path, owner: str | None) -> None:
         state = "saved" if changed else "unchanged"
         click.echo(f"connection {connection.name!r} {state} (settings version "
                    f"{connection.version})")
-        _echo_webhook_addresses(runtime, connection.id)
+        click.echo(f"  {_span_text(connection.span)}")
+        _register_webhooks(runtime, connection.id)
     finally:
         runtime.stop()
 
@@ -325,7 +398,62 @@ def rotate_token(name: str, by: str) -> None:
         runtime.connections.rotate_webhook_token(aggregate.id, by=by)
         click.echo(f"connection {name!r}: new webhook addresses (the old ones are refused "
                    f"from now on)")
-        _echo_webhook_addresses(runtime, aggregate.id)
+        _register_webhooks(runtime, aggregate.id)  # and the old ones removed at the shop
+    finally:
+        runtime.stop()
+
+
+def _register_webhooks(runtime, conn_id) -> None:
+    """Through the shop's API; when the shop cannot be reached, the addresses to enter by
+    hand (and ``koppel connections import`` again later registers them)."""
+    from application.errors import KoppelError
+
+    try:
+        added = runtime.onboarding.register_webhooks(conn_id)
+    except KoppelError as error:
+        click.echo(f"  the shop's webhooks could not be registered: {error.message}")
+        _echo_webhook_addresses(runtime, conn_id)
+        return
+    click.echo(f"  webhooks registered at the shop: {', '.join(added) or 'all there already'}")
+
+
+def _span_text(span) -> str:
+    if span.start_date is None:
+        return "books every document the shop has (no start date)"
+    text = f"books what the shop creates from {span.start_date.isoformat()} on"
+    for period in span.imported:
+        text += f"; imported {period.start.isoformat()} to {period.end.isoformat()}"
+    return text
+
+
+def _moment(value: str):
+    """A date (midnight, UTC) or a date and time, as ISO text."""
+    from domain.start_date import moment
+
+    try:
+        return moment(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or date and time "
+                                 f"(YYYY-MM-DDTHH:MM)") from None
+
+
+@connections.command("start-date")
+@click.argument("name")
+@click.argument("when", required=False)
+@click.option("--by", default="cli", show_default=True, help="Who moves it (recorded).")
+def start_date(name: str, when: str | None, by: str) -> None:
+    """Show a connection's start date, or move it to WHEN (the shop's documents created before
+    it are not booked, unless their period is imported)."""
+    moment = _moment(when) if when else None
+    runtime = _runtime()
+    try:
+        aggregate = runtime.app.connection_named(name)
+        if aggregate is None:
+            raise click.ClickException(f"no connection named {name!r}")
+        if moment is not None:
+            changed = runtime.connections.set_start_date(aggregate.id, moment, by=by)
+            click.echo("start date moved" if changed else "start date unchanged")
+        click.echo(f"{name}: {_span_text(runtime.connections.get(aggregate.id).span)}")
     finally:
         runtime.stop()
 

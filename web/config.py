@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -50,6 +51,9 @@ class Config:
     # so an operator can count connections (README, "Database connections"). 0: an embedded
     # process's own threads.
     database_threads: int = 0
+    demo: bool = False  # the commands run on what `koppel demo` left in var/
+    # koppel's App Secret Key in CCV's Developer App Center (empty: no App Store install).
+    ccv_app_secret: str = ""
 
     @property
     def pool_size(self) -> int:
@@ -94,7 +98,7 @@ class ConfigError(ValueError):
 def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Path("var")) -> Config:
     database_url = environ.get("KOPPEL_DATABASE_URL") or DEFAULT_DATABASE_URL
     broker_url = environ.get("KOPPEL_BROKER_URL", "")
-    return Config(
+    config = Config(
         database_url=database_url,
         broker_url=broker_url,
         secret_key=_secret_key(environ, database_url, broker_url, var_dir),
@@ -120,7 +124,39 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         mail=Mail.from_environment(environ),
         support_email=environ.get("KOPPEL_SUPPORT_EMAIL", ""),
         ratelimit_storage_url=environ.get("KOPPEL_RATELIMIT_STORAGE_URL", ""),
+        ccv_app_secret=environ.get("KOPPEL_CCV_APP_SECRET", ""),
     )
+    return _demo_if_left(config, environ, var_dir)
+
+
+# `koppel demo` leaves this beside its database: where its sandboxes answer.
+DEMO_MARKER = "demo.json"
+
+
+def _demo_if_left(config: Config, environ: Mapping[str, str], var_dir: Path) -> Config:
+    """After ``koppel demo`` in this folder, ``koppel audit 1005`` means the demo's order 1005,
+    and ``koppel reprocess`` talks to the demo's sandbox ledger, never to the real one whose
+    address is the default. Only when nothing else was chosen: no KOPPEL_DATABASE_URL and
+    no koppel database of this folder's own (a real installation always wins)."""
+    marker = var_dir / DEMO_MARKER
+    if environ.get("KOPPEL_DATABASE_URL") or (var_dir / "koppel.sqlite").exists() or \
+            not marker.exists():
+        return config
+    try:
+        demo = json.loads(marker.read_text())
+        return config.with_(database_url=demo["database_url"],
+                            eboekhouden_url=demo["ledger_url"], billit_url=demo["ledger_url"],
+                            billit_login_url=demo["ledger_url"], demo=True)
+    except (OSError, ValueError, KeyError):
+        return config  # a marker half written: the defaults, as without one
+
+
+def leave_demo_marker(config: Config, var_dir: Path = Path("var")) -> Path:
+    """Written by the demo: what ``_demo_if_left`` reads."""
+    marker = var_dir / DEMO_MARKER
+    marker.write_text(json.dumps({"database_url": config.database_url,
+                                  "ledger_url": config.eboekhouden_url}))
+    return marker
 
 
 def _whole(environ: Mapping[str, str], name: str, default: int, least: int) -> int:

@@ -84,11 +84,14 @@ def _page(page: str, action: Action = Action.VIEW):
         abort(400, "after must be the cursor of a page's next link, as koppel made it")
 
 
-def _ledger_system(connection_id: str) -> str | None:
+def _connection(row: dict) -> dict:
+    """The read model's row with what the overview shows from the connection itself."""
     try:
-        return _runtime().connections.get(UUID(connection_id)).settings.ledger.system
+        connection = _runtime().connections.get(UUID(row["id"]))
     except Exception:  # a connection the read model knows but the log does not (yet)
-        return None
+        return dict(row, system=None, start_date=None)
+    return dict(row, system=connection.settings.ledger.system,
+                start_date=connection.span.start_date)
 
 
 @blueprint.get("/")
@@ -97,8 +100,7 @@ def home():
         return redirect(url_for("people.people"))
     runtime = _runtime()
     scope = access.scope()
-    connections = [dict(c, system=_ledger_system(c["id"]),
-                        manage=access.me().may(Action.MANAGE, c["id"]))
+    connections = [dict(_connection(c), manage=access.me().may(Action.MANAGE, c["id"]))
                    for c in queries.connections(runtime.store, scope)]
     for c in connections:
         c["shared_with"] = queries.shared_with(runtime.store, c["id"]) if c["manage"] else []

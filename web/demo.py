@@ -8,6 +8,7 @@ is compared with what the generator meant to happen to it, and any difference is
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from collections import Counter
@@ -28,8 +29,7 @@ from sandbox.generator import generate
 from sandbox.serve import serve
 from web.app import create_app
 from web.bootstrap import Runtime, bootstrap
-from web.config import from_environment
-from web.webhooks import EVENTS
+from web.config import from_environment, leave_demo_marker
 from workers.scheduler import Intervals
 
 SHOP_KEYS = ("demo-public-key", "demo-shop-secret")
@@ -54,6 +54,9 @@ def free_port() -> int:
 
 
 BILLIT_KEY = "demo-billit-key"
+# The App Store's part (sandbox/appstore.py): koppel's App Secret Key, a second shop's keys.
+APP_SECRET = "demo-app-secret"
+STORE_KEYS = ("store-public-key", "store-shop-secret")
 BILLIT_PARTY = "123456"
 
 
@@ -79,6 +82,23 @@ def _fresh_database(var: Path) -> str:
     return f"sqlite:///{var / 'demo.sqlite'}"
 
 
+# The demo shop's new orders are numbered from 1001 up, across every batch of generated
+# orders (a reused number collides with the ledger's booking of it: NUMBER_TAKEN, R2.1). Each
+# run starts a fresh shop, ledger and database, so 1001 is again this run's first order.
+FIRST_NUMBER = 1001
+# The shop's past, put in before koppel connects: numbered below the new orders.
+HISTORY_ORDERS = 20
+HISTORY_FIRST_NUMBER = 901
+STORE_FIRST_NUMBER = 801  # the App Store shop's past: numbers of its own in the one ledger
+
+
+def renumber(order: dict, number: int) -> dict:
+    order = {**order, "ordernumber": number, "ordernumber_full": str(number)}
+    if order.get("invoicenumber") is not None:
+        order["invoicenumber"] = number
+    return order
+
+
 class Demo:
     def __init__(self, port: int, seed: int, ledger: str = "eboekhouden") -> None:
         shop_port = free_port()
@@ -91,8 +111,10 @@ class Demo:
             sandbox_billit.create_app(api_key=BILLIT_KEY, party_id=int(BILLIT_PARTY), seed=seed)
             if ledger == "billit" else
             sandbox_eboekhouden.create_app(api_token=LEDGER_TOKEN, seed=seed))
+        var = Path("var")
         config = from_environment().with_(
-            database_url=_fresh_database(Path("var")), broker_url="", queue_prefix="demo",
+            database_url=_fresh_database(var), broker_url="", queue_prefix="demo",
+            ccv_app_secret=APP_SECRET,
             public_url=f"http://127.0.0.1:{port}", eboekhouden_url=self.ledger.url,
             billit_url=self.ledger.url, claim_lease=30.0,
             # The sandbox's ledger holds no request longer than it takes to answer (unless a
@@ -100,7 +122,15 @@ class Demo:
             settle_window=30.0,
             # The sandbox shop has no rate limit unless asked: the demo runs at full speed.
             shop_rate_limit="")
+        self.numbers = itertools.count(FIRST_NUMBER)
+        self.control = httpx.Client(base_url=self.shop_url, timeout=30)
+        # The shop's past: orders made before koppel was connected, not booked unless the
+        # merchant imports their period (`koppel import --from 2026-03-01 --to 2026-04-01`).
+        self.history = self.put_orders(
+            generate(HISTORY_ORDERS, seed + 10_000, scopes=ORDER_SCOPES),
+            numbers=iter(range(HISTORY_FIRST_NUMBER, HISTORY_FIRST_NUMBER + HISTORY_ORDERS)))
         self.runtime: Runtime = bootstrap(config, environ={})
+        leave_demo_marker(config, var)
         self.connection, _ = self.runtime.connections.save(
             demo_settings(self.shop_url, ledger), by="demo")
         # The demo's one merchant, owning its connection; a new password every run.
@@ -113,16 +143,20 @@ class Demo:
         self.runtime.start_background(schedule=Intervals(
             sweep=timedelta(seconds=30), payments=timedelta(minutes=5),
             open_recheck=timedelta(minutes=30), requeue=timedelta(seconds=10)))
-        shop_client = self.runtime.connections.shop(self.connection)
-        for event in EVENTS:
-            shop_client.register_webhook(event,
-                                         self.runtime.webhook_address(self.connection.id, event))
-        self.control = httpx.Client(base_url=self.shop_url, timeout=30)
+        self.runtime.onboarding.register_webhooks(self.connection.id)
+        self.runtime.onboarding.check_ledger(self.connection.id)
 
-    def put_orders(self, documents: list[dict]) -> list[Expectation]:
+    def put_orders(self, documents: list[dict], numbers=None) -> list[Expectation]:
+        """Into the sandbox shop, each with the next order number, as the shop takes an order
+        today (it stamps the creation time and sends its webhook). With ``numbers``: the
+        shop's past, on the generator's dates, numbered from ``numbers``, no webhook."""
+        dated_now = numbers is None
         expected = []
         for document in documents:
-            body = {"order": document["order"], "orderrows": document["orderrows"]}
+            order = renumber(document["order"], next(numbers or self.numbers))
+            if dated_now:
+                del order["create_date"]
+            body = {"order": order, "orderrows": document["orderrows"], "notify": dated_now}
             response = self.control.post("/__sandbox/orders", content=sandbox_shop.dumps(body),
                                          headers={"content-type": "application/json"})
             response.raise_for_status()
@@ -137,11 +171,36 @@ class Demo:
             "SELECT number, status, failure_code FROM documents WHERE kind = 'order'")
         return {row["number"]: row for row in rows}
 
+    def open_app_store(self, port: int) -> str:
+        """A second sandbox shop, with a past of its own, whose App Store installs koppel
+        (the demo's first shop is connected by its settings file). Returns the store's page."""
+        store_port = free_port()
+        url = f"http://127.0.0.1:{store_port}"
+        self.store_shop = serve(sandbox_shop.create_app(
+            public_key=STORE_KEYS[0], secret=STORE_KEYS[1], api_root=url, seed=7),
+            port=store_port)
+        koppel = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, timeout=30) as control:
+            control.post("/__sandbox/appstore/app", json={
+                "handshake_url": f"{koppel}/ccv/handshake",
+                "install_url": f"{koppel}/ccv/install",
+                "uninstall_url": f"{koppel}/ccv/uninstall",
+                "app_secret": APP_SECRET}).raise_for_status()
+            for number, order in enumerate(generate(HISTORY_ORDERS, 99, scopes=ORDER_SCOPES),
+                                           start=STORE_FIRST_NUMBER):
+                body = {"order": renumber(order["order"], number),
+                        "orderrows": order["orderrows"], "notify": False}
+                control.post("/__sandbox/orders", content=sandbox_shop.dumps(body),
+                             headers={"content-type": "application/json"}).raise_for_status()
+        return f"{url}/appstore"
+
     def stop(self) -> None:
         self.control.close()
         self.web.stop()
         self.runtime.stop()
         self.shop.stop()
+        if getattr(self, "store_shop", None):
+            self.store_shop.stop()
         self.ledger.stop()
 
 
@@ -170,6 +229,10 @@ def run_demo(*, orders: int | None, exit_when_done: bool, port: int, seed: int,
         console.print(f"koppel demo: dashboard on http://127.0.0.1:{port}  (Ctrl-C stops)")
         console.print(f"  sign in as {DEMO_MERCHANT} with password {demo.password}",
                       highlight=False)
+        if ledger == "eboekhouden":
+            console.print(f"  install koppel in a second sandbox shop from its App Store: "
+                          f"{demo.open_app_store(port)}  (its ledger token: {LEDGER_TOKEN})",
+                          highlight=False)
         console.print(f"  sandbox CCV Shop {demo.shop_url}, sandbox {demo.ledger_name} "
                       f"{demo.ledger.url}")
         _trickle(demo, documents, seed, endless=orders is None)

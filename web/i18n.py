@@ -38,12 +38,17 @@ def N_(text: str) -> str:
 KNOWN_MESSAGES = (
     N_("Billit was not connected: access was not granted."),
     N_("Billit is connected; waiting documents are sent now."),
+    N_("ledger not connected yet"),  # why a connection is paused (domain/app_install.py)
+    N_("uninstalled in the CCV App Store"),
+    N_("A password has at least 10 characters."),  # web/appstore.py's account form
+    N_("That e-mail has a koppel account: give its password."),
 )
 
 STATUSES = {
     "received": _l("Received"), "waiting": _l("Waiting"), "checked": _l("Checked"),
     "debtor_resolved": _l("Customer found"), "posting": _l("Posting"),
     "posted": _l("Posted"), "failed": _l("Failed"), "interrupted": _l("Interrupted"),
+    "before_start": _l("Before the start date"),
 }
 KINDS = {"order": _l("Order"), "invoice": _l("Invoice"), "credit": _l("Credit note")}
 SCOPES = {"domestic": _l("Domestic"), "icp": _l("EU business (ICP)"),

@@ -92,9 +92,10 @@ def recheck_payments(store: ReadStore, actors: Actors) -> int:
 
 
 def recheck_open(store: ReadStore, actors: Actors) -> int:
-    """Every open document is fetched again from the shop and taken as far as it goes."""
+    """Every open document is fetched again from the shop and taken as far as it goes
+    (one set aside before the start date is not open: it waits for nothing)."""
     rows = store.query("SELECT id, connection_id, kind, shop_id FROM documents WHERE status "
-                       "NOT IN ('posted', 'failed')")
+                       "NOT IN ('posted', 'failed', 'before_start')")
     for row in rows:
         actors.intake.send(row["connection_id"], row["kind"], int(row["shop_id"]), "recheck")
     return len(rows)

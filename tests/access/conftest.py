@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.generator import generate
 from tests.e2e.conftest import fakes_on_ports  # noqa: F401 (the CLI tests' fakes on ports)
-from tests.harness import MERCHANT, Harness, csrf_token, sign_in, test_settings
+from tests.harness import BOOKS_FROM, MERCHANT, Harness, csrf_token, sign_in, test_settings
 
 PASSWORD = "a-long-test-password"
 OTHER_SHOP = {'name = "Demo shop"': 'name = "Other shop"'}
@@ -52,7 +52,7 @@ def scene(tmp_path_factory):
     h = Harness(f"sqlite:///{tmp_path_factory.mktemp('access') / 'koppel.sqlite'}",
                 ledger="billit")
     other, _ = h.runtime.connections.save(test_settings(h.shop_url, "billit", **OTHER_SHOP),
-                                          by="test")
+                                          by="test", start_date=BOOKS_FROM)
     s = Scene(h, {"A": str(h.connection.id), "B": str(other.id)}, {}, [], {})
     failed, stuck, why = _orders("failed", 3)[:3]
     posted, more = _orders("posted", 4)[:2]

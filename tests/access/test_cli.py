@@ -16,7 +16,8 @@ def two_shops(sqlite_url, fakes_on_ports):
     """Order 'N' in both connections (one shop's numbers, two merchants), both in Errors; the
     fakes on ports, so the CLI's own process reaches the shop too."""
     h = Harness(sqlite_url, servers=fakes_on_ports)
-    other, _ = h.runtime.connections.save(harness.test_settings(h.shop_url, **OTHER_SHOP), by="test")
+    other, _ = h.runtime.connections.save(harness.test_settings(h.shop_url, **OTHER_SHOP),
+                                          by="test", start_date=harness.BOOKS_FROM)
     order = _orders("failed", 3)[0]
     shop_id = h.put_order(order)["id"]
     for conn in (h.connection.id, other.id):

@@ -53,6 +53,18 @@ DECISIONS = {
     "notices.notifications": "signed in (their own account)",
     "people.people": "accounts",
     "people.who_could_see": "accounts",
+    "onboarding.connection_page": "connection: manage",
+    "onboarding.check": "connection: manage",
+    "onboarding.start_date": "connection: manage",
+    "onboarding.ledger_token": "connection: manage",
+    "onboarding.dry_run": "connection: manage",
+    "onboarding.start_import": "connection: manage",
+    "onboarding.pause_or_resume": "connection: manage",
+    "onboarding.import_progress": "connection: manage",
+    "appstore.handshake": "App Store signature (tests/e2e/test_app_store.py)",
+    "appstore.install": "App Store signature (tests/e2e/test_app_store.py)",
+    "appstore.uninstall": "App Store signature (tests/e2e/test_app_store.py)",
+    "appstore.account": "an install's signed link, in this session",
 }
 
 
@@ -190,6 +202,42 @@ def test_connecting_the_ledger(scene, role, target):
 
 
 @pytest.mark.parametrize("role, target", CELLS)
+def test_a_connections_own_page_and_actions(scene, role, target):
+    """Install and connect (issue 10): the connection's page, its checks, start date, ledger
+    credential and history import are for those who may manage it; for anyone else each is
+    refused and records nothing."""
+    client, conn = scene.clients[role], scene.connections[target]
+    app = scene.h.runtime.app
+    before = len(app.history(__import__("uuid").UUID(conn)))
+
+    def post(path: str, **data):
+        if role != "anonymous":
+            data["csrf_token"] = _form_token(client)
+        return client.post(f"/connections/{conn}{path}", data=data)
+
+    answers = {
+        "page": client.get(f"/connections/{conn}"),
+        "check": post("/check"),
+        "start date": post("/start-date", start_date="2020-01-01"),
+        "ledger": post("/ledger/token", api_token="not-the-key"),
+        "dry run": post("/imports/dry-run", **{"from": "2026-01-01", "to": "2026-01-02"}),
+        "progress": client.get(f"/api/connections/{conn}/imports/{conn}"),
+    }
+    if target in MANAGE[role]:
+        assert answers["page"].status_code == 200
+        assert answers["check"].status_code == 303
+        assert answers["start date"].status_code == 303
+        assert answers["ledger"].status_code == 422  # past the door: the ledger refused it
+        assert answers["dry run"].status_code == 200
+        assert answers["progress"].status_code == 404  # no such import
+        assert len(app.history(__import__("uuid").UUID(conn))) > before
+    else:
+        refused = {name: a.status_code for name, a in answers.items() if not _refused(role, a)}
+        assert not refused, refused
+        assert len(app.history(__import__("uuid").UUID(conn))) == before  # nothing recorded
+
+
+@pytest.mark.parametrize("role, target", CELLS)
 @pytest.mark.parametrize("path", ["/", "/errors", "/report", "/api/errors", "/api/report"])
 def test_lists_show_only_what_the_role_may_see(scene, role, target, path):
     response = scene.clients[role].get(path)
@@ -247,7 +295,7 @@ def _every_route(scene):
               "token": "x", "event": "orders.created", "page": "report",
               "filename": "koppel.css", "kinds": "orders",
               "number": scene.h.runtime.app.document(UUID(scene.documents["A", "posted"])).number,
-              "fmt": "csv"}
+              "fmt": "csv", "imp_id": scene.connections["A"], "action": "pause"}
     for rule in scene.h.web.url_map.iter_rules():
         path = rule.build({k: values[k] for k in rule.arguments})[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

@@ -15,7 +15,7 @@ except ImportError:  # the browser fixture says so: a skip, or a failure in CI
 def test_a_merchant_sees_their_own_documents_only_and_signs_out(koppel, tab, screenshot):
     h = koppel.h
     other, _ = h.runtime.connections.save(harness.test_settings(h.shop_url, **OTHER_SHOP),
-                                          by="test")
+                                          by="test", start_date=harness.BOOKS_FROM)
     h.runtime.accounts.add("b@example.test", "merchant", "merchant-b-password", by="test",
                            connections=[other.id])
     order = _orders("failed", 3)[0]

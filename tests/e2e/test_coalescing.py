@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from tests.e2e.test_brokers import _harness, _start_worker, _stop
-from tests.harness import Harness
+from tests.harness import BOOKS_FROM, Harness
 from tests.harness import test_settings as settings_for
 from workers.actors import AGAIN_DELAY_MS
 
@@ -118,7 +118,8 @@ def test_two_worker_processes_share_each_connections_shop_limit(
     h = _harness(postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports, claim_lease=30.0)
     quiet, _ = h.runtime.connections.save(
         settings_for(h.shop_url, **{'name = "Demo shop"': 'name = "Second shop"',
-                                     'number_prefix = ""': 'number_prefix = "B"'}), by="test")
+                                     'number_prefix = ""': 'number_prefix = "B"'}), by="test",
+        start_date=BOOKS_FROM)
     worker = _start_worker(h, processes=2)
     try:
         orders = paid_domestic_orders(21, seed=11)

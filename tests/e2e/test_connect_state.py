@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from itsdangerous import TimestampSigner
 
-from tests.harness import MERCHANT, Harness, sign_in
+from tests.harness import BOOKS_FROM, MERCHANT, Harness, sign_in
 from web.app import create_app
 from web.connect_state import MAX_AGE, SpentStates
 
@@ -94,7 +94,7 @@ def test_a_forged_or_misdirected_state_is_refused(billit):
 
     other, _ = billit.runtime.connections.save(test_settings(
         billit.shop_url, "billit", **OAUTH, **{'name = "Demo shop"': 'name = "Other shop"'}),
-        by="test")
+        by="test", start_date=BOOKS_FROM)
     # the merchant owns both, so only the state (not the right to manage) is wrong
     billit.runtime.accounts.grant(MERCHANT[0], other.id, by="test")
     elsewhere = callback.replace(str(billit.connection.id), str(other.id))

@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.orders import post_orders
 from tests.e2e.test_export import ledger_totals
 from tests.e2e.test_process_again import _fix_vat_number, _in_errors
-from tests.harness import PUBLIC_URL, Harness, csrf_token
+from tests.harness import BOOKS_FROM, PUBLIC_URL, Harness, csrf_token
 from tests.harness import test_settings as settings_with
 from tests.mailbox import smtp  # noqa: F401  (a fixture)
 from web.mail import Mail
@@ -86,7 +86,8 @@ def test_search_and_a_document_by_its_number(h):
 
     # A second connection of the same merchant with the same order number: a page to choose.
     other, _ = h.runtime.connections.save(settings_with(
-        h.shop_url, **{'name = "Demo shop"': 'name = "Second shop"'}), by="test")
+        h.shop_url, **{'name = "Demo shop"': 'name = "Second shop"'}), by="test",
+        start_date=BOOKS_FROM)
     h.runtime.accounts.grant("merchant@example.test", other.id, by="test")
     [row] = h.runtime.store.query("SELECT shop_id FROM documents WHERE number = ?", [number])
     doc = h.runtime.processing.intake(other.id, "order", int(row["shop_id"]), "test")

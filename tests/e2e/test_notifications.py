@@ -8,7 +8,7 @@ import pytest
 
 from application.processing import WaitingForReconnect
 from tests.e2e.test_process_again import _in_errors
-from tests.harness import PUBLIC_URL, Harness, csrf_token
+from tests.harness import BOOKS_FROM, PUBLIC_URL, Harness, csrf_token
 from tests.harness import test_settings as settings_with
 from tests.mailbox import smtp  # noqa: F401  (a fixture)
 from web.mail import Mail
@@ -25,7 +25,8 @@ def h(database_url, smtp):  # noqa: F811
     harness = Harness(database_url, config={
         "mail": Mail(host="127.0.0.1", port=controller.port, security="none")})
     other, _ = harness.runtime.connections.save(settings_with(
-        harness.shop_url, **{'name = "Demo shop"': 'name = "Other shop"'}), by="test")
+        harness.shop_url, **{'name = "Demo shop"': 'name = "Other shop"'}), by="test",
+        start_date=BOOKS_FROM)
     accounts = harness.runtime.accounts
     accounts.add(ACCOUNTANT, "accountant", "a-long-password-1", by="test",
                  connections=[harness.connection.id])

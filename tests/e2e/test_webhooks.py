@@ -10,8 +10,9 @@ from web.app import create_app
 def _nothing_recorded(harness):
     assert harness.runtime.inbox.count_pending() == 0
     assert harness.rows() == []
-    # only the connection and its merchant (created, granted the connection)
-    assert harness.runtime.app.recorder.max_notification_id() == 3
+    # only the connection (created, its start date) and its merchant (created, granted it)
+    assert len(harness.runtime.app.history(harness.connection.id)) == 2
+    assert harness.runtime.app.recorder.max_notification_id() == 4
 
 
 @pytest.fixture
@@ -96,10 +97,11 @@ def test_a_forged_body_naming_a_foreign_order_records_nothing(sqlite_harness):
 
 
 def _other_connection(h):
-    from tests.harness import test_settings
+    from tests.harness import BOOKS_FROM, test_settings
 
     other, _ = h.runtime.connections.save(
-        test_settings(h.shop_url, **{'name = "Demo shop"': 'name = "Other shop"'}), by="test")
+        test_settings(h.shop_url, **{'name = "Demo shop"': 'name = "Other shop"'}), by="test",
+        start_date=BOOKS_FROM)
     return other
 
 

@@ -52,6 +52,16 @@ NO_PARTY = ("Billit refused access to company {party}; check the PartyID in kopp
             "or reconnect Billit with a user of that company")
 CONNECT_REFUSED = ("Billit did not accept the connection (the code is used, expired or for "
                    "another address); connect Billit again from the dashboard")
+# The same in Dutch: what a merchant connecting Billit reads first.
+RECONNECT_NL = "Billit weigert de toegang van koppel; koppel Billit opnieuw in het dashboard"
+KEY_REFUSED_NL = ("Billit weigert deze API-sleutel; controleer hem (of maak een nieuwe aan) "
+                  "in Billit onder Instellingen > Integraties en pas de instellingen van "
+                  "koppel aan")
+NO_PARTY_NL = ("Billit weigert de toegang tot bedrijf {party}; controleer het PartyID in de "
+               "instellingen van koppel of koppel Billit opnieuw met een gebruiker van dat "
+               "bedrijf")
+CONNECT_REFUSED_NL = ("Billit heeft de koppeling niet aanvaard (de code is gebruikt, verlopen "
+                      "of voor een ander adres); koppel Billit opnieuw vanuit het dashboard")
 
 # The codes a merchant meets, in a merchant's words: (Dutch, English). The one place these
 # live; anything else falls back to the API's own description (Billit writes those in the
@@ -211,7 +221,8 @@ class BillitClient:
         tokens = self._token_request({"grant_type": "authorization_code", "code": code,
                                       "redirect_uri": redirect_uri})
         if tokens is None:
-            raise CredentialsError(CONNECT_REFUSED, code="InvalidGrant")
+            raise CredentialsError(CONNECT_REFUSED, message_nl=CONNECT_REFUSED_NL,
+                                   code="InvalidGrant")
         if self._tokens is not None:
             self._tokens.save(tokens)
         return tokens
@@ -358,8 +369,10 @@ class BillitClient:
             log.info("Billit refused the access token (%s, attempt %d); refreshing", code,
                      attempt)
         body_seen = self._scrub(exchange.parse_body(response))
-        message = KEY_REFUSED if self._api_key is not None else RECONNECT
-        raise CredentialsError(message, code=_code(body_seen) or "401", detail=body_seen)
+        en, nl = (KEY_REFUSED, KEY_REFUSED_NL) if self._api_key is not None else \
+            (RECONNECT, RECONNECT_NL)
+        raise CredentialsError(en, message_nl=nl, code=_code(body_seen) or "401",
+                               detail=body_seen)
 
     def _auth_headers(self, force_after: str | None = None) -> tuple[dict, str | None]:
         """The auth header, and the access token it used (so a 401 can force a refresh)."""
@@ -367,7 +380,7 @@ class BillitClient:
             return {"ApiKey": self._api_key.value}, None
         tokens = self._tokens.load()
         if not tokens or not tokens.get("refresh_token"):
-            raise CredentialsError(RECONNECT, code="NotConnected")
+            raise CredentialsError(RECONNECT, message_nl=RECONNECT_NL, code="NotConnected")
         access = tokens.get("access_token")
         fresh = float(tokens.get("expires_at") or 0) - REFRESH_MARGIN > time.time()
         if not access or not fresh or access == force_after:
@@ -401,12 +414,12 @@ class BillitClient:
             current = self._tokens.load() or {}
             if current.get("refresh_token") and current["refresh_token"] != spent:
                 return current
-        raise CredentialsError(RECONNECT, code="InvalidGrant")
+        raise CredentialsError(RECONNECT, message_nl=RECONNECT_NL, code="InvalidGrant")
 
     def _token_request(self, fields: dict) -> dict | None:
         """``POST /OAuth2/token`` (JSON, no auth header); the tokens, or None when refused."""
         if not (self._client_id and self._client_secret):
-            raise CredentialsError(RECONNECT, code="NoClient")
+            raise CredentialsError(RECONNECT, message_nl=RECONNECT_NL, code="NoClient")
         payload = {**fields, "client_id": self._client_id,
                    "client_secret": self._client_secret.value}
         response = self._send("POST", "/OAuth2/token", write=False, content=json.dumps(payload),
@@ -458,6 +471,7 @@ class BillitClient:
             raise NotFoundError(en, message_nl=nl, code=code or str(status), detail=body)
         if status == 401:  # a 401 that is not about the token: the PartyID is not ours
             raise CredentialsError(NO_PARTY.format(party=self.party_id),
+                                   message_nl=NO_PARTY_NL.format(party=self.party_id),
                                    code=code or "401", detail=body)
         raise RejectedError(en, message_nl=nl, code=code or str(status), detail=body)
 

@@ -169,6 +169,15 @@ class CCVShopClient:
                          if h.get("event") == event and h.get("address") == address), {})
         return hook
 
+    def mark_app_installed(self) -> dict:
+        """App Store installs: ``GET /apps`` holds exactly the one app these keys belong to;
+        marking it installed is mandatory (ccvshop-api.md, section 1b)."""
+        apps = list(self._pages("/apps/"))
+        if len(apps) != 1:
+            raise RejectedError(f"CCV Shop listed {len(apps)} apps for koppel's keys, not 1",
+                                code="APPS")
+        return self._request("PATCH", f"/apps/{int(apps[0]['id'])}/", {"is_installed": True})
+
     def list_webhooks(self) -> list[dict]:
         return list(self._pages("/webhooks/"))
 

@@ -43,6 +43,13 @@ TOKEN_REFUSED = ("e-Boekhouden refused the API token; check it (or create a new 
                  "Beheer > Inrichting > Koppelingen and reconnect")
 NO_ACCESS = ("e-Boekhouden refused access to the administration; log in to e-Boekhouden to "
              "check the account, then reconnect")
+# The same in Dutch: a merchant connecting e-Boekhouden reads these first.
+TOKEN_EXPIRED_NL = ("Uw API-token van e-Boekhouden is verlopen; maak een nieuw aan onder "
+                    "Beheer > Inrichting > Koppelingen en koppel opnieuw")
+TOKEN_REFUSED_NL = ("e-Boekhouden weigert dit API-token; controleer het (of maak een nieuw "
+                    "aan) onder Beheer > Inrichting > Koppelingen en koppel opnieuw")
+NO_ACCESS_NL = ("e-Boekhouden weigert de toegang tot de administratie; log in bij "
+                "e-Boekhouden om het account te controleren en koppel dan opnieuw")
 # The ledger's own "already there" answers: a number, a relation code or a payment reference.
 DUPLICATE_CODES = {"MUT_019", "FACT_101", "REL_049", "MUTA_008", "FACT_VERWERK_004"}
 ACCESS_CODES = {"SECURITY_001", "SECURITY_002", "SECURITY_003", "SECURITY_004", "SECURITY_005",
@@ -436,7 +443,7 @@ class EBoekhoudenClient:
             # and one repeat are safe even for a POST.
             self._discard_session(session)
             log.info("e-Boekhouden session refused (attempt %d); renewing", attempt)
-        raise CredentialsError(TOKEN_REFUSED, code="SECURITY_010",
+        raise CredentialsError(TOKEN_REFUSED, message_nl=TOKEN_REFUSED_NL, code="SECURITY_010",
                                detail=self._scrub(exchange.parse_body(response)))
 
     def _send(self, method: str, path: str, *, write: bool | None = None,
@@ -458,7 +465,7 @@ class EBoekhoudenClient:
                                  outcome_unknown=method == "POST")
         code = _code(body)
         if status == 403 and code in ACCESS_CODES:
-            raise CredentialsError(NO_ACCESS, code=code, detail=body)
+            raise CredentialsError(NO_ACCESS, message_nl=NO_ACCESS_NL, code=code, detail=body)
         nl, en = _merchant_message(code, body, sent)
         if code in DUPLICATE_CODES:
             raise DuplicateError(en, message_nl=nl, code=code, detail=body)
@@ -503,8 +510,9 @@ class EBoekhoudenClient:
             raise TransientError("e-Boekhouden could not open a session; koppel will try "
                                  "again.", code=_code(body) or str(status), detail=body)
         code = _code(body)
-        message = TOKEN_EXPIRED if code == "API_SESSION_004" else TOKEN_REFUSED
-        raise CredentialsError(message, code=code or str(status), detail=body)
+        en, nl = (TOKEN_EXPIRED, TOKEN_EXPIRED_NL) if code == "API_SESSION_004" else \
+            (TOKEN_REFUSED, TOKEN_REFUSED_NL)
+        raise CredentialsError(en, message_nl=nl, code=code or str(status), detail=body)
 
     def _scrub(self, value):
         """The remote body with any trace of the API or session token removed."""
