@@ -219,8 +219,11 @@ class Installation:
                                        public_url=self.public_url,
                                        eboekhouden_url=fakes.ledger_url, queue_prefix=prefix),
                                 environ={})
-        self.connection, _ = self.reader.connections.save(demo_settings(fakes.shop_url),
-                                                          by="chaos")
+        # The generator's orders are dated in the past: the connection books them all (a
+        # new connection's start date would otherwise set them aside, as it should).
+        self.connection, _ = self.reader.connections.save(
+            demo_settings(fakes.shop_url), by="chaos",
+            start_date=datetime(2020, 1, 1, tzinfo=timezone.utc))
         shop = self.reader.connections.shop(self.connection)
         for event in EVENTS:
             shop.register_webhook(event, self.reader.webhook_address(self.connection.id, event))
