@@ -70,12 +70,6 @@ class Booking:
     def failed_checks(self) -> tuple[Check, ...]:
         return tuple(check for check in self.checks if not check.ok)
 
-    def explain(self) -> list[dict]:
-        """Which rules made which line (I3)."""
-        return [{"kind": line.kind, "description": line.description,
-                 "amount_incl": format_amount(line.amount_incl), "rules": list(line.rules)}
-                for line in self.lines]
-
     def to_dict(self) -> dict:
         """JSON-serialisable (amounts and dates as strings); ``from_dict`` reverses it."""
         return {
