@@ -19,12 +19,16 @@ import dramatiq
 from application.app import Koppel
 from application.connections import ConnectionDirectory
 from application.app_store import AppStore
+from application.apply_draft import ApplyDraft
+from application.corrections import Corrections
+from application.dryrun import DryRuns
 from application.history_import import HistoryImports
 from application.onboarding import Onboarding
 from application.processing import Processing
 from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
 from projections.projector import Projector
+from projections.queries import dry_run_candidates
 from projections.store import ReadStore
 from web.config import Config, persistence_env
 from web.connect_state import SpentStates
@@ -66,6 +70,9 @@ class Runtime:
     onboarding: Onboarding = None  # set right after: it needs the runtime's webhook addresses
     app_store: AppStore = None
     import_runner: ImportRunner = None
+    dry_runs: DryRuns = None  # issue 13.2: a settings draft over history, and applying it
+    corrections: Corrections = None
+    apply_draft: ApplyDraft = None
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -183,4 +190,10 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     runtime.onboarding = Onboarding(app, directory, runtime.webhook_address, EVENTS)
     runtime.app_store = AppStore(app, directory, runtime.onboarding)
     runtime.import_runner = ImportRunner(broker, imports, actors, prefix=config.queue_prefix)
+    runtime.dry_runs = DryRuns(app, lambda conn_id, first, last: dry_run_candidates(
+        store, conn_id, first, last))
+    runtime.corrections = Corrections(app, directory, lease=processing.lease,
+                                      settle_window=config.settle_window)
+    runtime.apply_draft = ApplyDraft(app, directory, processing, runtime.dry_runs,
+                                     runtime.corrections)
     return runtime
