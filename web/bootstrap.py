@@ -39,6 +39,7 @@ from workers.connectors.factory import (BillitApp, HttpConnectors, RateLimits, T
                                        real_network)
 from workers.connectors.rate_limit import CallLimiter, Rate
 from workers.dispatcher import Dispatcher
+from workers.correction_runner import CorrectionRunner
 from workers.import_runner import ImportRunner
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
@@ -73,6 +74,7 @@ class Runtime:
     dry_runs: DryRuns = None  # issue 13.2: a settings draft over history, and applying it
     corrections: Corrections = None
     apply_draft: ApplyDraft = None
+    correction_runner: CorrectionRunner = None
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -102,7 +104,8 @@ class Runtime:
 
     def start_workers(self, threads: int | None = None) -> dramatiq.Worker:
         worker = dramatiq.Worker(self.broker, worker_threads=threads or self.config.worker_threads,
-                                 queues={*self.actors.queues, self.import_runner.queue})
+                                 queues={*self.actors.queues, self.import_runner.queue,
+                                         self.correction_runner.queue})
         worker.start()
         self._workers.append(worker)
         return worker
@@ -196,4 +199,6 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
                                       settle_window=config.settle_window)
     runtime.apply_draft = ApplyDraft(app, directory, processing, runtime.dry_runs,
                                      runtime.corrections)
+    runtime.correction_runner = CorrectionRunner(broker, runtime.corrections,
+                                                 prefix=config.queue_prefix)
     return runtime

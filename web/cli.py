@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from web.config import ConfigError, from_environment
+from web.dryrun_command import dryrun
 from web.preview_command import preview
 from web.users_command import connection_id_named, users
 
@@ -475,6 +476,7 @@ def export_connection(name: str) -> None:
 
 
 main.add_command(preview)
+main.add_command(dryrun)
 main.add_command(users)
 
 if __name__ == "__main__":
