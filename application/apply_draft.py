@@ -86,6 +86,12 @@ class ApplyDraft:
             raise LookupError(f"no connection with id {conn_id}")
         if draft.name != connection.name:
             raise DraftRefused(f"the draft is for {draft.name!r}, not {connection.name!r}")
+        current = connection.settings
+        if draft.ledger.system != current["ledger"]["system"]:
+            raise DraftRefused("a draft cannot move the connection to another ledger: that is "
+                               "a replay into the new ledger")
+        if draft.shop.api_root != current["shop"]["api_root"]:
+            raise DraftRefused("a draft cannot link the connection to another shop")
         result = self.dry_runs.run(conn_id, draft, date_from, date_to)
         stored = stored_settings(draft, connection.settings)
         self.connections.changed(conn_id, lambda c: c.change_settings(stored, by=by))
