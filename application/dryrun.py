@@ -143,6 +143,15 @@ class DryRuns:
         posted = document.status in (Status.POSTED, Status.POSTING)
         booked = _booking(document.booking)
         source = source_as_booked(self.app, document) if posted else document.source
+        booked_settings = versions.get(document.settings_version or 0)
+        if booked is None and versions:
+            # Not checked yet: compared with what the settings in force would book, so only
+            # what the draft itself changes shows.
+            booked_settings = versions[max(versions)]
+            try:
+                booked = build_booking(source, booked_settings)
+            except UnreadableSource:
+                booked = None
         try:
             proposed = build_booking(source, draft)
         except UnreadableSource as error:
@@ -150,7 +159,6 @@ class DryRuns:
             return Comparison(document.id, document.kind, document.number, document.status,
                               posted, day, document.settings_version, (), {}, {},
                               problem=str(error))
-        booked_settings = versions.get(document.settings_version or 0)
         lines = compare_lines(booked.lines if booked else (), proposed.lines)
         accounts = _subtract(ledger_effect(proposed, draft),
                              ledger_effect(booked, booked_settings) if booked else {})
