@@ -54,7 +54,7 @@ def posted_request(app: Koppel, doc_id: UUID) -> dict | None:
     return request
 
 
-def reversal_request(original: dict, number: str, reason: str) -> dict:
+def reversal_request(original: dict, number: str) -> dict:
     """R7.1 negated: the same rows on the same accounts and VAT codes, amounts times -1."""
     body = dict(original["body"])
     body["invoiceNumber"] = number
@@ -94,7 +94,7 @@ class Corrections:
         sales_number = original["body"]["invoiceNumber"]
         requests = {
             REVERSAL: reversal_request(original, correction_number(
-                sales_number, REVERSAL, settings_version), reason),
+                sales_number, REVERSAL, settings_version)),
             REBOOKING: rebooking_request(proposed, draft, document.relation["id"],
                                          correction_number(sales_number, REBOOKING,
                                                            settings_version)),

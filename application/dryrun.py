@@ -10,6 +10,7 @@ the ``Checked`` booking itself, with the debtors account of the settings version
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -23,6 +24,9 @@ from domain.document import Document, Status
 from domain.money import ZERO
 from domain.settings import Settings
 from domain.source import DocumentError as UnreadableSource
+
+READERS = 4  # documents read from the event store at once
+SLICE = 200
 
 # What a line is booked with: a difference in any of these is a changed line.
 COMPARED = ("account", "vat_code", "vat_rate", "amount_excl", "vat_amount", "amount_incl")
@@ -121,18 +125,29 @@ class DryRuns:
         versions = settings_versions(self.app, conn_id)
         result = DryRunResult(conn_id, connection.name, date_from, date_to)
         candidates = list(self.index(conn_id, date_from, date_to))
-        for done, doc_id in enumerate(candidates, 1):
-            document = self.app.find_document(doc_id)
-            comparison = self.compare(document, draft, versions) if document else None
-            if comparison is not None and date_from <= date.fromisoformat(
-                    comparison.date) <= date_to:
-                result.examined += 1
-                if comparison.changed:
-                    result.documents.append(comparison)
-            if progress is not None:
-                progress(done, len(candidates))
+        # Reading a document is a round trip to the event store, comparing is a little CPU:
+        # a few reads in flight at once keep the database busy while the rules run.
+        # In slices, so a long period never holds every document in memory at once.
+        done = 0
+        with ThreadPoolExecutor(max_workers=READERS) as readers:
+            for first in range(0, len(candidates), SLICE):
+                for document in readers.map(self.app.find_document,
+                                            candidates[first:first + SLICE]):
+                    self._add(result, document, draft, versions)
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(candidates))
         result.documents.sort(key=lambda c: (c.date, c.number))
         return result
+
+    def _add(self, result: DryRunResult, document: Document | None, draft: Settings,
+             versions: dict[int, Settings]) -> None:
+        comparison = self.compare(document, draft, versions) if document else None
+        if comparison is not None and \
+                result.date_from <= date.fromisoformat(comparison.date) <= result.date_to:
+            result.examined += 1
+            if comparison.changed:
+                result.documents.append(comparison)
 
     def compare(self, document: Document, draft: Settings,
                 versions: dict[int, Settings]) -> Comparison | None:

@@ -118,12 +118,14 @@ def dryrun(name: str, settings_path: str, date_from: str, date_to: str, list_pat
             Path(list_path).write_bytes(writer(result, _))
             click.echo("\n" + _("Correction list written to %(file)s") % {"file": list_path})
         if apply:
-            _apply(runtime, aggregate.id, draft, first, last, by, reason, book_corrections, _)
+            _apply(runtime, aggregate.id, draft, first, last, by, reason, book_corrections, _,
+                   lang)
     finally:
         runtime.stop()
 
 
-def _apply(runtime, conn_id, draft, first, last, by, reason, book_corrections, _) -> None:
+def _apply(runtime, conn_id, draft, first, last, by, reason, book_corrections, _,
+           lang: str) -> None:
     from application.apply_draft import DraftRefused
 
     embedded = runtime.config.embedded
@@ -150,10 +152,11 @@ def _apply(runtime, conn_id, draft, first, last, by, reason, book_corrections, _
     for correction in applied.corrections:
         done = _retrying(lambda: runtime.corrections.run(correction))
         if done is None or not done.done:
-            failure = done.failure if done is not None else None
+            failure = (done.failure if done is not None else None) or {}
+            why = failure.get("message_nl" if lang == "nl" else "message_en") or _(
+                "try again later")
             click.echo(_("Correction of %(number)s not booked: %(why)s")
-                       % {"number": done.number if done else correction,
-                          "why": (failure or {}).get("message_en", "try again later")})
+                       % {"number": done.number if done else correction, "why": why})
         else:
             click.echo(_("Correction of %(number)s booked (reversal and new booking).")
                        % {"number": done.number})
