@@ -27,6 +27,7 @@ blueprint = Blueprint("settings_dry_run", __name__)
 
 MAX_DAYS = 366  # one request compares every document of the period
 MAX_DRAFT = 64 * 1024
+SHOWN = 200  # documents shown in detail on the page; the correction list has every one
 FORMATS = {
     "csv": (to_csv, "text/csv; charset=utf-8"),
     "xlsx": (to_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
@@ -68,7 +69,7 @@ def _page(aggregate, draft_text: str, status: int = 200, **extra):
         "settings_dry_run.html", connection=aggregate, draft=draft_text,
         date_from=request.form.get("from") or today.replace(month=1, day=1).isoformat(),
         date_to=request.form.get("to") or today.isoformat(),
-        may_apply=access.me().may(Action.MANAGE, aggregate.id), **extra), status
+        may_apply=access.me().may(Action.MANAGE, aggregate.id), shown=SHOWN, **extra), status
 
 
 def _compared(aggregate):
