@@ -20,6 +20,7 @@ from uuid import UUID
 from application.app import Koppel
 from application.settings import settings_from_dict
 from domain.booking import Booking, build_booking
+from domain.connection import Connection
 from domain.document import Document, Status
 from domain.money import ZERO
 from domain.settings import Settings
@@ -211,8 +212,6 @@ def source_as_booked(app: Koppel, document: Document) -> dict:
 
 def settings_versions(app: Koppel, conn_id: UUID) -> dict[int, Settings]:
     """Every settings version of the connection, by number (the connection's events)."""
-    from domain.connection import Connection
-
     versions: dict[int, Settings] = {}
     number = 0
     for event in app.events.get(conn_id):
