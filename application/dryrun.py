@@ -171,7 +171,9 @@ class DryRuns:
         try:
             proposed = build_booking(source, draft)
         except UnreadableSource as error:
-            day = booked.date.isoformat() if booked else "0001-01-01"
+            if booked is None:
+                return None  # unreadable with any settings: the draft changes nothing (R1)
+            day = booked.date.isoformat()
             return Comparison(document.id, document.kind, document.number, document.status,
                               posted, day, document.settings_version, (), {}, {},
                               problem=str(error))
