@@ -37,6 +37,7 @@ from typing import Callable
 from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError
+from structlog.contextvars import bind_contextvars
 
 from application.app import Koppel
 from application.connections import ConnectionContext, ConnectionDirectory
@@ -235,6 +236,9 @@ class Processing:
             if document.next_step == "fetch":  # the shop no longer has it
                 return Outcome(document.status, document.number)
         connection = self.connections.get(document.connection_id)
+        # Every line logged from here on (the connectors' too) says which document it is about.
+        bind_contextvars(connection=connection.name, document=document.number,
+                         document_id=str(doc_id))
         if connection.paused is not None:
             raise ConnectionPaused(f"{connection.name} is paused ({connection.paused}); "
                                    f"{document.number} waits")

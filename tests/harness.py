@@ -31,6 +31,7 @@ BILLIT_CLIENT = ("demo-client", "demo-client-secret")
 PUBLIC_URL = "http://koppel.test"
 SHOP_KEYS = ("demo-public-key", "demo-shop-secret")
 LEDGER_TOKEN = "demo-ledger-token"
+SECRET_KEY = "test-secret-key"  # the installation key of every harness
 MERCHANT = ("merchant@example.test", "merchant-password-1")
 
 
@@ -105,7 +106,7 @@ class Harness:
             if len(servers) > 2:
                 self.billit_url = servers[2].url
         self.config = Config(database_url=database_url, broker_url=broker_url,
-                             secret_key="test-secret-key", public_url=PUBLIC_URL,
+                             secret_key=SECRET_KEY, public_url=PUBLIC_URL,
                              eboekhouden_url=self.ledger_url, queue_prefix=prefix,
                              billit_url=self.billit_url, billit_login_url=self.billit_url,
                              billit_client_id=BILLIT_CLIENT[0],

@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from web import (access, appstore, auth, connect, dashboard, documents_actions, export, notices,
                  onboarding, people, search, sharing, webhooks)
+from web.logging_setup import bind_requests
 from web.logs import redact_loggers
 from web.security import secure
 
@@ -21,6 +22,7 @@ def create_app(runtime) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SECRET_KEY=runtime.config.secret_key)
     secure(app, https=runtime.config.https, proxy_hops=runtime.config.proxy_hops)
     redact_loggers(app.logger.name, "werkzeug")
+    bind_requests(app)
     app.extensions["koppel"] = runtime
     access.init_app(app)
     # Every POST carries the form's CSRF token, except the shop's webhooks: the shop has no

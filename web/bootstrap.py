@@ -28,6 +28,7 @@ from projections.projector import Projector
 from projections.store import ReadStore
 from web.config import Config, persistence_env
 from web.connect_state import SpentStates
+from web.logging_setup import LogContext
 from web.webhooks import EVENTS
 from workers.actors import Actors
 from workers.broker import make_broker
@@ -168,6 +169,7 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     inbox = Inbox(store)
     broker = make_broker(config.broker_url, namespace=config.queue_prefix,
                          time_limit_ms=config.time_limit_ms)
+    broker.add_middleware(LogContext())
     # An intake ends within the worker's time limit (Dramatiq stops it there and the actor
     # hands its marker back), so a marker running longer belongs to a killed worker.
     markers = IntakeMarkers(store, running_for=config.time_limit_ms / 1000 + 15)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -67,8 +66,12 @@ class _Koppel(click.Group):
 def main(ctx: click.Context, verbose: bool) -> None:
     """koppel: every CCV Shop order booked in your ledger exactly once, and explained."""
     _name_database_connections(ctx, f"koppel {ctx.invoked_subcommand or ''}".strip())
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from web.logging_setup import configure_logging
+
+    try:
+        configure_logging(verbose=verbose)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _name_database_connections(ctx: click.Context, name: str) -> None:
