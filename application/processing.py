@@ -99,8 +99,12 @@ class Processing:
     def __init__(self, app: Koppel, connections: ConnectionDirectory, *,
                  claim_lease: float = DEFAULT_CLAIM_LEASE,
                  settle_window: float = DEFAULT_SETTLE_WINDOW,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 claim_taken_over: Callable[[str], None] = lambda subject: None) -> None:
+        """``claim_taken_over(subject)``: told when a claim ("sale", "payment") is taken
+        from a worker whose lease ran out (the operator's metrics count them)."""
         self.app = app
+        self.claim_taken_over = claim_taken_over
         self.connections = connections
         self.claim_lease = claim_lease
         self.settle_window = settle_window
@@ -324,10 +328,13 @@ class Processing:
         posting = self.connections.posting(connection)
         credited = self._credited_invoice(document, connection, posting, booking)
         request = posting.request(booking, document.relation, str(document.id), credited)
+        taken_over = document.status == Status.POSTING  # a claim whose lease ran out
         document.start_posting(worker_name(), request, self.lease, now)
         # The claim, with the check and debtor before it: a conflict means another worker has
         # moved the document on. Nothing reaches the ledger before this is stored.
         self.app.save(document)
+        if taken_over:
+            self.claim_taken_over("sale")
 
         try:
             with self._credentials_guard(connection, "ledger"):
@@ -401,8 +408,11 @@ class Processing:
         booking = Booking.from_dict(document.booking)
         request = payment_rules.payment_request(document.kind, booking, connection.settings,
                                                 document.relation["id"])
+        taken_over = document.payment_status == "posting"
         document.start_payment(worker_name(), request, self.lease, now)
         self.app.save(document)  # the payment's claim, with the sale's Posted before it
+        if taken_over:
+            self.claim_taken_over("payment")
 
         ledger = self.connections.ledger(connection)
         try:

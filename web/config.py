@@ -49,6 +49,8 @@ class Config:
     # a limit (empty: none).
     shop_rate_limit: str = "120/60"
     ledger_rate_limit: str = ""
+    # Who may read /metrics: a bearer token, or (empty) only clients on this machine.
+    metrics_token: str = ""
     # The threads of this process that use the database at once (the command knows: a worker
     # process its worker threads, the scheduler two); each store's pool is at most this big,
     # so an operator can count connections (README, "Database connections"). 0: an embedded
@@ -129,6 +131,7 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         support_email=environ.get("KOPPEL_SUPPORT_EMAIL", ""),
         ratelimit_storage_url=environ.get("KOPPEL_RATELIMIT_STORAGE_URL", ""),
         ccv_app_secret=environ.get("KOPPEL_CCV_APP_SECRET", ""),
+        metrics_token=environ.get("KOPPEL_METRICS_TOKEN", ""),
     )
     return _demo_if_left(config, environ, var_dir)
 
