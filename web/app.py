@@ -8,7 +8,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from web import (access, appstore, auth, connect, dashboard, documents_actions, export, metrics,
-                 notices, onboarding, people, search, sharing, webhooks)
+                 notices, onboarding, openapi, people, search, sharing, webhooks)
 from web.logging_setup import bind_requests
 from web.logs import redact_loggers
 from web.security import secure
@@ -47,6 +47,7 @@ def create_app(runtime) -> Flask:
     app.register_blueprint(onboarding.blueprint)
     for daily_work in (documents_actions, search, export, notices):
         app.register_blueprint(daily_work.blueprint)
+    app.register_blueprint(openapi.blueprint)
     metrics.install(app, runtime)
 
     @app.get("/healthz")
