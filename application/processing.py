@@ -432,6 +432,14 @@ class Processing:
         problem = payment_rules.check_open_item(ledger.find_outstanding(booking.sales_number),
                                                 booking)
         if problem and not connection.settings.payments.without_open_item:
+            # No open item may mean the payment is booked already, by an attempt this event
+            # store does not know (restored from a backup older than the booking): look first;
+            # only a payment with koppel's own description counts, not one booked by hand (the
+            # ledger does not show the payment reference).
+            if not document.payment_may_have_reached_ledger and \
+                    self._found_payment(document, ledger, booking,
+                                        described=request["body"]["description"]):
+                return
             document.fail_payment(problem.code, problem.rule, problem.message_nl,
                                   problem.message_en)
             return
@@ -449,8 +457,13 @@ class Processing:
         else:
             document.record_payment(_reference(response), response, found_by_lookup=False)
 
-    def _found_payment(self, document: Document, ledger, booking: Booking) -> bool:
+    def _found_payment(self, document: Document, ledger, booking: Booking,
+                       described: str | None = None) -> bool:
+        """``described``: count only a payment with this description as koppel's."""
         found = ledger.find_payment(booking.sales_number)
+        if described is not None and found is not None and \
+                found.get("description") != described:
+            found = None
         document.record_lookup("payment", _reference(found) if found else None)
         if found is None:
             return False
