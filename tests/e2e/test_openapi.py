@@ -92,3 +92,22 @@ def test_every_json_route_is_described(installation):
             continue
         routes.add(path.replace("<", "{").replace(">", "}"))
     assert routes == described
+
+
+def test_errors_of_the_api_are_json_and_redirects_stay_redirects(installation):
+    from web.app import create_app
+
+    app = create_app(installation.runtime)  # its own app: a route is added below
+    response = installation.client.get("/api/report?from=yesterday")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "from must be a date like 2026-03-14"}
+    assert installation.client.get("/api/nothing").get_json()["error"]
+    page = installation.client.get("/documents/not-a-uuid")  # a page keeps its HTML error
+    assert page.status_code == 404 and page.mimetype == "text/html"
+
+    @app.get("/api/slash/")  # a route with a slash: Werkzeug redirects the path without one
+    def _slash():
+        return {}
+
+    redirect = app.test_client().get("/api/slash")
+    assert redirect.status_code == 308 and redirect.headers["Location"].endswith("/api/slash/")
