@@ -120,3 +120,81 @@ def test_nginx_accepts_the_reverse_proxy_example(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr and "[warn]" not in result.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_koppel_behind_the_nginx_example_over_tls(tmp_path, sqlite_url):
+    """The example in front of a real `koppel serve`: TLS, the forwarded scheme (HSTS comes
+    back), the token hidden in nginx's access log, /metrics not reachable from outside."""
+    import time
+
+    import httpx
+
+    from tests.e2e.processes import Served, koppel_env
+    from tests.harness import Harness
+
+    nginx = _tool("nginx", "KOPPEL_TEST_NGINX")
+    h = Harness(sqlite_url)
+    served = Served(koppel_env(h, KOPPEL_PROXY_HOPS="1",
+                               KOPPEL_PUBLIC_URL="https://koppel.example.com"), tmp_path)
+    proxy = None
+    try:
+        cert, key = _self_signed(tmp_path)
+        (tmp_path / "logs").mkdir()
+        plain, tls = _free_port(), _free_port()
+        site = (DEPLOY / "nginx-koppel.conf").read_text()
+        site = (site.replace("/etc/letsencrypt/live/koppel.example.com/fullchain.pem", str(cert))
+                    .replace("/etc/letsencrypt/live/koppel.example.com/privkey.pem", str(key))
+                    .replace("/var/log/nginx/", f"{tmp_path}/logs/")
+                    .replace("listen [::]:80;", "").replace("listen [::]:443 ssl http2;", "")
+                    .replace("listen 80;", f"listen 127.0.0.1:{plain};")
+                    .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{tls} ssl http2;")
+                    .replace("server 127.0.0.1:8000;", f"server {served.url[len('http://'):]};"))
+        (tmp_path / "koppel.conf").write_text(site)
+        temp = "\n".join(f"  {kind}_temp_path {tmp_path}/{kind};"
+                         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        (tmp_path / "nginx.conf").write_text(
+            f"{user}daemon off;\npid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+            f"http {{\n{temp}\n  include {tmp_path}/koppel.conf;\n}}\n")
+        proxy = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                                 stderr=subprocess.PIPE, text=True)
+        client = httpx.Client(base_url=f"https://127.0.0.1:{tls}", verify=False,
+                              headers={"Host": "koppel.example.com"})
+        for _ in range(50):
+            try:
+                health = client.get("/healthz")
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert "max-age" in health.headers["Strict-Transport-Security"]  # https arrived as such
+
+        path = h.webhook_path()
+        token = path.split("/")[3]
+        answer = client.post(path, json={"id": 5, "href": f"{h.shop_url}/api/rest/v1/orders/5"})
+        assert answer.status_code == 202
+        assert client.post(path, content=b"x" * 70_000).status_code == 413  # stopped by nginx
+        assert client.get("/metrics").status_code == 404
+        assert httpx.get(f"{served.url}/metrics").status_code == 200  # on the machine itself
+        redirect = httpx.get(f"http://127.0.0.1:{plain}/report",
+                             headers={"Host": "koppel.example.com"})
+        assert redirect.status_code == 301
+        assert redirect.headers["Location"] == "https://koppel.example.com/report"
+
+        logged = (tmp_path / "logs" / "koppel.access.log").read_text()
+        assert f"/webhooks/{h.connection.id}/[token]/orders.created" in logged
+        assert token not in logged and token not in served.output()
+    finally:
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+        served.stop()
+        h.close()
