@@ -179,3 +179,60 @@ def test_queue_depth_is_read_from_the_broker(request, service, queue_prefix):
         assert queue_depth(broker, f"{queue_prefix}.process") == expected
     finally:
         broker.close()
+
+
+@pytest.mark.slow
+def test_one_scrape_counts_every_process_of_a_production_installation(
+        postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports, paid_domestic_orders, tmp_path):
+    """koppel serve (two gunicorn workers) and koppel worker write to one
+    PROMETHEUS_MULTIPROC_DIR; a scrape of the web process shows the worker's ledger calls."""
+    import httpx
+
+    from tests.e2e.processes import Served, koppel_env, stop
+
+    (tmp_path / "metrics").mkdir()
+    h = Harness(postgres_url, broker_url=rabbitmq_url, prefix=queue_prefix, claim_lease=5.0,
+                servers=fakes_on_ports)
+    env = koppel_env(h, KOPPEL_WEB_WORKERS="2",
+                     PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
+    served = Served(env, tmp_path)
+    worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], env=env,
+                              start_new_session=True)
+    try:
+        shop = h.runtime.connections.shop(h.connection)
+        for event in EVENTS:
+            shop.register_webhook(event, served.url + h.webhook_path(event))
+        for order in paid_domestic_orders(3):
+            h.put_order(order, notify=True)
+        h.wait_until(lambda: h.settled(3, ("posted",)) and
+                     all(r["payment_status"] == "posted" for r in h.rows()), timeout=90)
+        h.wait_until(lambda: served_value(served, "koppel_projector_lag_events") == 0, timeout=30)
+        values = _scrape_url(served.url)
+        accepted = h.runtime.store.scalar("SELECT COUNT(*) FROM webhook_inbox")
+        assert total(values, "koppel_webhooks_total", status="202") == accepted >= 3
+        assert value(values, "koppel_documents", connection="Demo shop", status="posted") == 3
+        # The ledger was only ever called by the worker process: its counts are in the scrape.
+        assert total(values, "koppel_http_request_seconds_count", system="eboekhouden",
+                     method="POST") >= 6
+        assert len(list((tmp_path / "metrics").glob("*.db"))) >= 2  # several processes wrote
+        assert httpx.get(f"{served.url}/metrics",
+                         headers={"X-Forwarded-For": "198.51.100.7"}).status_code == 404
+    finally:
+        stop(worker)
+        served.stop()
+        h.close()
+
+
+def _scrape_url(url: str) -> dict:
+    import httpx
+
+    values = {}
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def served_value(served, name: str, **labels) -> float:
+    return value(_scrape_url(served.url), name, **labels)
