@@ -65,9 +65,9 @@ def formatter(json_lines: bool, secrets: Iterable[str] = ()) -> logging.Formatte
         structlog.processors.format_exc_info,  # the traceback becomes a field, then redacted
         Redact(secrets),
     ]
-    renderer = (structlog.processors.JSONRenderer(default=str) if json_lines
-                else structlog.dev.ConsoleRenderer(colors=False,
-                                                   exception_formatter=structlog.dev.plain_traceback))
+    renderer = (structlog.processors.JSONRenderer(default=str) if json_lines else
+                structlog.dev.ConsoleRenderer(colors=False,
+                                              exception_formatter=structlog.dev.plain_traceback))
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=chain,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer])

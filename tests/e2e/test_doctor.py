@@ -55,7 +55,8 @@ def test_a_database_lost_during_a_command_is_one_line_too():
 
 
 def test_doctor_names_every_problem_with_its_fix(nowhere):
-    env = {"KOPPEL_DATABASE_URL": nowhere, "KOPPEL_BROKER_URL": f"redis://127.0.0.1:{closed_port()}/0"}
+    env = {"KOPPEL_DATABASE_URL": nowhere,
+           "KOPPEL_BROKER_URL": f"redis://127.0.0.1:{closed_port()}/0"}
     result = CliRunner().invoke(main, ["doctor"], env=env)
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()

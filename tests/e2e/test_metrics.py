@@ -73,7 +73,8 @@ def test_a_small_run_moves_every_count_by_what_happened(sqlite_harness, paid_dom
     assert moved("koppel_messages_retried_total", actor="koppel.process") == 1
     assert moved("koppel_message_failures_total", actor="koppel.process") == 1
     # koppel's only POSTs to the shop are the webhook registrations.
-    assert moved("koppel_http_request_seconds_count", system="ccvshop", method="POST") == len(EVENTS)
+    assert moved("koppel_http_request_seconds_count", system="ccvshop",
+                 method="POST") == len(EVENTS)
     # Six mutations (three sales, three payments), each sent once; the lost answer's retry
     # looked the sale up (a GET) instead of sending it again.
     assert len(h.mutations(2)) == 3 and len(h.mutations(3)) == 3

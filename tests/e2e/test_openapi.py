@@ -45,7 +45,8 @@ OPERATIONS = [(path, method) for path, methods in description()["paths"].items()
               for method in methods]
 
 
-@pytest.mark.parametrize("path, method", OPERATIONS, ids=[f"{m.upper()} {p}" for p, m in OPERATIONS])
+@pytest.mark.parametrize("path, method", OPERATIONS,
+                         ids=[f"{m.upper()} {p}" for p, m in OPERATIONS])
 def test_every_answer_matches_the_description(installation, api, path, method):
     real = dict(zip(("connection_id", "token", "event"),
                     installation.webhook_path().split("/")[2:]))
