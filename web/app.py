@@ -21,7 +21,8 @@ def create_app(runtime) -> Flask:
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SECRET_KEY=runtime.config.secret_key)
     secure(app, https=runtime.config.https, proxy_hops=runtime.config.proxy_hops)
-    redact_loggers(app.logger.name, "werkzeug")
+    # httpx too: its INFO line names every address it calls, the demo shop's webhooks included
+    redact_loggers(app.logger.name, "werkzeug", "httpx")
     bind_requests(app)
     app.extensions["koppel"] = runtime
     access.init_app(app)

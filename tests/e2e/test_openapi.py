@@ -9,7 +9,7 @@ from schemathesis.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.harness import Harness
+from tests.harness import MERCHANT, Harness, sign_in
 from web.openapi import description
 
 
@@ -40,6 +40,21 @@ def api(installation):
     return schemathesis.openapi.from_wsgi("/api/openapi.json", installation.web)
 
 
+@pytest.fixture(scope="module")
+def signed_in(installation):
+    """The session cookie of the connection's merchant, signed in through the form, and the
+    browser's User-Agent: a session is tied to its browser and address (a moved one is dropped),
+    so the sign-in comes like schemathesis' WSGI calls, which carry no remote address."""
+    browser = installation.web.test_client()
+    browser.environ_base = {"HTTP_USER_AGENT": "koppel-api-test"}
+    assert sign_in(browser, *MERCHANT).status_code == 302
+    return {"session": browser.get_cookie("session").value}, {"User-Agent": "koppel-api-test"}
+
+
+def _needs_sign_in(path: str, method: str) -> bool:
+    return "security" in description()["paths"][path][method]
+
+
 # One test per described operation (schemathesis' own pytest loader does not run on pytest 9).
 OPERATIONS = [(path, method) for path, methods in description()["paths"].items()
               for method in methods]
@@ -47,7 +62,7 @@ OPERATIONS = [(path, method) for path, methods in description()["paths"].items()
 
 @pytest.mark.parametrize("path, method", OPERATIONS,
                          ids=[f"{m.upper()} {p}" for p, m in OPERATIONS])
-def test_every_answer_matches_the_description(installation, api, path, method):
+def test_every_answer_matches_the_description(installation, api, signed_in, path, method):
     real = dict(zip(("connection_id", "token", "event"),
                     installation.webhook_path().split("/")[2:]))
 
@@ -62,7 +77,12 @@ def test_every_answer_matches_the_description(installation, api, path, method):
         # agree (the id with its href, the kind with the event), and a page's `after` must be
         # a cursor koppel made (opaque to clients).
         opaque = path.startswith("/webhooks/") or "after" in (case.query or {})
-        case.call_and_validate(excluded_checks=[positive_data_acceptance] if opaque else None)
+        headers = None
+        if _needs_sign_in(path, method):  # the session the description names, a real one
+            case.cookies, headers = signed_in
+        answer = case.call_and_validate(
+            headers=headers, excluded_checks=[positive_data_acceptance] if opaque else None)
+        assert answer.status_code != 401  # signed in where it must be, so the real answers
 
     call()
     if path.startswith("/webhooks/"):  # and the hint the shop really sends is written down
@@ -72,8 +92,24 @@ def test_every_answer_matches_the_description(installation, api, path, method):
         assert case.call_and_validate().status_code == 202
 
 
+@pytest.mark.parametrize("path, method", OPERATIONS,
+                         ids=[f"{m.upper()} {p}" for p, m in OPERATIONS])
+def test_only_what_asks_for_a_session_needs_one(installation, api, path, method):
+    """Without a session the described API routes answer their documented 401, the others
+    (the shop's webhooks, health, metrics, this description) never do."""
+    body = {"body": {"id": 1, "href": "x"}, "media_type": "application/json"}
+    case = api[path][method].Case(
+        path_parameters=dict(zip(("connection_id", "token", "event"),
+                                 installation.webhook_path().split("/")[2:])),
+        **(body if method == "post" else {}))
+    answer = case.call_and_validate()
+    assert (answer.status_code == 401) == _needs_sign_in(path, method), answer.status_code
+    if answer.status_code == 401:
+        assert answer.json() == {"error": "sign in first"}
+
+
 def test_the_lists_hold_rows_to_check(installation):
-    response = installation.client.get("/api/report")
+    response = installation.merchant.get("/api/report")
     assert response.status_code == 200 and response.get_json()["items"]
 
 
@@ -82,7 +118,16 @@ def test_every_json_route_is_described(installation):
     described = set(installation.client.get("/api/openapi.json").get_json()["paths"])
     pages = {"/", "/<any(report, errors, open, payments):page>", "/documents/<doc_id>",
              "/static/<path:filename>", "/connections/<connection_id>/billit/connect",
-             "/connections/<connection_id>/billit/callback"}
+             "/connections/<connection_id>/billit/callback",
+             # signing in, people, sharing and the daily work: HTML pages and their forms
+             "/sign-in", "/sign-in/code", "/sign-out", "/password/forgot",
+             "/password/reset/<token>", "/password/reset", "/connections/<connection_id>/reason",
+             "/documents/<doc_id>/reprocess", "/people", "/people/who-could-see",
+             "/connections/<connection_id>/share", "/connections/<connection_id>/unshare",
+             "/documents/process", "/documents/<doc_id>/report-problem", "/search",
+             "/<any(orders, invoices):kinds>/<path:number>", "/export",
+             "/export/report.<any(csv, xlsx):fmt>",  # a file for a spreadsheet, not JSON
+             "/account/notifications"}
     routes = set()
     for rule in installation.web.url_map.iter_rules():
         path = rule.rule
@@ -100,11 +145,11 @@ def test_errors_of_the_api_are_json_and_redirects_stay_redirects(installation):
     from web.app import create_app
 
     app = create_app(installation.runtime)  # its own app: a route is added below
-    response = installation.client.get("/api/report?from=yesterday")
+    response = installation.merchant.get("/api/report?from=yesterday")
     assert response.status_code == 400
     assert response.get_json() == {"error": "from must be a date like 2026-03-14"}
-    assert installation.client.get("/api/nothing").get_json()["error"]
-    page = installation.client.get("/documents/not-a-uuid")  # a page keeps its HTML error
+    assert installation.merchant.get("/api/nothing").get_json()["error"]
+    page = installation.merchant.get("/documents/not-a-uuid")  # a page keeps its HTML error
     assert page.status_code == 404 and page.mimetype == "text/html"
 
     @app.get("/api/slash/")  # a route with a slash: Werkzeug redirects the path without one
