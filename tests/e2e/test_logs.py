@@ -10,8 +10,10 @@ import pytest
 
 from tests.harness import Harness
 from tests.leakwatch import TEST_SECRETS, LeakWatch
+from web.access import public
+from web.app import create_app
 from web.config import ConfigError, log_choice
-from web.logging_setup import configure_logging, formatter
+from web.logging_setup import configure_logging, formatter, installation_secrets
 
 
 @pytest.fixture
@@ -66,16 +68,17 @@ def test_a_webhook_request_line_carries_its_path_without_the_token(sqlite_url, e
     h = Harness(sqlite_url)
     try:
         logging.getLogger("test.request").addFilter(lambda record: True)
-        app = h.web
+        app = create_app(h.runtime)  # its own app: h.web answered the sign-in already
 
         @app.get("/test-log")  # a route that logs, standing in for any view that does
+        @public
         def _logs():
             logging.getLogger("test.request").warning("looked at it")
             return "ok"
 
         path = h.webhook_path()
-        h.client.post(path, data=b"{not json", content_type="application/json")
-        h.client.get("/test-log")
+        app.test_client().post(path, data=b"{not json", content_type="application/json")
+        app.test_client().get("/test-log")
     finally:
         h.close()
     logged = [line for line in every_line() if line["event"] == "looked at it"]
@@ -103,6 +106,15 @@ def test_the_formatter_hides_a_token_and_the_installations_secrets_in_every_fiel
     assert "TOKEN123" not in stream.getvalue() and "s3cret-key-value" not in stream.getvalue()
     assert line["event"] == "POST /webhooks/abc/[token]/orders.created"
     assert "/webhooks/abc/[token]/orders.created with [secret]" in line["exception"]
+
+
+def test_the_installations_secrets_are_read_from_its_environment():
+    environ = {"KOPPEL_SECRET_KEY": "the-key", "KOPPEL_BILLIT_CLIENT_SECRET": "the-client",
+               "KOPPEL_SMTP_PASSWORD": "the-mail-password",
+               "KOPPEL_DATABASE_URL": "postgresql://koppel:the-db-password@h/koppel",
+               "KOPPEL_BROKER_URL": "amqp://koppel:the-broker-password@h/koppel"}
+    assert set(installation_secrets(environ)) == {
+        "the-key", "the-client", "the-mail-password", "the-db-password", "the-broker-password"}
 
 
 def test_json_in_production_text_in_the_demo():
