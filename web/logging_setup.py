@@ -46,9 +46,10 @@ class Redact:
 
 def installation_secrets(environ: Mapping[str, str]) -> list[str]:
     """The secrets the environment gives koppel: its key, its OAuth client's secret, the SMTP
-    password, and the passwords in the database and broker addresses."""
+    password, the App Store secret, and the passwords in the database and broker addresses."""
     found = [environ.get(name, "") for name in
-             ("KOPPEL_SECRET_KEY", "KOPPEL_BILLIT_CLIENT_SECRET", "KOPPEL_SMTP_PASSWORD")]
+             ("KOPPEL_SECRET_KEY", "KOPPEL_BILLIT_CLIENT_SECRET", "KOPPEL_SMTP_PASSWORD",
+              "KOPPEL_CCV_APP_SECRET")]
     for name in ("KOPPEL_DATABASE_URL", "KOPPEL_BROKER_URL"):
         try:
             found.append(urlparse(environ.get(name, "")).password or "")

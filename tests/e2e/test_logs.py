@@ -110,11 +110,11 @@ def test_the_formatter_hides_a_token_and_the_installations_secrets_in_every_fiel
 
 def test_the_installations_secrets_are_read_from_its_environment():
     environ = {"KOPPEL_SECRET_KEY": "the-key", "KOPPEL_BILLIT_CLIENT_SECRET": "the-client",
-               "KOPPEL_SMTP_PASSWORD": "the-mail-password",
+               "KOPPEL_SMTP_PASSWORD": "the-mail-password", "KOPPEL_CCV_APP_SECRET": "the-app",
                "KOPPEL_DATABASE_URL": "postgresql://koppel:the-db-password@h/koppel",
                "KOPPEL_BROKER_URL": "amqp://koppel:the-broker-password@h/koppel"}
     assert set(installation_secrets(environ)) == {
-        "the-key", "the-client", "the-mail-password", "the-db-password", "the-broker-password"}
+        "the-key", "the-client", "the-mail-password", "the-app", "the-db-password", "the-broker-password"}
 
 
 def test_json_in_production_text_in_the_demo():
