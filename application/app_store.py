@@ -39,7 +39,10 @@ def verify(app_secret: str, url: str, payload: bytes | str, given: str) -> bool:
     raw = payload if isinstance(payload, bytes) else payload.encode("utf-8")
     expected = hmac.new(app_secret.encode("utf-8"), url.encode("utf-8") + b"|" + raw,
                         hashlib.sha512).hexdigest()
-    return hmac.compare_digest(expected, given.strip().lower())
+    # As bytes: compare_digest refuses str with non-ASCII characters, and a forged hash may
+    # hold any (a 403 then, never a 500).
+    return hmac.compare_digest(expected.encode("ascii"),
+                               given.strip().lower().encode("utf-8", "replace"))
 
 
 # Builds a new connection's settings from the shop's name, root and keys.

@@ -30,8 +30,10 @@ from application.secrets import SecretBox, webhook_token
 from projections.projector import Projector
 from projections.queries import dry_run_candidates
 from projections.store import ReadStore
+from web import metrics
 from web.config import Config, persistence_env
 from web.connect_state import SpentStates
+from web.logging_setup import LogContext
 from web.webhooks import EVENTS
 from workers.actors import Actors
 from workers.broker import make_broker
@@ -112,7 +114,8 @@ class Runtime:
 
     def intervals(self) -> Intervals:
         """The production schedule, with the sweep's interval from the configuration."""
-        return Intervals(sweep=timedelta(seconds=self.config.sweep_interval))
+        return Intervals(sweep=timedelta(seconds=self.config.sweep_interval),
+                         digest_hour=self.config.digest_hour)
 
     def scheduler(self, intervals: Intervals | None = None, lock=None) -> Scheduler:
         return build_scheduler(self.store, self.actors, self.dispatcher, self.sweeper,
@@ -165,18 +168,23 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
                         Rate.parse(config.ledger_rate_limit),
                         shop_wait=min(2.0, config.time_limit_ms / 1000 / 4),
                         ledger_wait=min(20.0, config.time_limit_ms / 1000 / 4))
+    systems = {config.eboekhouden_url: "eboekhouden", config.billit_url: "billit",
+               config.billit_login_url: "billit"}
     connectors = HttpConnectors(
-        config.eboekhouden_url, transport_for, config.http_timeout,
+        config.eboekhouden_url, metrics.measured(transport_for, systems), config.http_timeout,
         BillitApp(config.billit_url, config.billit_login_url, config.billit_client_id,
                   config.billit_client_secret), limits)
     box = SecretBox(config.secret_key)
     directory = ConnectionDirectory(app, connectors, box, environ)
     processing = Processing(app, directory, claim_lease=config.claim_lease,
-                            settle_window=config.settle_window)
+                            settle_window=config.settle_window,
+                            claim_taken_over=metrics.claim_taken_over)
     projector = Projector(app, store)
     inbox = Inbox(store)
     broker = make_broker(config.broker_url, namespace=config.queue_prefix,
                          time_limit_ms=config.time_limit_ms)
+    broker.add_middleware(LogContext())
+    broker.add_middleware(metrics.MessageCounts())
     # An intake ends within the worker's time limit (Dramatiq stops it there and the actor
     # hands its marker back), so a marker running longer belongs to a killed worker.
     markers = IntakeMarkers(store, running_for=config.time_limit_ms / 1000 + 15)

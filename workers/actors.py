@@ -12,6 +12,7 @@ from uuid import UUID
 
 import dramatiq
 from dramatiq.errors import Retry
+from structlog.contextvars import bind_contextvars
 
 from application.errors import TransientError
 from application.processing import ClaimHeld, Processing, WaitingForReconnect
@@ -83,6 +84,7 @@ class Actors:
 
     def _intake(self, connection_id: str, kind: str, shop_id: int, via: str,
                 inbox_id: int | None = None) -> None:
+        bind_contextvars(connection_id=connection_id, kind=kind, shop_id=shop_id, via=via)
         intake = Intake(connection_id, kind, int(shop_id))
         token = self.markers.start(intake)
         if token is None:
@@ -109,6 +111,7 @@ class Actors:
                                           delay=AGAIN_DELAY_MS)
 
     def _process(self, document_id: str, recheck_payment: bool = False) -> None:
+        bind_contextvars(document_id=document_id)
         try:
             outcome = self.processing.process(UUID(document_id),
                                               recheck_payment=recheck_payment)

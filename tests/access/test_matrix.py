@@ -33,6 +33,8 @@ DECISIONS = {
     "auth.reset": "public",
     "auth.sign_out": "signed in",
     "webhooks.receive": "webhook token",
+    "metrics": "no sign-in: loopback without a proxy, or KOPPEL_METRICS_TOKEN (web/metrics)",
+    "openapi.openapi": "public (the description; the API it describes asks for sign-in)",
     "dashboard.home": "list",
     "dashboard.documents": "list",
     "dashboard.documents_json": "list",
@@ -291,6 +293,19 @@ def test_public_pages_and_the_webhook_work_for_everyone(scene, role):
     body = {"id": 1, "href": f"{scene.h.shop_url}/api/rest/v1/orders/1"}
     assert client.post(own, json=body).status_code == 202
     assert client.post(foreign, json=body).status_code == 404  # A's token is not B's
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_metrics_and_the_api_description_keep_their_own_rules(scene, role):
+    client = scene.clients[role]
+    described = client.get("/api/openapi.json")
+    assert described.status_code == 200 and "/api/counts" in described.get_json()["paths"]
+    # the test client is on loopback and came through no proxy: Prometheus' case, no sign-in
+    scraped = client.get("/metrics")
+    assert scraped.status_code == 200 and "koppel_" in scraped.get_data(as_text=True)
+    # through a proxy it is refused, and signing in does not change that
+    forwarded = client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert forwarded.status_code == 404
 
 
 def _every_route(scene):

@@ -102,7 +102,7 @@ def test_a_call_not_signed_with_the_app_secret_is_refused(store, path):
     body = b'{"api_public": "x", "api_secret": "y", "api_root": "https://evil.test", ' \
            b'"return_url": "https://evil.test"}'
     forged = app_hash("another-secret", f"{PUBLIC_URL}{path}", body)
-    for headers in ({"x-hash": forged}, {}):
+    for headers in ({"x-hash": forged}, {}, {"x-hash": forged[:-1] + "é"}):
         answer = store.client.post(path, data=body, headers={**headers,
                                                              "content-type": "application/json"})
         assert answer.status_code == 403
@@ -112,8 +112,11 @@ def test_a_call_not_signed_with_the_app_secret_is_refused(store, path):
 def test_an_install_link_not_signed_by_the_app_store_is_refused(store):
     store.shop.post("/__sandbox/appstore/install", json=URLS)  # a real handshake came first
     forged = app_hash("another-secret", URLS["install_url"], "demo-public-key")
-    answer = store.client.get(f"/ccv/install?api_public=demo-public-key&x-hash={forged}")
-    assert answer.status_code == 403 and _installed(store) is None
+    for x_hash in (forged, forged[:-1] + "é"):  # not even a hex digit: refused all the same
+        answer = store.client.get("/ccv/install", query_string={
+            "api_public": "demo-public-key", "x-hash": x_hash})
+        assert answer.status_code == 403
+    assert _installed(store) is None
 
 
 def test_a_handshake_that_lacks_the_keys_is_refused_and_records_nothing(store):
