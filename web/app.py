@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from web import (access, appstore, auth, connect, dashboard, documents_actions, export, metrics,
                  notices, onboarding, openapi, people, search, settings_dry_run, sharing,
                  webhooks)
+from web.logging_setup import bind_requests
 from web.logs import redact_loggers
 from web.security import secure
 
