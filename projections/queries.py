@@ -184,3 +184,18 @@ def consultations(store: ReadStore, connection_id: str, on: date) -> list[dict]:
         "SELECT p.email, c.at, c.reason FROM consultations c JOIN people p ON p.id = c.user_id "
         "WHERE c.connection_id = ? AND c.at >= ? AND c.at < ? ORDER BY c.at",
         [str(connection_id), start.isoformat(), (start + timedelta(days=1)).isoformat()])
+
+
+def dry_run_candidates(store: ReadStore, conn_id: UUID, date_from: date,
+                       date_to: date) -> list[UUID]:
+    """The documents a dry run of a settings draft looks at (issue 13.2): booked in the
+    period, or not booked yet (no booking date). A day's margin on each side, as the draft's
+    time zone may move a date (R0.4); the dry run keeps what falls in the period itself.
+    Oldest first, the order the shop made them in."""
+    rows = store.query(
+        "SELECT id FROM documents WHERE connection_id = ? AND status <> 'before_start' "
+        "AND (booking_date IS NULL OR (booking_date >= ? AND booking_date <= ?)) "
+        "ORDER BY received_at, id",
+        [str(conn_id), (date_from - timedelta(days=1)).isoformat(),
+         (date_to + timedelta(days=1)).isoformat()])
+    return [UUID(row["id"]) for row in rows]

@@ -19,12 +19,16 @@ import dramatiq
 from application.app import Koppel
 from application.connections import ConnectionDirectory
 from application.app_store import AppStore
+from application.apply_draft import ApplyDraft
+from application.corrections import Corrections
+from application.dryrun import DryRuns
 from application.history_import import HistoryImports
 from application.onboarding import Onboarding
 from application.processing import Processing
 from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
 from projections.projector import Projector
+from projections.queries import dry_run_candidates
 from projections.store import ReadStore
 from web import metrics
 from web.config import Config, persistence_env
@@ -37,6 +41,7 @@ from workers.connectors.factory import (BillitApp, HttpConnectors, RateLimits, T
                                        real_network)
 from workers.connectors.rate_limit import CallLimiter, Rate
 from workers.dispatcher import Dispatcher
+from workers.correction_runner import CorrectionRunner
 from workers.import_runner import ImportRunner
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
@@ -68,6 +73,10 @@ class Runtime:
     onboarding: Onboarding = None  # set right after: it needs the runtime's webhook addresses
     app_store: AppStore = None
     import_runner: ImportRunner = None
+    dry_runs: DryRuns = None  # issue 13.2: a settings draft over history, and applying it
+    corrections: Corrections = None
+    apply_draft: ApplyDraft = None
+    correction_runner: CorrectionRunner = None
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -97,7 +106,8 @@ class Runtime:
 
     def start_workers(self, threads: int | None = None) -> dramatiq.Worker:
         worker = dramatiq.Worker(self.broker, worker_threads=threads or self.config.worker_threads,
-                                 queues={*self.actors.queues, self.import_runner.queue})
+                                 queues={*self.actors.queues, self.import_runner.queue,
+                                         self.correction_runner.queue})
         worker.start()
         self._workers.append(worker)
         return worker
@@ -191,4 +201,12 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     runtime.onboarding = Onboarding(app, directory, runtime.webhook_address, EVENTS)
     runtime.app_store = AppStore(app, directory, runtime.onboarding)
     runtime.import_runner = ImportRunner(broker, imports, actors, prefix=config.queue_prefix)
+    runtime.dry_runs = DryRuns(app, lambda conn_id, first, last: dry_run_candidates(
+        store, conn_id, first, last))
+    runtime.corrections = Corrections(app, directory, lease=processing.lease,
+                                      settle_window=config.settle_window)
+    runtime.apply_draft = ApplyDraft(app, directory, processing, runtime.dry_runs,
+                                     runtime.corrections)
+    runtime.correction_runner = CorrectionRunner(broker, runtime.corrections,
+                                                 prefix=config.queue_prefix)
     return runtime

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from web.config import ConfigError, from_environment
+from web.dryrun_command import dryrun
 from web.preview_command import preview
 from web.users_command import connection_id_named, users
 
@@ -518,6 +519,7 @@ def doctor() -> None:
 
 
 main.add_command(preview)
+main.add_command(dryrun)
 main.add_command(users)
 
 if __name__ == "__main__":

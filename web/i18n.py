@@ -77,6 +77,12 @@ EVENTS = {
     "PaymentInterrupted": _l("Payment posting interrupted"),
     "PaymentPosted": _l("Payment posted"),
     "PaymentFailed": _l("Payment failed"),
+    "Correction.Requested": _l("Correction requested after a settings change"),
+    "Correction.Started": _l("Correction posting started"),
+    "Correction.Interrupted": _l("Correction posting interrupted"),
+    "Correction.LookedUp": _l("Correction looked up in the ledger"),
+    "Correction.Posted": _l("Correction posted in the ledger"),
+    "Correction.Failed": _l("Correction failed"),
 }
 
 

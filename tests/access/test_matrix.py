@@ -63,6 +63,10 @@ DECISIONS = {
     "onboarding.start_import": "connection: manage",
     "onboarding.pause_or_resume": "connection: manage",
     "onboarding.import_progress": "connection: manage",
+    "settings_dry_run.draft_page": "connection: export (accountant too)",
+    "settings_dry_run.compare": "connection: export (accountant too)",
+    "settings_dry_run.correction_list": "connection: export (accountant too)",
+    "settings_dry_run.apply": "connection: manage, with a reason",
     "appstore.handshake": "App Store signature (tests/e2e/test_app_store.py)",
     "appstore.install": "App Store signature (tests/e2e/test_app_store.py)",
     "appstore.uninstall": "App Store signature (tests/e2e/test_app_store.py)",
@@ -450,3 +454,52 @@ def test_each_person_chooses_their_own_notifications(scene, role):
     else:
         assert response.status_code == 200 and 'id="notice-digest"' in response.get_data(
             as_text=True)
+
+
+# Issue 13.2: the dry run of a settings draft and its correction list are for whoever may
+# export (the accountant too); applying the draft for whoever may manage, with a reason.
+EXPORT = {"anonymous": set(), "merchant A": {"A"}, "merchant B": {"B"},
+          "accountant of A": {"A"}, "support": BOTH, "admin": set()}
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_trying_and_applying_a_settings_draft(scene, role, target):
+    import tomli_w
+
+    from application.apply_draft import without_secrets
+
+    client, conn = scene.clients[role], scene.connections[target]
+    app = scene.h.runtime.app
+    stored = app.find_connection(UUID(conn))
+    draft = tomli_w.dumps(without_secrets(stored.settings))
+    before = len(app.history(UUID(conn)))
+
+    def post(path: str, **data):
+        data = {"draft": draft, "from": "2020-01-01", "to": "2020-12-31", **data}
+        if role != "anonymous":
+            data["csrf_token"] = _form_token(client)
+        return client.post(f"/connections/{conn}/settings/dry-run{path}", data=data)
+
+    answers = {"page": client.get(f"/connections/{conn}/settings/dry-run"),
+               "compare": post(""), "list": post("/list.csv"),
+               "apply without a reason": post("/apply"),
+               "apply": post("/apply", reason=f"{role} tries the matrix")}
+    if target in EXPORT[role]:
+        page = answers["page"].get_data(as_text=True)
+        assert answers["page"].status_code == 200 and 'id="draft"' in page
+        for secret in ("demo-public-key", "demo-shop-secret", "enc:"):
+            assert secret not in page  # a draft never shows a credential
+        assert answers["compare"].status_code == 200
+        assert answers["list"].status_code == 200
+        assert answers["list"].mimetype == "text/csv"
+    else:
+        for name in ("page", "compare", "list"):
+            assert _refused(role, answers[name]), (name, answers[name].status_code)
+    if target in MANAGE[role]:
+        assert answers["apply without a reason"].status_code == 400
+        assert answers["apply"].status_code == 200
+        assert "Settings version" in answers["apply"].get_data(as_text=True)
+    else:
+        for name in ("apply without a reason", "apply"):
+            assert _refused(role, answers[name]), (name, answers[name].status_code)
+        assert len(app.history(UUID(conn))) == before  # nothing recorded
