@@ -204,7 +204,11 @@ def test_every_json_route_is_described(installation):
              "/connections/<connection_id>/imports/<imp_id>/<any(pause, resume):action>",
              # the form after an App Store install (its handshake, install and uninstall are
              # CCV's calls: described)
-             "/ccv/account"}
+             "/ccv/account",
+             # trying a settings change over history: a page, its forms and a file
+             "/connections/<connection_id>/settings/dry-run",
+             "/connections/<connection_id>/settings/dry-run/apply",
+             "/connections/<connection_id>/settings/dry-run/list.<any(csv, xlsx):fmt>"}
     routes = set()
     for rule in installation.web.url_map.iter_rules():
         path = rule.rule
