@@ -7,8 +7,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from web import (access, appstore, auth, connect, dashboard, documents_actions, export, notices,
-                 onboarding, people, search, sharing, webhooks)
+from web import (access, appstore, auth, configure, connect, dashboard, documents_actions,
+                 errors, export, notices, onboarding, people, search, sharing, webhooks)
 from web.logs import redact_loggers
 from web.security import secure
 
@@ -45,6 +45,8 @@ def create_app(runtime) -> Flask:
     app.register_blueprint(onboarding.blueprint)
     for daily_work in (documents_actions, search, export, notices):
         app.register_blueprint(daily_work.blueprint)
+    app.register_blueprint(configure.blueprint)
+    errors.init_app(app)
 
     @app.get("/healthz")
     @access.public

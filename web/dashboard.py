@@ -25,7 +25,8 @@ from application.errors import KoppelError
 from domain.access import Action, reason_required
 from domain.document import DocumentError
 from projections import queries
-from web import access, i18n
+from projections.activity import activity
+from web import access, charts, i18n
 from web.audit import document_history
 
 blueprint = Blueprint("dashboard", __name__)
@@ -105,7 +106,23 @@ def home():
     for c in connections:
         c["shared_with"] = queries.shared_with(runtime.store, c["id"]) if c["manage"] else []
     return render_template("home.html", connections=connections,
-                           missed=queries.missed_webhooks(runtime.store, scope))
+                           missed=queries.missed_webhooks(runtime.store, scope),
+                           **_pictures(scope))
+
+
+def _pictures(scope) -> dict:
+    """The Overview's charts (projections/activity.py, web/charts.py)."""
+    found = activity(_runtime().store, scope=scope, timezone_name=i18n.TIMEZONE)
+
+    def day_title(day) -> str:
+        return _("%(day)s: %(booked)s booked, %(failed)s failed", day=i18n.day(day.day),
+                 booked=day.booked, failed=day.failed)
+
+    return {"days_chart": charts.stacked_days(found.days, day_title),
+            "waiting_chart": charts.horizontal(
+                found.waiting, lambda key: i18n.label(key, {**i18n.STATUSES, **i18n.WAITING_FOR})),
+            "totals": {"booked": sum(d.booked for d in found.days),
+                       "failed": sum(d.failed for d in found.days)}}
 
 
 @blueprint.get("/<any(report, errors, open, payments):page>")
