@@ -205,6 +205,16 @@ def _reconnected(cur: Cursor, conn_id: str, e: Connection.Reconnected) -> None:
     cur.execute("UPDATE connections SET credentials_problem = NULL WHERE id = ?", [conn_id])
 
 
+def _removed(cur: Cursor, conn_id: str, e: Connection.Removed) -> None:
+    cur.execute("DELETE FROM connections WHERE id = ?", [conn_id])
+
+
+def _history_erased(cur: Cursor, conn_id: str, e: Connection.HistoryErased) -> None:
+    """The documents' events are deleted from the log (application/removal.py): so are
+    their rows, and a rebuild never sees them again."""
+    cur.execute("DELETE FROM documents WHERE connection_id = ?", [conn_id])
+
+
 def _status(cur: Cursor, doc_id: str) -> str | None:
     cur.execute("SELECT status FROM documents WHERE id = ?", [doc_id])
     row = cur.fetchone()
@@ -232,4 +242,6 @@ _HANDLERS = {
     Connection.SettingsChanged: _settings_changed,
     Connection.CredentialsRefused: _credentials_refused,
     Connection.Reconnected: _reconnected,
+    Connection.Removed: _removed,
+    Connection.HistoryErased: _history_erased,
 }

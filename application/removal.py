@@ -1,0 +1,46 @@
+"""Removing a connection, and erasing its history when the merchant asks for it.
+
+Removed: nothing is taken in or booked any more (webhooks are refused, workers drop what is
+queued for it), and the documents stay readable, as does every booking in the ledger.
+
+Erased: an event store is append-only, so "erase" cannot mean an event that hides older ones:
+the customer data (names, addresses, e-mail, phone, the shop's whole document) would still be
+in the log. What koppel does instead, in this order, so a crash half-way is finished by asking
+again:
+
+1. ``Removed`` on the connection (nothing new arrives);
+2. ``HistoryErased`` on the connection: a tombstone naming each document by id, kind, number,
+   status and ledger reference, so "was order 1042 booked, and where" keeps its answer;
+3. each document's events are deleted from the event store (``Koppel.delete_aggregates``), and
+   the read model drops its rows when it reads the tombstone.
+
+Afterwards koppel cannot explain those bookings any more (no audit, no source, no lines); the
+ledger keeps the bookings themselves. The connection's own settings history stays (it holds
+no customer data; its secrets are sealed).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from application.connections import ConnectionDirectory
+
+
+def remove(directory: ConnectionDirectory, documents_of, conn_id: UUID, by: str,
+           erase: bool) -> int:
+    """Remove the connection; with ``erase``, delete its documents' events. ``documents_of``
+    lists the connection's documents (the read model, caught up). Returns the number of
+    documents erased."""
+    directory.record(conn_id, lambda connection: connection.remove(by=by, erase=erase))
+    directory.forget_ports(conn_id)
+    if not erase:
+        return 0
+    connection = directory.app.find_connection(conn_id)
+    tombstone = list(connection.erased)
+    if not tombstone:
+        tombstone = [{"id": str(row["id"]), "kind": row["kind"], "number": row["number"],
+                      "status": row["status"], "ledger_reference": row.get("ledger_reference")}
+                     for row in documents_of(conn_id)]
+        directory.record(conn_id, lambda c: c.record_erasure(by=by, documents=tombstone))
+    directory.app.delete_aggregates([UUID(entry["id"]) for entry in tombstone])
+    return len(tombstone)
