@@ -11,7 +11,7 @@ from uuid import UUID
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from application import configure
+from application import configure, removal
 from application.connections import UnknownConnection
 from domain.settings import Settings
 from domain.vat import EU_MEMBERS
@@ -171,6 +171,40 @@ def save_settings(connection_id: str):
         return _page(context, form, result.problems, status=422)
     return redirect(url_for("configure.settings_page", connection_id=connection_id, saved=1),
                     303)
+
+
+@blueprint.get("/connections/<connection_id>/remove")
+def remove_page(connection_id: str):
+    context = _connection(connection_id)
+    return render_template("remove.html", connection=context, problem=None,
+                           documents=_document_count(context.id))
+
+
+@blueprint.post("/connections/<connection_id>/remove")
+def remove(connection_id: str):
+    context = _connection(connection_id)
+    erase = request.form.get("history") == "erase"
+    if request.form.get("history") not in ("keep", "erase") or (
+            erase and request.form.get("name", "").strip() != context.name):
+        problem = _l("Type the connection's name exactly to erase its history.") if erase \
+            else _l("Choose whether to keep or erase the history.")
+        return render_template("remove.html", connection=context, problem=problem,
+                               documents=_document_count(context.id)), 422
+    runtime = _runtime()
+
+    def documents_of(conn_id):
+        runtime.projector.catch_up()
+        return runtime.store.query("SELECT * FROM documents WHERE connection_id = ?",
+                                   [str(conn_id)])
+
+    removal.remove(runtime.connections, documents_of, context.id, by=_who(), erase=erase)
+    runtime.projector.catch_up()
+    return redirect("/", 303)
+
+
+def _document_count(conn_id) -> int:
+    return int(_runtime().store.scalar(
+        "SELECT COUNT(*) FROM documents WHERE connection_id = ?", [str(conn_id)]) or 0)
 
 
 def _who() -> str:
