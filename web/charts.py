@@ -60,7 +60,7 @@ def stacked_days(days, titles, label_every: int = 7) -> Chart:
                 base -= height
                 bars.append(Bar(round(x, 1), round(base, 1), round(width, 1), round(height, 1),
                                 css, titles(day)))
-        if index % label_every == 0 or index == len(days) - 1:
+        if (len(days) - 1 - index) % label_every == 0:  # today, a week before, ...
             labels.append((round(x + width / 2, 1), day.day.strftime("%d-%m")))
     ticks = tuple((round(HEIGHT - BOTTOM - plot * value / top, 1), value)
                   for value in dict.fromkeys((0, top // 2, top)))
