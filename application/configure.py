@@ -11,6 +11,7 @@ stored (sealed), or fills it to replace it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -163,12 +164,32 @@ def _by_path(problems: list[str]) -> dict[str, list[str]]:
     return found
 
 
+def _kept_rows(form: Mapping[str, str]) -> list[int]:
+    """The form's ``vat[i]`` rows that ``form_to_data`` keeps, in the order it keeps them."""
+    return [index for index in _indexed(form, "vat")
+            if _table(settings_file.VatSchema, form, f"vat[{index}]", None)
+            and form.get(f"vat[{index}].{REMOVE}") != "on"]
+
+
+def _form_path(path: str, rows: list[int]) -> str:
+    """``vat[1].rate`` of the settings is the form's ``vat[2].rate`` when a row before it was
+    removed: a problem goes beside the field the merchant typed in."""
+    found = re.match(r"vat\[(\d+)\]", path)
+    if not found or int(found.group(1)) >= len(rows):
+        return path
+    return f"vat[{rows[int(found.group(1))]}]" + path[found.end():]
+
+
 def validate_form(form: Mapping[str, str], stored: dict) -> FormResult:
     data = form_to_data(form, stored)
     try:
         return FormResult(data, settings_file.settings_from_dict(data))
     except SettingsError as error:
-        return FormResult(data, problems=_by_path(error.problems))
+        rows = _kept_rows(form)
+        problems: dict[str, list[str]] = {}
+        for path, messages in _by_path(error.problems).items():
+            problems.setdefault(_form_path(path, rows), []).extend(messages)
+        return FormResult(data, problems=problems)
 
 
 def form_fields(stored: dict) -> dict[str, str]:

@@ -154,3 +154,11 @@ def test_a_document_is_booked_with_the_new_codes(h):
     assert ("8001", "HOOG_VERK_21") in rows
     assert not any(code == "BI_EU_VERK" or (ledger, code) == ("8000", "HOOG_VERK_21")
                    for ledger, code in rows)
+
+
+def test_a_problem_goes_beside_the_row_typed_in_when_a_row_before_it_is_removed(h):
+    form = _form(h, **{"vat[0].remove": "on", "vat[2].vat_code": ""})
+    result, changed = configure.save_form(h.runtime.connections, h.connection.id, form, by="m")
+    # In the settings it is vat[1] (the first row is gone); on the page it is the third row.
+    assert result.problems == {"vat[2].vat_code": ["missing (required for e-Boekhouden, R4.8)"]}
+    assert not changed
