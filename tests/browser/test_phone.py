@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.generator import generate
+from tests.documents import one_of_each
 
 try:
     from playwright.sync_api import expect
@@ -26,13 +26,7 @@ def phone(browser, request):
 
 
 def _documents(koppel) -> dict:
-    docs = {}
-    for outcome, seed in (("posted", 31), ("failed", 32), ("open", 33)):
-        item = next(i for i in generate(60, seed, failing_share=0.5,
-                                        unpaid_share=0.5 if outcome == "open" else 0.0,
-                                        scopes={"domestic", "icp"})
-                    if i["kind"] == "order" and i["expect"]["outcome"] == outcome)
-        docs[outcome] = koppel.process(item)
+    docs = one_of_each(koppel.process)
     koppel.h.rows()
     return docs
 
