@@ -229,6 +229,7 @@ class LedgerChoices:
 
     accounts: tuple[dict, ...] = ()
     vat_codes: tuple[str, ...] = ()
+    templates: tuple[str, ...] = ()
     problem: str | None = None
     problem_nl: str | None = None
 
@@ -241,11 +242,12 @@ def ledger_choices(settings: Settings, ledger) -> LedgerChoices:
         return LedgerChoices()
     try:
         accounts = tuple(sorted(ledger.ledger_accounts(), key=lambda a: str(a.get("code"))))
+        templates = tuple(ledger.invoice_templates())
     except (KoppelError, KeyError, OSError) as error:
         message_nl = getattr(error, "message_nl", None)
         return LedgerChoices(vat_codes=tuple(SALE_VAT_CODES), problem=str(error),
                              problem_nl=message_nl)
-    return LedgerChoices(accounts, tuple(SALE_VAT_CODES))
+    return LedgerChoices(accounts, tuple(SALE_VAT_CODES), templates)
 
 
 # -- the versions ----------------------------------------------------------------------------

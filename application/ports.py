@@ -47,6 +47,9 @@ class EBoekhouden(Protocol):
     def ledger_accounts(self) -> list[dict]:
         """Every ledger account as ``{"code", "description", "category"}`` (settings page)."""
 
+    def invoice_templates(self) -> list[str]:
+        """The names of the active invoice templates (settings page)."""
+
     def find_relation_by_email(self, email: str) -> dict | None:
         """R6.2: the relation with this e-mail address (case-insensitive), as ``{"id", "code"}``."""
 

@@ -56,7 +56,7 @@ LEDGER = (
     Field("api_key", _l("Billit API key"), "secret"),
     Field("debtors_account", _l("Debtors account"), "account"),
     Field("payment_term_days", _l("Payment term (days)"), "number"),
-    Field("invoice_template", _l("Invoice template")),
+    Field("invoice_template", _l("Invoice template"), "template"),
     Field("invoice_number", _l("Invoice number from"), "choice",
           (("ledger", _l("the ledger")), ("shop", _l("the shop")))),
     Field("book_invoice", _l("Also book the invoice as a sales entry"), "flag"),
@@ -140,7 +140,8 @@ def _page(context, form: dict, problems: dict, saved: bool = False, status: int 
         payment_method_fields=PAYMENT_METHOD, billit_fields=BILLIT, billit=billit,
         vat_rows=_rows(form, "vat"), oss_rows=_named(form, "oss"),
         method_rows=_named(form, "payment_methods"),
-        accounts=accounts, vat_codes=[(code, code) for code in choices.vat_codes], choices=choices,
+        accounts=accounts, vat_codes=[(code, code) for code in choices.vat_codes],
+        templates=[(name, name) for name in choices.templates], choices=choices,
         secrets=configure.secrets_set(stored), saved=saved,
         versions=configure.versions(_runtime().app, context.id)), status
 

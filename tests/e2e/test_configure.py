@@ -121,6 +121,7 @@ def test_the_choices_come_from_the_merchants_ledger(h):
     codes = {a["code"]: a["description"] for a in choices.accounts}
     assert codes["8000"] == "Omzet hoog" and codes["1665"] == "Btw Duitsland (OSS)"
     assert choices.problem is None
+    assert choices.templates == ("Factuur standaard", "Invoice template")  # active ones only
     assert {"HOOG_VERK_21", "LAAG_VERK_9", "BI_EU_VERK", "BU_EU_VERK", "GEEN"} <= set(
         choices.vat_codes)
 
