@@ -25,6 +25,7 @@ class Connection(Aggregate):
     # Class defaults, so a snapshot taken before these existed still reads.
     removed: bool = False
     erased: tuple = ()  # the tombstone of an erased history
+    credentials_problem_nl: str | None = None  # the refused credentials' problem in Dutch
 
     class Created(Aggregate.Created):
         TOPIC = "koppel:Connection.Created:v1"
@@ -73,13 +74,16 @@ class Connection(Aggregate):
         TOPIC = "koppel:Connection.CredentialsRefused:v1"
         system: str
         message: str
+        message_nl: str = ""  # recorded since the Dutch pages needed it; older events have none
 
         def apply(self, connection: "Connection") -> None:
             connection.credentials_problem = f"{self.system}: {self.message}"
+            connection.credentials_problem_nl = self.message_nl or None
 
-    def refuse_credentials(self, system: str, message: str) -> None:
+    def refuse_credentials(self, system: str, message: str, message_nl: str = "") -> None:
         if self.credentials_problem != f"{system}: {message}":
-            self.trigger_event(self.CredentialsRefused, system=system, message=message)
+            self.trigger_event(self.CredentialsRefused, system=system, message=message,
+                               message_nl=message_nl)
 
     class LedgerTokensIssued(Aggregate.Event):
         """New OAuth tokens for the ledger (Billit), sealed. Refresh tokens are single-use,
@@ -102,6 +106,7 @@ class Connection(Aggregate):
 
         def apply(self, connection: "Connection") -> None:
             connection.credentials_problem = None
+            connection.credentials_problem_nl = None
 
     def reconnect(self, by: str) -> None:
         if self.credentials_problem is not None:

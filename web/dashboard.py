@@ -95,13 +95,20 @@ def _connection(row: dict) -> dict:
                 start_date=connection.span.start_date)
 
 
+def _problem_nl(connection_id: str) -> str | None:
+    """The refused credentials' problem in Dutch (the read model keeps the English)."""
+    connection = _runtime().app.find_connection(UUID(connection_id))
+    return connection.credentials_problem_nl if connection is not None else None
+
+
 @blueprint.get("/")
 def home():
     if access.me().may(Action.ACCOUNTS):  # an admin looks after people, not documents
         return redirect(url_for("people.people"))
     runtime = _runtime()
     scope = access.scope()
-    connections = [dict(_connection(c), manage=access.me().may(Action.MANAGE, c["id"]))
+    connections = [dict(_connection(c), problem_nl=_problem_nl(c["id"]),
+                        manage=access.me().may(Action.MANAGE, c["id"]))
                    for c in queries.connections(runtime.store, scope)]
     for c in connections:
         c["shared_with"] = queries.shared_with(runtime.store, c["id"]) if c["manage"] else []
