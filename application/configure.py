@@ -46,21 +46,25 @@ class FormResult:
     problems: dict[str, list[str]] = field(default_factory=dict)
 
 
+def _keys(schema) -> list[str]:
+    return list(schema().fields)
+
+
 def _kind(schema, key: str) -> str:
-    declared = schema._declared_fields.get(key)
-    if isinstance(declared, settings_file._Flag):
+    declared = schema().fields.get(key)
+    if isinstance(declared, mm_fields.Boolean):
         return "flag"
     if isinstance(declared, mm_fields.Integer):
         return "integer"
     return "text"
 
 
-def _value(raw: str | None, kind: str, form_has_it: bool):
+def _value(raw: str | None, kind: str):
     """A form's text as the TOML value it stands for; what cannot be converted is passed on
     as typed, so the schema names the problem with the file import's own words."""
     if kind == "flag":
         return raw in ("on", "true", "1")  # an unticked box is not sent at all
-    if raw is None or not form_has_it:
+    if raw is None:
         return None
     raw = raw.strip()
     if raw == "":
@@ -75,7 +79,7 @@ def _value(raw: str | None, kind: str, form_has_it: bool):
 
 def _table(schema, form: Mapping[str, str], prefix: str, stored: dict | None) -> dict:
     out: dict = {}
-    for key in schema._declared_fields:
+    for key in _keys(schema):
         name = f"{prefix}.{key}"
         if f"{prefix}.{key}" in settings_file.SECRET_FIELDS:
             typed = (form.get(name) or "").strip()
@@ -88,13 +92,13 @@ def _table(schema, form: Mapping[str, str], prefix: str, stored: dict | None) ->
             continue
         if kind == "flag" and f"{name}.shown" not in form:
             continue  # a form that did not show the box leaves the setting as it was
-        value = _value(form.get(name), kind, True)
+        value = _value(form.get(name), kind)
         if value is not None:
             out[key] = value
     return out
 
 
-def _indexed(form: Mapping[str, str], prefix: str) -> list[int]:
+def rows_of(form: Mapping[str, str], prefix: str) -> list[int]:
     """The entries of a list (``vat[0].rate``, ``vat[3].rate``...) the form holds, in order."""
     found = set()
     for name in form:
@@ -105,7 +109,7 @@ def _indexed(form: Mapping[str, str], prefix: str) -> list[int]:
     return sorted(found)
 
 
-def _named(form: Mapping[str, str], table: str) -> list[tuple[str, str]]:
+def entries_of(form: Mapping[str, str], table: str) -> list[tuple[str, str]]:
     """(form prefix, entry name) of a named table's entries: ``oss.DE`` and new ones typed
     into ``oss.new.name``."""
     names: dict[str, str] = {}
@@ -138,14 +142,14 @@ def form_to_data(form: Mapping[str, str], stored: dict) -> dict:
         elif table in stored:
             data[table] = stored[table]
     data["vat"] = []
-    for index in _indexed(form, "vat"):
+    for index in rows_of(form, "vat"):
         prefix = f"vat[{index}]"
         entry = _table(settings_file.VatSchema, form, prefix, None)
         if entry and form.get(f"{prefix}.{REMOVE}") != "on":
             data["vat"].append(entry)
     for table, schema in NAMED_TABLES.items():
         data[table] = {}
-        for prefix, name in _named(form, table):
+        for prefix, name in entries_of(form, table):
             entry = _table(schema, form, prefix, None)
             if form.get(f"{prefix}.{REMOVE}") == "on" or (prefix.endswith(".new") and not
                                                              any(entry.values())):
@@ -166,7 +170,7 @@ def _by_path(problems: list[str]) -> dict[str, list[str]]:
 
 def _kept_rows(form: Mapping[str, str]) -> list[int]:
     """The form's ``vat[i]`` rows that ``form_to_data`` keeps, in the order it keeps them."""
-    return [index for index in _indexed(form, "vat")
+    return [index for index in rows_of(form, "vat")
             if _table(settings_file.VatSchema, form, f"vat[{index}]", None)
             and form.get(f"vat[{index}].{REMOVE}") != "on"]
 

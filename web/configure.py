@@ -147,12 +147,13 @@ def _page(context, form: dict, problems: dict, saved: bool = False, status: int 
 
 
 def _rows(form: dict, table: str) -> list[int]:
-    rows = configure._indexed(form, table)
+    rows = configure.rows_of(form, table)
     return [*rows, (max(rows) + 1 if rows else 0)]  # one empty row to add a rate
 
 
 def _named(form: dict, table: str) -> list[str]:
-    return [name for prefix, name in configure._named(form, table) if not prefix.endswith(".new")]
+    return [name for prefix, name in configure.entries_of(form, table)
+            if not prefix.endswith(".new")]
 
 
 @blueprint.get("/connections/<connection_id>/settings")
