@@ -28,7 +28,8 @@ from domain.eboekhouden import SALE_VAT_CODES
 from domain.settings import Settings
 
 # Tables whose entries are named by the merchant (``oss.DE``, ``payment_methods.ideal``).
-NAMED_TABLES = {"oss": settings_file.OssSchema, "payment_methods": settings_file.PaymentMethodSchema}
+NAMED_TABLES = {"oss": settings_file.OssSchema,
+                "payment_methods": settings_file.PaymentMethodSchema}
 SINGLE_TABLES = {"shop": settings_file.ShopSchema, "ledger": settings_file.LedgerSchema,
                  "rounding": settings_file.RoundingSchema, "icp": settings_file.ZeroRateSchema,
                  "international": settings_file.ZeroRateSchema,

@@ -53,8 +53,8 @@ def test_the_unchanged_form_records_no_version_and_keeps_every_setting(h):
      'payment_term_days = "veertien"'),
     ("shop.home_country", "XX", 'home_country = "NL"', 'home_country = "XX"'),
     ("vat[0].vat_code", "", 'vat_code = "HOOG_VERK_21"', 'vat_code = ""'),
-    ("oss.DE.vat_code", "GEEN", 'vat_code = "VAT_OSS"\nvat_account = "1665"\nrevenue_account = "8300"',
-     'vat_code = "GEEN"\nvat_account = "1665"\nrevenue_account = "8300"'),
+    ("oss.DE.vat_code", "GEEN", 'vat_code = "VAT_OSS"\nvat_account = "1665"',
+     'vat_code = "GEEN"\nvat_account = "1665"'),
 ])
 def test_invalid_input_gets_the_file_imports_message_under_the_fields_name(h, field, typed,
                                                                            old, new):
@@ -117,7 +117,8 @@ def test_the_name_is_the_connections_identity_and_no_form_changes_it(h):
 
 def test_the_choices_come_from_the_merchants_ledger(h):
     connection = h.runtime.connections.get(h.connection.id)
-    choices = configure.ledger_choices(connection.settings, h.runtime.connections.ledger(connection))
+    ledger = h.runtime.connections.ledger(connection)
+    choices = configure.ledger_choices(connection.settings, ledger)
     codes = {a["code"]: a["description"] for a in choices.accounts}
     assert codes["8000"] == "Omzet hoog" and codes["1665"] == "Btw Duitsland (OSS)"
     assert choices.problem is None
@@ -129,7 +130,8 @@ def test_the_choices_come_from_the_merchants_ledger(h):
 def test_an_unreachable_ledger_is_said_and_the_vat_codes_are_still_offered(h):
     h.arm(mode="error", status=503, path="/v1/ledger", count=10)
     connection = h.runtime.connections.get(h.connection.id)
-    choices = configure.ledger_choices(connection.settings, h.runtime.connections.ledger(connection))
+    ledger = h.runtime.connections.ledger(connection)
+    choices = configure.ledger_choices(connection.settings, ledger)
     assert choices.problem and choices.accounts == ()
     assert "HOOG_VERK_21" in choices.vat_codes
 
