@@ -4,6 +4,8 @@ document booked with the new values afterwards."""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 
 from application import configure
@@ -165,3 +167,47 @@ def test_a_problem_goes_beside_the_row_typed_in_when_a_row_before_it_is_removed(
     # In the settings it is vat[1] (the first row is gone); on the page it is the third row.
     assert result.problems == {"vat[2].vat_code": ["missing (required for e-Boekhouden, R4.8)"]}
     assert not changed
+
+
+class _Form(HTMLParser):
+    """What a browser sends for the page's settings form, untouched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input" and a.get("name") and a.get("type") != "radio":
+            if a.get("type") == "checkbox":
+                if "checked" in a:
+                    self.fields[a["name"]] = "on"
+            else:
+                self.fields[a["name"]] = a.get("value") or ""
+        elif tag == "select":
+            self._select = a["name"]
+        elif tag == "option" and self._select and "selected" in a:
+            self.fields[self._select] = a.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+@pytest.mark.parametrize("ledger", ["eboekhouden", "billit"])
+def test_saving_the_page_untouched_changes_nothing(sqlite_url, ledger):
+    """Every setting the page shows, and those it keeps unseen (Billit ignores VAT codes and
+    accounts, but not its OSS countries), comes back as it was: no new version."""
+    h = Harness(sqlite_url, ledger=ledger)
+    try:
+        page = h.client.get(f"/connections/{h.connection.id}/settings").get_data(as_text=True)
+        parser = _Form()
+        parser.feed(page[page.index('<form method="post" class="settings"'):])
+        assert "shop.api_root" in parser.fields
+        response = h.client.post(f"/connections/{h.connection.id}/settings",
+                                 data=parser.fields)
+        assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+        assert [v.number for v in configure.versions(h.runtime.app, h.connection.id)] == [1]
+    finally:
+        h.close()
