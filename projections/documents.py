@@ -68,6 +68,8 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS documents_status ON documents (status, updated_at, id)",
     "CREATE INDEX IF NOT EXISTS documents_number ON documents (number)",
     "CREATE INDEX IF NOT EXISTS documents_payment ON documents (payment_status, updated_at, id)",
+    # The Overview's day chart counts booked documents by posted_at (projections/activity.py).
+    "CREATE INDEX IF NOT EXISTS documents_posted ON documents (status, posted_at)",
 ]
 
 
