@@ -256,7 +256,7 @@ class Connection(Aggregate):
         documents: list  # [{"id", "kind", "number", "status", "ledger_reference"}]
 
         def apply(self, connection: "Connection") -> None:
-            connection.erased = tuple(self.documents)
+            connection.erased = (*connection.erased, *self.documents)
 
     def record_erasure(self, by: str, documents: list[dict]) -> bool:
         if not self.removed:

@@ -213,8 +213,10 @@ def _removed(cur: Cursor, conn_id: str, e: Connection.Removed) -> None:
 
 def _history_erased(cur: Cursor, conn_id: str, e: Connection.HistoryErased) -> None:
     """The documents' events are deleted from the log (application/removal.py): so are
-    their rows, and a rebuild never sees them again."""
-    cur.execute("DELETE FROM documents WHERE connection_id = ?", [conn_id])
+    their rows, and a rebuild never sees them again. Only those the tombstone names: one
+    recorded meanwhile is erased in the next round."""
+    for entry in e.documents:
+        cur.execute("DELETE FROM documents WHERE id = ?", [entry["id"]])
 
 
 def _status(cur: Cursor, doc_id: str) -> str | None:

@@ -9,6 +9,7 @@ from uuid import UUID
 import pytest
 
 from application import removal
+from domain.document import Document
 from sandbox.generator import generate
 from tests.harness import test_settings as settings_for
 
@@ -129,3 +130,31 @@ def test_erasing_again_after_a_crash_finishes_the_job(h):
     assert removal.remove(h.runtime.connections, _documents_of(h), h.connection.id, by="m",
                           erase=True) == 2
     assert [p for p in personal if p in _everything_stored(h)] == []
+
+
+def test_a_document_an_in_flight_webhook_records_during_the_erase_is_erased_too(h):
+    """The webhook passed the door before the removal; its intake saves the document while
+    the erase runs (here: just after the erase first listed the documents)."""
+    ids, personal = _book(h, 1, 25)
+    late = next(i for i in generate(30, 26, unpaid_share=0.0, failing_share=0.0,
+                                    scopes={"domestic"}) if i["kind"] == "order"
+                and i["order"]["customer"]["billingaddress"]["full_name"])
+    source = h.runtime.connections.shop(h.runtime.connections.get(h.connection.id)).fetch_order(
+        h.put_order(late)["id"])
+    reads = _documents_of(h)
+    arrived = []
+
+    def documents_of(conn_id):
+        rows = reads(conn_id)
+        if not arrived:  # just after the erase listed the documents
+            document = Document.receive(h.connection.id, "order", source["order"]["id"],
+                                        str(source["order"]["ordernumber"]), source, "webhook")
+            h.runtime.app.save(document)
+            arrived.append(document.id)
+        return rows
+
+    assert removal.remove(h.runtime.connections, documents_of, h.connection.id, by="m",
+                          erase=True) == 2
+    name = late["order"]["customer"]["billingaddress"]["full_name"]
+    assert name not in _everything_stored(h)
+    assert h.runtime.app.find_document(arrived[0]) is None
