@@ -26,6 +26,7 @@ class Connection(Aggregate):
     removed: bool = False
     erased: tuple = ()  # the tombstone of an erased history
     credentials_problem_nl: str | None = None  # the refused credentials' problem in Dutch
+    paused: str | None = None  # why nothing is booked now (None: it runs)
 
     class Created(Aggregate.Created):
         TOPIC = "koppel:Connection.Created:v1"

@@ -11,8 +11,9 @@ from uuid import UUID
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from application import configure, removal
+from application import configure, pausing, removal
 from application.connections import UnknownConnection
+from domain.document import Status
 from domain.settings import Settings
 from domain.vat import EU_MEMBERS
 from web import settings_messages
@@ -202,6 +203,31 @@ def remove(connection_id: str):
     removal.remove(runtime.connections, documents_of, context.id, by=_who(), erase=erase)
     runtime.projector.catch_up()
     return redirect("/", 303)
+
+
+@blueprint.post("/connections/<connection_id>/pause")
+def pause(connection_id: str):
+    context = _connection(connection_id)
+    reason = (request.form.get("reason") or "").strip()  # may be empty: paused all the same
+    pausing.pause(_runtime().connections, context.id, by=_who(), reason=reason)
+    return redirect(url_for("configure.settings_page", connection_id=connection_id), 303)
+
+
+@blueprint.post("/connections/<connection_id>/resume")
+def resume(connection_id: str):
+    context = _connection(connection_id)
+    runtime = _runtime()
+
+    def waiting(conn_id):
+        runtime.projector.catch_up()
+        placeholders = ", ".join("?" * len(Status.OPEN))
+        return [row["id"] for row in runtime.store.query(
+            f"SELECT id FROM documents WHERE connection_id = ? AND status IN ({placeholders})",
+            [str(conn_id), *Status.OPEN])]
+
+    pausing.resume(runtime.connections, context.id, by=_who(), waiting=waiting,
+                   send=runtime.actors.process.send)
+    return redirect(url_for("configure.settings_page", connection_id=connection_id), 303)
 
 
 def _document_count(conn_id) -> int:

@@ -1,0 +1,45 @@
+"""Pause and resume from the Settings page: while paused, the shop's webhooks are taken in
+(inbox, intake) and nothing reaches the ledger; resumed, every document is booked exactly once
+(I1) and none is lost (I2)."""
+
+from __future__ import annotations
+
+from domain.document import Status
+
+
+def _booked(h, count: int) -> bool:
+    rows = h.rows()
+    return len(rows) == count and all(r["status"] == Status.POSTED for r in rows)
+
+
+def test_a_paused_connection_takes_documents_in_and_books_them_once_resumed(
+        harness, paid_domestic_orders):
+    h = harness
+    h.runtime.start_workers(threads=2)
+    settings = f"/connections/{h.connection.id}/settings"
+    assert h.client.post(f"/connections/{h.connection.id}/pause",
+                         data={"reason": "stocktaking"}).status_code == 303
+    assert 'id="paused"' in h.client.get(settings).get_data(as_text=True)
+
+    orders = paid_domestic_orders(4)
+    for order in orders:
+        assert h.send_webhook(h.put_order(order)["id"]).status_code == 202
+    h.wait_until(lambda: len(h.rows()) == 4 and all(
+        r["status"] == Status.RECEIVED for r in h.rows()))  # taken in, waiting
+    assert h.mutations() == []
+    paused_by = [e for e in h.runtime.app.history(h.connection.id)
+                 if type(e).__name__ == "Paused"]
+    assert [(e.by, e.reason) for e in paused_by] == [("dashboard", "stocktaking")]
+
+    assert h.client.post(f"/connections/{h.connection.id}/resume").status_code == 303
+    assert 'id="paused"' not in h.client.get(settings).get_data(as_text=True)
+    h.wait_until(lambda: _booked(h, 4), timeout=60)
+    numbers = sorted(m["invoiceNumber"] for m in h.mutations())
+    assert numbers == sorted(str(o["order"]["ordernumber_full"]) for o in orders)  # once each
+
+
+def test_pausing_twice_records_one_pause(harness):
+    for _ in range(2):
+        harness.client.post(f"/connections/{harness.connection.id}/pause", data={})
+    names = [type(e).__name__ for e in harness.runtime.app.history(harness.connection.id)]
+    assert names.count("Paused") == 1
