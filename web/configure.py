@@ -236,4 +236,7 @@ def _document_count(conn_id) -> int:
 
 
 def _who() -> str:
+    """Who a settings version, pause or removal is recorded for. Until sign-in (issue 9,
+    branch accounts) reaches main there is nobody to name: then this is the signed-in
+    person's e-mail (support's with their reason), and every route here asks web/access."""
     return "dashboard"
