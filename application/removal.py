@@ -11,8 +11,9 @@ again:
 1. ``Removed`` on the connection (nothing new arrives);
 2. ``HistoryErased`` on the connection: a tombstone naming each document by id, kind, number,
    status and ledger reference, so "was order 1042 booked, and where" keeps its answer;
-3. each document's events are deleted from the event store (``Koppel.delete_aggregates``), and
-   the read model drops its rows when it reads the tombstone.
+3. each document's events, and its customer's relation claim (keyed by their e-mail), are
+   deleted from the event store (``Koppel.delete_aggregates``), and the read model drops its
+   rows when it reads the tombstone.
 
 Afterwards koppel cannot explain those bookings any more (no audit, no source, no lines); the
 ledger keeps the bookings themselves. The connection's own settings history stays (it holds
@@ -24,6 +25,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from application.connections import ConnectionDirectory
+from domain.booking import Booking
+from domain.debtor import relation_key
+from domain.relation import Relation
 
 ROUNDS = 5  # more than any in-flight intake needs: each round erases what arrived meanwhile
 
@@ -39,7 +43,9 @@ def remove(directory: ConnectionDirectory, documents_of, conn_id: UUID, by: str,
         return 0
     done = list(directory.app.find_connection(conn_id).erased)
     # An erase that stopped half-way (a crash after the tombstone) is finished first.
-    directory.app.delete_aggregates([UUID(entry["id"]) for entry in done])
+    done_ids = [UUID(entry["id"]) for entry in done]
+    directory.app.delete_aggregates([*_relation_claims(directory.app, conn_id, done_ids),
+                                     *done_ids])  # one transaction: all of them, or none
     for _ in range(ROUNDS):
         # A webhook already past the door when the connection was removed may still record a
         # document: the read model shows it once the tombstone is read, so erase it too.
@@ -49,6 +55,21 @@ def remove(directory: ConnectionDirectory, documents_of, conn_id: UUID, by: str,
         if not found:
             break
         directory.record(conn_id, lambda c: c.record_erasure(by=by, documents=found))
-        directory.app.delete_aggregates([UUID(entry["id"]) for entry in found])
+        doc_ids = [UUID(entry["id"]) for entry in found]
+        directory.app.delete_aggregates([*_relation_claims(directory.app, conn_id, doc_ids),
+                                         *doc_ids])
         done += found
     return len(done)
+
+
+def _relation_claims(app, conn_id: UUID, doc_ids: list[UUID]) -> list[UUID]:
+    """The relation claims (domain/relation.py) these documents' customers made: their ids
+    hold the customer's e-mail, so they go with the documents."""
+    ids = []
+    for doc_id in doc_ids:
+        document = app.find_document(doc_id)
+        booking = Booking.from_dict(document.booking) if document and document.booking else None
+        email = booking.customer.email if booking else ""
+        ids += [Relation.create_id(conn_id, relation_key(email, doc_id)),
+                Relation.create_id(conn_id, relation_key("", doc_id))]
+    return ids
