@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from domain.document import Status
+from projections.queries import in_scope
 from projections.store import ReadStore
 
 DAYS = 30
@@ -31,16 +32,8 @@ class Activity:
     waiting: dict[str, int]  # status (or what it waits for) -> documents
 
 
-def _scoped(scope) -> tuple[str, list]:
-    if scope is None:
-        return "1 = 1", []
-    if not scope:
-        return "1 = 0", []
-    return f"connection_id IN ({', '.join('?' * len(scope))})", [str(c) for c in scope]
-
-
 def _per_hour(store: ReadStore, column: str, status: str, since: str, scope) -> Counter:
-    scoped, params = _scoped(scope)
+    scoped, params = in_scope(scope)
     rows = store.query(
         f"SELECT SUBSTR({column}, 1, 13) AS hour, COUNT(*) AS n FROM documents "
         f"WHERE status = ? AND {column} >= ? AND {scoped} GROUP BY SUBSTR({column}, 1, 13)",
@@ -67,7 +60,7 @@ def activity(store: ReadStore, *, now: datetime | None = None, scope=None,
     since_text = since.isoformat()[:13]
     booked = _local_days(_per_hour(store, "posted_at", Status.POSTED, since_text, scope), zone)
     failed = _local_days(_per_hour(store, "updated_at", Status.FAILED, since_text, scope), zone)
-    scoped, params = _scoped(scope)
+    scoped, params = in_scope(scope)
     placeholders = ", ".join("?" * len(Status.OPEN))
     waiting = Counter()
     for row in store.query(

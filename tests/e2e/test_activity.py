@@ -8,18 +8,19 @@ from datetime import datetime, timedelta, timezone
 
 from projections.activity import activity
 from sandbox.generator import generate
+from tests.harness import test_settings as settings_for
 from web import charts
 
 
-def _run(h, outcome: str, count: int, seed: int) -> None:
+def _run(h, outcome: str, count: int, seed: int, connection_id=None) -> None:
     items = [i for i in generate(count * 8, seed, unpaid_share=0.0,
                                  failing_share=0.6 if outcome == "failed" else 0.0,
                                  scopes={"domestic"})
              if i["kind"] == "order" and i["expect"]["outcome"] == outcome][:count]
     assert len(items) == count
     for item in items:
-        doc_id = h.runtime.processing.intake(h.connection.id, "order", h.put_order(item)["id"],
-                                             "test")
+        doc_id = h.runtime.processing.intake(connection_id or h.connection.id, "order",
+                                             h.put_order(item)["id"], "test")
         h.process(doc_id)
 
 
@@ -55,10 +56,23 @@ def test_a_booking_late_in_the_evening_counts_on_the_merchants_day(harness):
 def test_the_pictures_are_svg_without_script_or_inline_style(harness):
     _run(harness, "posted", 2, 11)
     harness.rows()
-    html = harness.client.get("/?lang=nl").get_data(as_text=True)
+    html = harness.merchant.get("/?lang=nl").get_data(as_text=True)
     svg = html[html.index("<svg"):html.rindex("</svg>")]
     assert "<script" not in svg and "style=" not in svg
     assert len(re.findall(r'<rect class="bar-booked"', svg)) == 1
+    assert "2 geboekt en 0 mislukt in 30 dagen" in html
+
+
+def test_a_merchants_pictures_count_only_their_own_connections(harness):
+    other, _ = harness.runtime.connections.save(
+        settings_for(harness.shop_url, **{'name = "Demo shop"': 'name = "Other shop"',
+                                          'number_prefix = ""': 'number_prefix = "B"'}),
+        by="test")  # another merchant's shop on the same koppel (and ledger: its own numbers)
+    _run(harness, "posted", 2, 11)
+    _run(harness, "posted", 3, 13, connection_id=other.id)
+    harness.rows()
+    assert activity(harness.runtime.store).days[-1].booked == 5  # both are in the read model
+    html = harness.merchant.get("/?lang=nl").get_data(as_text=True)
     assert "2 geboekt en 0 mislukt in 30 dagen" in html
 
 
