@@ -8,15 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   url_for)
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from application import configure, pausing, removal
 from application.connections import UnknownConnection
+from domain.access import Action, reason_required
 from domain.document import Status
 from domain.settings import Settings
 from domain.vat import EU_MEMBERS
-from web import settings_messages
+from web import access, settings_messages
 
 blueprint = Blueprint("configure", __name__)
 
@@ -111,7 +114,9 @@ ZERO_RATE_SECTIONS = (("icp", _l("EU business customers (ICP, 0%)")),
                       ("international", _l("Outside the EU (0%)")))
 
 
-def _connection(connection_id: str):
+def _connection(connection_id: str, action: Action):
+    """The connection, once the signed-in person may do ``action`` on it (else 404)."""
+    access.require(action, connection_id)
     try:
         conn_id = UUID(connection_id)
         context = _runtime().connections.get(conn_id)
@@ -129,7 +134,8 @@ def _choices(settings: Settings, context) -> configure.LedgerChoices:
     return configure.ledger_choices(settings, ledger)
 
 
-def _page(context, form: dict, problems: dict, saved: bool = False, status: int = 200):
+def _page(context, form: dict, problems: dict, saved: bool = False, status: int = 200,
+          reason_missing: bool = False):
     stored = _runtime().app.find_connection(context.id).settings
     choices = _choices(context.settings, context)
     accounts = [(a["code"], f'{a["code"]} {a["description"]}') for a in choices.accounts]
@@ -143,7 +149,9 @@ def _page(context, form: dict, problems: dict, saved: bool = False, status: int 
         method_rows=_named(form, "payment_methods"),
         accounts=accounts, vat_codes=[(code, code) for code in choices.vat_codes],
         templates=[(name, name) for name in choices.templates], choices=choices,
-        secrets=configure.secrets_set(stored), saved=saved,
+        secrets=configure.secrets_set(stored), saved=saved, reason_missing=reason_missing,
+        manage=access.me().may(Action.MANAGE, context.id),
+        reason_required=reason_required(access.me().role),
         versions=configure.versions(_runtime().app, context.id)), status
 
 
@@ -159,17 +167,21 @@ def _named(form: dict, table: str) -> list[str]:
 
 @blueprint.get("/connections/<connection_id>/settings")
 def settings_page(connection_id: str):
-    context = _connection(connection_id)
+    context = _connection(connection_id, Action.VIEW)  # an accountant reads, not changes
     stored = _runtime().app.find_connection(context.id).settings
     return _page(context, configure.form_fields(stored), {}, saved=request.args.get("saved") == "1")
 
 
 @blueprint.post("/connections/<connection_id>/settings")
 def save_settings(connection_id: str):
-    context = _connection(connection_id)
+    context = _connection(connection_id, Action.MANAGE)
     form = request.form.to_dict()
     form.pop("csrf_token", None)
-    result, _ = configure.save_form(_runtime().connections, context.id, form, by=_who())
+    reason = _reason(form.pop("reason", ""))
+    if reason is None:
+        return _page(context, form, {}, status=422, reason_missing=True)
+    result, _changed = configure.save_form(_runtime().connections, context.id, form,
+                                           by=_who(reason))
     if result.problems:
         return _page(context, form, result.problems, status=422)
     return redirect(url_for("configure.settings_page", connection_id=connection_id, saved=1),
@@ -178,21 +190,25 @@ def save_settings(connection_id: str):
 
 @blueprint.get("/connections/<connection_id>/remove")
 def remove_page(connection_id: str):
-    context = _connection(connection_id)
+    context = _connection(connection_id, Action.MANAGE)
     return render_template("remove.html", connection=context, problem=None,
-                           documents=_document_count(context.id))
+                           documents=_document_count(context.id),
+                           reason_required=reason_required(access.me().role))
 
 
 @blueprint.post("/connections/<connection_id>/remove")
 def remove(connection_id: str):
-    context = _connection(connection_id)
+    context = _connection(connection_id, Action.MANAGE)
     erase = request.form.get("history") == "erase"
-    if request.form.get("history") not in ("keep", "erase") or (
+    reason = _reason(request.form.get("reason", ""))
+    if reason is None or request.form.get("history") not in ("keep", "erase") or (
             erase and request.form.get("name", "").strip() != context.name):
-        problem = _l("Type the connection's name exactly to erase its history.") if erase \
+        problem = _l("Say why you remove this merchant's connection.") if reason is None \
+            else _l("Type the connection's name exactly to erase its history.") if erase \
             else _l("Choose whether to keep or erase the history.")
         return render_template("remove.html", connection=context, problem=problem,
-                               documents=_document_count(context.id)), 422
+                               documents=_document_count(context.id),
+                               reason_required=reason_required(access.me().role)), 422
     runtime = _runtime()
 
     def documents_of(conn_id):
@@ -200,23 +216,31 @@ def remove(connection_id: str):
         return runtime.store.query("SELECT * FROM documents WHERE connection_id = ?",
                                    [str(conn_id)])
 
-    removal.remove(runtime.connections, documents_of, context.id, by=_who(), erase=erase)
+    removal.remove(runtime.connections, documents_of, context.id, by=_who(reason),
+                   erase=erase)
     runtime.projector.catch_up()
     return redirect("/", 303)
 
 
 @blueprint.post("/connections/<connection_id>/pause")
 def pause(connection_id: str):
-    context = _connection(connection_id)
-    reason = (request.form.get("reason") or "").strip()  # may be empty: paused all the same
-    pausing.pause(_runtime().connections, context.id, by=_who(), reason=reason)
+    context = _connection(connection_id, Action.MANAGE)
+    reason = _reason(request.form.get("reason", ""))  # a merchant's may be empty
+    if reason is None:
+        flash(_("Say why you pause this merchant's connection."))
+    else:
+        pausing.pause(_runtime().connections, context.id, by=_who(reason), reason=reason)
     return redirect(url_for("configure.settings_page", connection_id=connection_id), 303)
 
 
 @blueprint.post("/connections/<connection_id>/resume")
 def resume(connection_id: str):
-    context = _connection(connection_id)
+    context = _connection(connection_id, Action.MANAGE)
     runtime = _runtime()
+    reason = _reason(request.form.get("reason", ""))
+    if reason is None:
+        flash(_("Say why you resume this merchant's connection."))
+        return redirect(url_for("configure.settings_page", connection_id=connection_id), 303)
 
     def waiting(conn_id):
         runtime.projector.catch_up()
@@ -225,7 +249,7 @@ def resume(connection_id: str):
             f"SELECT id FROM documents WHERE connection_id = ? AND status IN ({placeholders})",
             [str(conn_id), *Status.OPEN])]
 
-    pausing.resume(runtime.connections, context.id, by=_who(), waiting=waiting,
+    pausing.resume(runtime.connections, context.id, by=_who(reason), waiting=waiting,
                    send=runtime.actors.process.send)
     return redirect(url_for("configure.settings_page", connection_id=connection_id), 303)
 
@@ -235,8 +259,17 @@ def _document_count(conn_id) -> int:
         "SELECT COUNT(*) FROM documents WHERE connection_id = ?", [str(conn_id)]) or 0)
 
 
-def _who() -> str:
-    """Who a settings version, pause or removal is recorded for. Until sign-in (issue 9,
-    branch accounts) reaches main there is nobody to name: then this is the signed-in
-    person's e-mail (support's with their reason), and every route here asks web/access."""
-    return "dashboard"
+def _reason(given: str) -> str | None:
+    """The person's reason for a change; None when support gave none (they must say why
+    they change a merchant's connection, as for processing a document again)."""
+    reason = (given or "").strip()[:500]
+    if not reason and reason_required(access.me().role):
+        return None
+    return reason
+
+
+def _who(reason: str) -> str:
+    """Who a settings version, pause or removal is recorded for: the signed-in person's
+    e-mail, support's with their reason (the events keep one ``by``)."""
+    me = access.me()
+    return f"{me.email} ({reason})" if reason_required(me.role) else me.email

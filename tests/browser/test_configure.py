@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.generator import generate
+from tests.harness import MERCHANT
 
 try:
     from playwright.sync_api import expect
@@ -41,6 +42,7 @@ def _order(scope: str) -> dict:
 
 def test_vat_codes_from_the_drop_downs_are_saved_and_booked(koppel, tab):
     settings = f"{koppel.url}/connections/{koppel.h.connection.id}/settings?lang={tab.lang}"
+    koppel.sign_in(tab)
     tab.goto(settings)
     icp_code = tab.locator("select[name='icp.vat_code']")
     options = icp_code.locator("option").all_inner_texts()
@@ -52,7 +54,7 @@ def test_vat_codes_from_the_drop_downs_are_saved_and_booked(koppel, tab):
     tab.locator("#save").click()
     expect(tab.locator("#saved")).to_contain_text(SAVED[tab.lang])
     newest = tab.locator("#version-2")
-    expect(newest).to_contain_text("dashboard")
+    expect(newest).to_contain_text(MERCHANT[0])  # who saved it
     expect(newest.locator("table.diff")).to_contain_text("icp.vat_code")
     expect(newest.locator("table.diff")).to_contain_text("BI_EU_VERK_D")
     assert tab.evaluate("document.scrollingElement.scrollWidth") <= tab.viewport_size["width"]
@@ -64,6 +66,7 @@ def test_vat_codes_from_the_drop_downs_are_saved_and_booked(koppel, tab):
 
 
 def test_a_wrong_value_gets_the_file_imports_message_beside_its_field(koppel, tab):
+    koppel.sign_in(tab)
     tab.goto(f"{koppel.url}/connections/{koppel.h.connection.id}/settings?lang={tab.lang}")
     tab.fill("input[name='vat[1].rate']", "negen")
     tab.locator("#save").click()
@@ -73,3 +76,17 @@ def test_a_wrong_value_gets_the_file_imports_message_beside_its_field(koppel, ta
     assert koppel.h.runtime.connections.get(koppel.h.connection.id).version == 1
     box = field.locator("p.problem").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= tab.viewport_size["width"]
+
+
+def test_an_accountant_reads_the_settings_and_cannot_change_them(koppel, tab):
+    accounts, email = koppel.h.runtime.accounts, "accountant@example.test"
+    if accounts.by_email(email) is None:
+        accounts.add(email, "accountant", "a-long-test-password", by="test",
+                     connections=[koppel.h.connection.id])
+    koppel.sign_in(tab, email, "a-long-test-password")
+    tab.goto(f"{koppel.url}/connections/{koppel.h.connection.id}/settings?lang={tab.lang}")
+    expect(tab.locator("#read-only")).to_be_visible()
+    expect(tab.locator("select[name='icp.vat_code']")).to_be_disabled()
+    expect(tab.locator("input[name='vat[1].rate']")).to_be_disabled()
+    assert tab.locator("#save, #pause, #resume, #remove-link").count() == 0
+    assert tab.evaluate("document.scrollingElement.scrollWidth") <= tab.viewport_size["width"]

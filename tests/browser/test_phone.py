@@ -37,9 +37,11 @@ def test_no_page_scrolls_sideways_and_the_error_is_explained_on_screen(koppel, p
     paths = ["/", "/report", "/errors", "/open", "/payments",
              *(f"/documents/{d}" for d in docs.values()),
              f"/connections/{conn}/settings", f"/connections/{conn}/remove", "/no-such-page"]
+    koppel.sign_in(phone)
     wide = {}
     for path in paths:
         phone.goto(koppel.url + path)
+        assert "/sign-in" not in phone.url, path  # the page itself, not the way in
         width = phone.evaluate("document.scrollingElement.scrollWidth")
         if width > PHONE:
             wide[path] = width

@@ -201,12 +201,13 @@ def test_saving_the_page_untouched_changes_nothing(sqlite_url, ledger):
     accounts, but not its OSS countries), comes back as it was: no new version."""
     h = Harness(sqlite_url, ledger=ledger)
     try:
-        page = h.client.get(f"/connections/{h.connection.id}/settings").get_data(as_text=True)
+        page = h.merchant.get(f"/connections/{h.connection.id}/settings").get_data(as_text=True)
         parser = _Form()
         parser.feed(page[page.index('<form method="post" class="settings"'):])
         assert "shop.api_root" in parser.fields
-        response = h.client.post(f"/connections/{h.connection.id}/settings",
-                                 data=parser.fields)
+        assert "csrf_token" in parser.fields  # sent back as a browser does
+        response = h.merchant.post(f"/connections/{h.connection.id}/settings",
+                                   data=parser.fields)
         assert response.status_code == 303, response.get_data(as_text=True)[:2000]
         assert [v.number for v in configure.versions(h.runtime.app, h.connection.id)] == [1]
     finally:

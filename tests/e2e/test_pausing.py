@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from domain.document import Status
+from tests.harness import MERCHANT, csrf_token
 
 
 def _booked(h, count: int) -> bool:
@@ -12,14 +13,20 @@ def _booked(h, count: int) -> bool:
     return len(rows) == count and all(r["status"] == Status.POSTED for r in rows)
 
 
+def _post(h, action: str, **data: str):
+    """The Settings page's pause or resume form, sent by the signed-in merchant."""
+    page = h.merchant.get(f"/connections/{h.connection.id}/settings").get_data(as_text=True)
+    return h.merchant.post(f"/connections/{h.connection.id}/{action}",
+                           data={**data, "csrf_token": csrf_token(page)})
+
+
 def test_a_paused_connection_takes_documents_in_and_books_them_once_resumed(
         harness, paid_domestic_orders):
     h = harness
     h.runtime.start_workers(threads=2)
     settings = f"/connections/{h.connection.id}/settings"
-    assert h.client.post(f"/connections/{h.connection.id}/pause",
-                         data={"reason": "stocktaking"}).status_code == 303
-    assert 'id="paused"' in h.client.get(settings).get_data(as_text=True)
+    assert _post(h, "pause", reason="stocktaking").status_code == 303
+    assert 'id="paused"' in h.merchant.get(settings).get_data(as_text=True)
 
     orders = paid_domestic_orders(4)
     for order in orders:
@@ -29,10 +36,10 @@ def test_a_paused_connection_takes_documents_in_and_books_them_once_resumed(
     assert h.mutations() == []
     paused_by = [e for e in h.runtime.app.history(h.connection.id)
                  if type(e).__name__ == "Paused"]
-    assert [(e.by, e.reason) for e in paused_by] == [("dashboard", "stocktaking")]
+    assert [(e.by, e.reason) for e in paused_by] == [(MERCHANT[0], "stocktaking")]
 
-    assert h.client.post(f"/connections/{h.connection.id}/resume").status_code == 303
-    assert 'id="paused"' not in h.client.get(settings).get_data(as_text=True)
+    assert _post(h, "resume").status_code == 303
+    assert 'id="paused"' not in h.merchant.get(settings).get_data(as_text=True)
     h.wait_until(lambda: _booked(h, 4), timeout=60)
     numbers = sorted(m["invoiceNumber"] for m in h.mutations())
     assert numbers == sorted(str(o["order"]["ordernumber_full"]) for o in orders)  # once each
@@ -40,6 +47,6 @@ def test_a_paused_connection_takes_documents_in_and_books_them_once_resumed(
 
 def test_pausing_twice_records_one_pause(harness):
     for _ in range(2):
-        harness.client.post(f"/connections/{harness.connection.id}/pause", data={})
+        assert _post(harness, "pause").status_code == 303
     names = [type(e).__name__ for e in harness.runtime.app.history(harness.connection.id)]
     assert names.count("Paused") == 1
