@@ -22,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError
 from application.app import Koppel
 from application.connections import ConnectionDirectory
 from application.onboarding import Onboarding
+from application.pausing import Pausing
 from domain.app_install import (LEDGER_NOT_CONNECTED, UNINSTALLED, AppInstallation,
                                 installation_id)
 from domain.settings import Settings
@@ -47,9 +48,10 @@ SettingsFor = Callable[[str, str, str, str], Settings]
 
 
 class AppStore:
-    def __init__(self, app: Koppel, connections: ConnectionDirectory,
-                 onboarding: Onboarding) -> None:
-        self.app, self.connections, self.onboarding = app, connections, onboarding
+    def __init__(self, app: Koppel, connections: ConnectionDirectory, onboarding: Onboarding,
+                 pausing: Pausing) -> None:
+        self.app, self.connections = app, connections
+        self.onboarding, self.pausing = onboarding, pausing
 
     def handshake(self, body: object) -> AppInstallation:
         if not isinstance(body, dict):
@@ -102,9 +104,9 @@ class AppStore:
                 secret=secret))
         connection, _ = self.connections.save(settings, by=by)
         if connection.paused == UNINSTALLED:
-            self.onboarding.resume(connection.id, by=by)
+            self.pausing.resume(connection.id, by=by)
         if not self._ledger_connected(connection.settings):
-            self.onboarding.pause(connection.id, by=by, reason=LEDGER_NOT_CONNECTED)
+            self.pausing.pause(connection.id, by=by, reason=LEDGER_NOT_CONNECTED)
         self.connections.shop(self.connections.get(connection.id)).mark_app_installed()
         self.onboarding.register_webhooks(connection.id)
         installation.install(connection.id, by=by)
@@ -122,8 +124,8 @@ class AppStore:
             self.app.save(installation)
         connection = self.connections.get(installation.connection_id)
         if connection.paused not in (None, UNINSTALLED):  # the ledger was never connected
-            self.onboarding.resume(connection.id, by="CCV App Store")
-        self.onboarding.pause(connection.id, by="CCV App Store", reason=UNINSTALLED)
+            self.pausing.resume(connection.id, by="CCV App Store")
+        self.pausing.pause(connection.id, by="CCV App Store", reason=UNINSTALLED)
         return connection.id
 
     @staticmethod

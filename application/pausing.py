@@ -1,9 +1,11 @@
-"""Pausing and resuming a connection from the dashboard.
+"""Pausing and resuming a connection: the one way, whoever asks (the Settings page, the CCV App
+Store's uninstall and install, a ledger connected after an install).
 
 Paused, koppel still takes the shop's documents in (every webhook is written to the inbox and
 fetched, so nothing is lost, I2) but books nothing: processing stops before the rules with
 ``ConnectionPaused``, which the workers retry like any wait. Resumed, the documents that waited
-are sent to processing at once instead of at their next retry.
+are sent to processing at once instead of at their next retry (each is still booked once: the
+claim and the ledger lookups of processing see to that, whoever sends it).
 """
 
 from __future__ import annotations
@@ -14,22 +16,22 @@ from uuid import UUID
 from application.connections import ConnectionDirectory
 
 
-def pause(directory: ConnectionDirectory, conn_id: UUID, by: str, reason: str) -> bool:
-    """False when it was paused already."""
-    paused: list[bool] = []
-    directory.record(conn_id, lambda c: paused.append(c.pause(by=by, reason=reason)))
-    return paused[-1]
+class Pausing:
+    def __init__(self, connections: ConnectionDirectory,
+                 waiting: Callable[[UUID], Iterable[object]],
+                 send: Callable[[str], object]) -> None:
+        """``waiting(conn_id)``: the ids of the connection's documents that are not done;
+        ``send(id)``: hands one to processing (the workers' queue)."""
+        self.connections, self.waiting, self.send = connections, waiting, send
 
+    def pause(self, conn_id: UUID, by: str, reason: str) -> bool:
+        """False when it was paused already (the first reason stays)."""
+        return self.connections.changed(conn_id, lambda c: c.pause(by=by, reason=reason))
 
-def resume(directory: ConnectionDirectory, conn_id: UUID, by: str,
-           waiting: Callable[[UUID], Iterable[str]], send: Callable[[str], object]) -> list[str]:
-    """Resume; ``waiting(conn_id)`` lists the ids of the documents that are not done, each is
-    sent (``send(id)``) to processing. Returns those ids (none when it was not paused)."""
-    resumed: list[bool] = []
-    directory.record(conn_id, lambda c: resumed.append(c.resume(by=by)))
-    if not resumed[-1]:
-        return []
-    ids = [str(doc_id) for doc_id in waiting(conn_id)]
-    for doc_id in ids:
-        send(doc_id)
-    return ids
+    def resume(self, conn_id: UUID, by: str) -> bool:
+        """False when it was not paused; else the documents that waited are sent on."""
+        if not self.connections.changed(conn_id, lambda c: c.resume(by=by)):
+            return False
+        for doc_id in self.waiting(conn_id):
+            self.send(str(doc_id))
+        return True

@@ -13,10 +13,9 @@ from flask import (Blueprint, abort, current_app, flash, redirect, render_templa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from application import configure, pausing, removal
+from application import configure, removal
 from application.connections import UnknownConnection
 from domain.access import Action, reason_required
-from domain.document import Status
 from domain.settings import Settings
 from domain.vat import EU_MEMBERS
 from web import access, settings_messages
@@ -229,28 +228,18 @@ def pause(connection_id: str):
     if reason is None:
         flash(_("Say why you pause this merchant's connection."))
     else:
-        pausing.pause(_runtime().connections, context.id, by=_who(reason), reason=reason)
+        _runtime().pausing.pause(context.id, by=_who(reason), reason=reason)
     return redirect(url_for("configure.settings_page", connection_id=connection_id), 303)
 
 
 @blueprint.post("/connections/<connection_id>/resume")
 def resume(connection_id: str):
     context = _connection(connection_id, Action.MANAGE)
-    runtime = _runtime()
     reason = _reason(request.form.get("reason", ""))
     if reason is None:
         flash(_("Say why you resume this merchant's connection."))
-        return redirect(url_for("configure.settings_page", connection_id=connection_id), 303)
-
-    def waiting(conn_id):
-        runtime.projector.catch_up()
-        placeholders = ", ".join("?" * len(Status.OPEN))
-        return [row["id"] for row in runtime.store.query(
-            f"SELECT id FROM documents WHERE connection_id = ? AND status IN ({placeholders})",
-            [str(conn_id), *Status.OPEN])]
-
-    pausing.resume(runtime.connections, context.id, by=_who(reason), waiting=waiting,
-                   send=runtime.actors.process.send)
+    else:
+        _runtime().pausing.resume(context.id, by=_who(reason))  # what waited is sent on at once
     return redirect(url_for("configure.settings_page", connection_id=connection_id), 303)
 
 

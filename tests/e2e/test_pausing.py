@@ -50,3 +50,26 @@ def test_pausing_twice_records_one_pause(harness):
         assert _post(harness, "pause").status_code == 303
     names = [type(e).__name__ for e in harness.runtime.app.history(harness.connection.id)]
     assert names.count("Paused") == 1
+
+
+def test_whoever_resumes_sends_the_waiting_documents_on_at_once(harness, paid_domestic_orders):
+    """The App Store's uninstall and install, a ledger connected after an install and the
+    Settings page all resume through ``runtime.pausing``: the documents that waited are sent to
+    the workers then, not at their next retry (a paused document's is a minute away)."""
+    h = harness
+    sent: list[str] = []
+    send = h.runtime.pausing.send
+    h.runtime.pausing.send = lambda doc_id: (sent.append(doc_id), send(doc_id))
+    h.runtime.start_workers(threads=2)
+    assert h.runtime.pausing.pause(h.connection.id, by="CCV App Store", reason="uninstalled")
+    for order in paid_domestic_orders(2, seed=71):
+        assert h.send_webhook(h.put_order(order)["id"]).status_code == 202
+    h.wait_until(lambda: len(h.rows()) == 2 and all(
+        r["status"] == Status.RECEIVED for r in h.rows()))
+    assert sent == [] and h.mutations() == []
+
+    assert h.runtime.pausing.resume(h.connection.id, by="CCV App Store")
+    assert sorted(sent) == sorted(str(r["id"]) for r in h.rows())
+    h.wait_until(lambda: _booked(h, 2), timeout=30)  # sooner than the workers' retry
+    assert len(h.mutations()) == 2
+    assert not h.runtime.pausing.resume(h.connection.id, by="CCV App Store")  # not paused
