@@ -20,7 +20,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from application.app import Koppel
-from application.connections import ConnectionDirectory
+from application.connections import ConnectionDirectory, UnknownConnection
 from application.onboarding import Onboarding
 from application.pausing import Pausing
 from domain.app_install import (LEDGER_NOT_CONNECTED, UNINSTALLED, AppInstallation,
@@ -42,6 +42,11 @@ def verify(app_secret: str, url: str, payload: bytes | str, given: str) -> bool:
                         hashlib.sha512).hexdigest()
     return hmac.compare_digest(expected, given.strip().lower())
 
+
+# The connection's id comes from the shop's address, and a removed connection stays removed
+# (its history may have been erased): installing again cannot bring it back.
+REMOVED = ("This shop's connection was removed from koppel, so it cannot be installed again. "
+           "Ask koppel's support for help.")
 
 # Builds a new connection's settings from the shop's name, root and keys.
 SettingsFor = Callable[[str, str, str, str], Settings]
@@ -95,6 +100,8 @@ class AppStore:
         secret = self.connections.box.open(installation.sealed_secret, {})
         name = urlparse(installation.api_root).hostname or installation.api_root
         existing = self.app.connection_named(name)
+        if existing is not None and existing.removed:
+            raise InstallError(REMOVED)
         if existing is None:
             settings = settings_for(name, installation.api_root, api_public, secret)
         else:  # installed again: the merchant's settings stay, the shop's keys are new
@@ -122,7 +129,10 @@ class AppStore:
             return None
         if installation.uninstall():
             self.app.save(installation)
-        connection = self.connections.get(installation.connection_id)
+        try:
+            connection = self.connections.get(installation.connection_id)
+        except UnknownConnection:  # removed in koppel already: nothing left to pause
+            return None
         if connection.paused not in (None, UNINSTALLED):  # the ledger was never connected
             self.pausing.resume(connection.id, by="CCV App Store")
         self.pausing.pause(connection.id, by="CCV App Store", reason=UNINSTALLED)

@@ -42,6 +42,8 @@ KNOWN_MESSAGES = (
     N_("uninstalled in the CCV App Store"),
     N_("A password has at least 10 characters."),  # web/appstore.py's account form
     N_("That e-mail has a koppel account: give its password."),
+    N_("This shop's connection was removed from koppel, so it cannot be installed again. "
+       "Ask koppel's support for help."),  # application/app_store.py
 )
 
 STATUSES = {

@@ -152,3 +152,22 @@ def test_someone_with_an_account_signs_in_to_take_the_shop(store):
 
 def test_the_account_form_needs_an_install_first(store):
     assert store.web.test_client().get("/ccv/account").status_code == 404
+
+
+def test_a_connection_removed_in_koppel_is_not_installed_again_and_its_uninstall_is_answered(
+        store):
+    from application import removal
+
+    _install(store, store.merchant)
+    connection = _installed(store)
+    removal.remove(store.runtime.connections, lambda conn_id: [], connection.id, by="m",
+                   erase=False)
+    events = len(store.runtime.app.history(connection.id))
+    answer = store.shop.post("/__sandbox/appstore/uninstall", json=URLS).json()
+    assert answer["uninstall_status"] == 200  # the App Store only informs: answered all the same
+    for lang, said in (("en", "was removed from koppel"), ("nl", "uit koppel verwijderd")):
+        store.merchant.get(f"/?lang={lang}")  # the language is remembered for the install page
+        again = _install(store, store.merchant)
+        assert again.status_code == 400 and said in again.get_data(as_text=True)
+    assert _installed(store).removed
+    assert len(store.runtime.app.history(connection.id)) == events  # nothing paused or changed
