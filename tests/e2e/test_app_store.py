@@ -171,3 +171,17 @@ def test_a_connection_removed_in_koppel_is_not_installed_again_and_its_uninstall
         assert again.status_code == 400 and said in again.get_data(as_text=True)
     assert _installed(store).removed
     assert len(store.runtime.app.history(connection.id)) == events  # nothing paused or changed
+
+
+def test_the_settings_page_says_why_an_installed_connection_waits_in_the_page_language(store):
+    _install(store, store.merchant)
+    connection = _installed(store)
+    settings = f"/connections/{connection.id}/settings"
+    english = store.merchant.get(f"{settings}?lang=en").get_data(as_text=True)
+    dutch = store.merchant.get(f"{settings}?lang=nl").get_data(as_text=True)
+    assert 'id="paused"' in english and "(ledger not connected yet)" in english
+    assert 'id="paused"' in dutch and "ledger not connected yet" not in dutch
+    # the Settings page and the connection page link to each other
+    assert f'href="/connections/{connection.id}" id="connection-link"' in dutch
+    page = store.merchant.get(f"/connections/{connection.id}").get_data(as_text=True)
+    assert f'href="{settings}" id="settings-link"' in page
