@@ -110,10 +110,11 @@ class AppStore:
                 settings.shop, api_root=installation.api_root, public_key=api_public,
                 secret=secret))
         connection, _ = self.connections.save(settings, by=by)
-        if connection.paused == UNINSTALLED:
+        if not self._ledger_connected(connection.settings):  # it waits for its ledger now
+            self.pausing.pause(connection.id, by=by, reason=LEDGER_NOT_CONNECTED,
+                               replace=connection.paused == UNINSTALLED)
+        elif connection.paused == UNINSTALLED:
             self.pausing.resume(connection.id, by=by)
-        if not self._ledger_connected(connection.settings):
-            self.pausing.pause(connection.id, by=by, reason=LEDGER_NOT_CONNECTED)
         self.connections.shop(self.connections.get(connection.id)).mark_app_installed()
         self.onboarding.register_webhooks(connection.id)
         installation.install(connection.id, by=by)
@@ -133,9 +134,8 @@ class AppStore:
             connection = self.connections.get(installation.connection_id)
         except UnknownConnection:  # removed in koppel already: nothing left to pause
             return None
-        if connection.paused not in (None, UNINSTALLED):  # the ledger was never connected
-            self.pausing.resume(connection.id, by="CCV App Store")
-        self.pausing.pause(connection.id, by="CCV App Store", reason=UNINSTALLED)
+        # Whatever it was paused for (its ledger, say), it waits for a new install now.
+        self.pausing.pause(connection.id, by="CCV App Store", reason=UNINSTALLED, replace=True)
         return connection.id
 
     @staticmethod

@@ -24,9 +24,16 @@ class Pausing:
         ``send(id)``: hands one to processing (the workers' queue)."""
         self.connections, self.waiting, self.send = connections, waiting, send
 
-    def pause(self, conn_id: UUID, by: str, reason: str) -> bool:
-        """False when it was paused already (the first reason stays)."""
-        return self.connections.changed(conn_id, lambda c: c.pause(by=by, reason=reason))
+    def pause(self, conn_id: UUID, by: str, reason: str, replace: bool = False) -> bool:
+        """False when it was paused already: the first reason stays, unless ``replace`` (then
+        it is resumed and paused again in one change, so it never runs in between and nothing
+        is sent on)."""
+        def change(connection) -> bool:
+            if replace and connection.paused not in (None, reason):
+                connection.resume(by=by)
+            return connection.pause(by=by, reason=reason)
+
+        return self.connections.changed(conn_id, change)
 
     def resume(self, conn_id: UUID, by: str) -> bool:
         """False when it was not paused; else the documents that waited are sent on."""

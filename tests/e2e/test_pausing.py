@@ -73,3 +73,25 @@ def test_whoever_resumes_sends_the_waiting_documents_on_at_once(harness, paid_do
     h.wait_until(lambda: _booked(h, 2), timeout=30)  # sooner than the workers' retry
     assert len(h.mutations()) == 2
     assert not h.runtime.pausing.resume(h.connection.id, by="CCV App Store")  # not paused
+
+
+def test_a_new_reason_replaces_the_pause_without_sending_anything_on(harness,
+                                                                     paid_domestic_orders):
+    """The App Store's uninstall of a connection that waits for its ledger: it stays paused,
+    for the new reason, and what waits is not sent to the workers for nothing."""
+    h = harness
+    sent: list[str] = []
+    h.runtime.pausing.send = sent.append
+    conn_id = h.connection.id
+    assert h.runtime.pausing.pause(conn_id, by="CCV App Store", reason="ledger not connected yet")
+    h.runtime.processing.intake(conn_id, "order",
+                                h.put_order(paid_domestic_orders(1, seed=73)[0])["id"], "webhook")
+    assert not h.runtime.pausing.pause(conn_id, by="m", reason="uninstalled in the CCV App Store")
+    assert h.runtime.pausing.pause(conn_id, by="CCV App Store",
+                                   reason="uninstalled in the CCV App Store", replace=True)
+    assert h.runtime.connections.get(conn_id).paused == "uninstalled in the CCV App Store"
+    assert not h.runtime.pausing.pause(conn_id, by="CCV App Store",
+                                       reason="uninstalled in the CCV App Store", replace=True)
+    names = [type(e).__name__ for e in h.runtime.app.history(conn_id)]
+    assert names[-3:] == ["Paused", "Resumed", "Paused"] and sent == []
+    assert h.runtime.pausing.resume(conn_id, by="m") and len(sent) == 1  # now it goes on
