@@ -1,7 +1,7 @@
 """Error pages in the merchant's language: Flask's own are English only.
 
-The webhook endpoint and the JSON API keep their plain answers (a shop or a script reads
-them, not a person)."""
+The webhook endpoint, the JSON API and the CCV App Store's server-to-server calls keep their
+plain answers (a shop or a script reads them, not a person)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,13 @@ EXPLANATIONS = {
 }
 
 
+# The App Store's handshake and uninstall are CCV's servers calling (web/appstore.py); its
+# install address is the merchant's browser.
+MACHINE_PATHS = ("/webhooks/", "/api/", "/healthz", "/ccv/handshake", "/ccv/uninstall")
+
+
 def _for_a_machine() -> bool:
-    return request.path.startswith(("/webhooks/", "/api/", "/healthz"))
+    return request.path.startswith(MACHINE_PATHS)
 
 
 def _page(error: HTTPException):

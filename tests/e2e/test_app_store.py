@@ -185,3 +185,12 @@ def test_the_settings_page_says_why_an_installed_connection_waits_in_the_page_la
     assert f'href="/connections/{connection.id}" id="connection-link"' in dutch
     page = store.merchant.get(f"/connections/{connection.id}").get_data(as_text=True)
     assert f'href="{settings}" id="settings-link"' in page
+
+
+def test_the_app_stores_calls_are_not_answered_with_the_merchants_error_pages(store):
+    body = b"not json"
+    signed = app_hash(APP_SECRET, f"{PUBLIC_URL}/ccv/handshake", body)
+    answer = store.client.post("/ccv/handshake", data=body, headers={"x-hash": signed})
+    assert answer.status_code == 400 and b"koppel" not in answer.data  # not koppel's page
+    page = store.merchant.get("/no-such-page?lang=nl")  # a person still gets the page
+    assert page.status_code == 404 and "Pagina" in page.get_data(as_text=True)
