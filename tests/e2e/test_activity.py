@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from projections.activity import activity
 from sandbox.generator import generate
+from tests.harness import BOOKS_FROM
 from tests.harness import test_settings as settings_for
 from web import charts
 
@@ -67,7 +68,8 @@ def test_a_merchants_pictures_count_only_their_own_connections(harness):
     other, _ = harness.runtime.connections.save(
         settings_for(harness.shop_url, **{'name = "Demo shop"': 'name = "Other shop"',
                                           'number_prefix = ""': 'number_prefix = "B"'}),
-        by="test")  # another merchant's shop on the same koppel (and ledger: its own numbers)
+        by="test", start_date=BOOKS_FROM)  # another merchant's shop on the same koppel (and
+    # ledger: its own numbers), booking the generator's dated orders like the harness's first
     _run(harness, "posted", 2, 11)
     _run(harness, "posted", 3, 13, connection_id=other.id)
     harness.rows()
