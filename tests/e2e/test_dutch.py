@@ -69,7 +69,7 @@ def pages(h) -> list[str]:
     conn = h.connection.id
     return ["/", "/report", "/errors", "/open", "/payments",
             *(f"/documents/{d}" for d in docs.values()),
-            f"/connections/{conn}/settings", f"/connections/{conn}/remove",
+            f"/connections/{conn}", f"/connections/{conn}/settings", f"/connections/{conn}/remove",
             "/no-such-page", "/report?from=yesterday"]
 
 
