@@ -66,6 +66,11 @@ def page_url(**changes) -> str:
     return request.path + ("?" + urlencode(args) if args else "")
 
 
+# Said on the error page, in the page's language (web/errors.py shows a refusal's own reason).
+DATE_PROBLEMS = {"from": _l("from must be a date like 2026-03-14"),
+                 "to": _l("to must be a date like 2026-03-14")}
+
+
 def _date_arg(name: str) -> date | None:
     value = request.args.get(name)
     if not value:
@@ -73,7 +78,7 @@ def _date_arg(name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        abort(400, f"{name} must be a date like 2026-03-14")
+        abort(400, str(DATE_PROBLEMS[name]))
 
 
 def _page(page: str, action: Action = Action.VIEW):
@@ -82,7 +87,7 @@ def _page(page: str, action: Action = Action.VIEW):
             _runtime().store, page, limit=PAGE_SIZE, after=request.args.get("after"),
             date_from=_date_arg("from"), date_to=_date_arg("to"), scope=access.scope(action))
     except ValueError:
-        abort(400, "after must be the cursor of a page's next link, as koppel made it")
+        abort(400, _("after must be the cursor of a page's next link, as koppel made it"))
 
 
 def _connection(row: dict) -> dict:

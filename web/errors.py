@@ -36,8 +36,10 @@ def _for_a_machine() -> bool:
 def _page(error: HTTPException):
     if _for_a_machine() or error.code not in TITLES:
         return error
+    # A refusal that says why (``abort(400, reason)``, in the page's language) keeps its reason.
+    own = error.description if error.description != type(error).description else None
     return render_template("error.html", title=TITLES[error.code],
-                           explanation=EXPLANATIONS[error.code]), error.code
+                           explanation=own or EXPLANATIONS[error.code]), error.code
 
 
 def init_app(app: Flask) -> None:
