@@ -496,10 +496,10 @@ class Processing:
         return _CredentialsGuard(self, connection, system)
 
     def mark_credentials_refused(self, connection: ConnectionContext, system: str,
-                                 message: str) -> None:
+                                 message: str, message_nl: str = "") -> None:
         for _ in range(CONFLICT_RETRIES):
             aggregate = self.app.find_connection(connection.id)
-            aggregate.refuse_credentials(system, message)
+            aggregate.refuse_credentials(system, message, message_nl)
             try:
                 self.app.save(aggregate)
                 return
@@ -518,7 +518,8 @@ class _CredentialsGuard:
 
     def __exit__(self, exc_type, exc, tb):
         if isinstance(exc, CredentialsError):
-            self.processing.mark_credentials_refused(self.connection, self.system, exc.message)
+            self.processing.mark_credentials_refused(self.connection, self.system, exc.message,
+                                                     exc.message_nl)
             raise WaitingForReconnect(exc.message) from exc
         if exc is None and self.connection.credentials_problem:
             # The credentials work again (the token's end date moved, say): the connection

@@ -109,6 +109,15 @@ def stale_open_documents(store: ReadStore, older_than: str, limit: int = 500) ->
         [*Status.OPEN, Status.WAITING, older_than, limit])
 
 
+def unfinished_documents(store: ReadStore, conn_id: UUID | str) -> list[str]:
+    """The ids of a connection's documents that are not done yet (a resumed connection sends
+    them on at once)."""
+    placeholders = ", ".join("?" * len(Status.OPEN))
+    return [str(row["id"]) for row in store.query(
+        f"SELECT id FROM documents WHERE connection_id = ? AND status IN ({placeholders})",
+        [str(conn_id), *Status.OPEN])]
+
+
 def stale_payments(store: ReadStore, older_than: str, limit: int = 500) -> list[dict]:
     """Posted documents whose payment was started or interrupted and not touched since
     ``older_than``: the payment's retry may have died with its worker."""

@@ -7,9 +7,9 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from web import (access, appstore, auth, connect, dashboard, documents_actions, export, metrics,
-                 notices, onboarding, openapi, people, search, settings_dry_run, sharing,
-                 webhooks)
+from web import (access, appstore, auth, configure, connect, dashboard, documents_actions,
+                 errors, export, metrics, notices, onboarding, openapi, people, search,
+                 settings_dry_run, sharing, webhooks)
 from web.logging_setup import bind_requests
 from web.logs import redact_loggers
 from web.security import secure
@@ -52,6 +52,8 @@ def create_app(runtime) -> Flask:
         app.register_blueprint(daily_work.blueprint)
     app.register_blueprint(openapi.blueprint)
     metrics.install(app, runtime)
+    app.register_blueprint(configure.blueprint)
+    errors.init_app(app)
 
     @app.get("/healthz")
     @access.public

@@ -24,9 +24,11 @@ from application.corrections import Corrections
 from application.dryrun import DryRuns
 from application.history_import import HistoryImports
 from application.onboarding import Onboarding
+from application.pausing import Pausing
 from application.processing import Processing
 from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
+from projections import queries
 from projections.projector import Projector
 from projections.queries import dry_run_candidates
 from projections.store import ReadStore
@@ -70,6 +72,7 @@ class Runtime:
     accounts: Accounts
     notifier: Notifier
     imports: HistoryImports
+    pausing: Pausing = None
     onboarding: Onboarding = None  # set right after: it needs the runtime's webhook addresses
     app_store: AppStore = None
     import_runner: ImportRunner = None
@@ -198,8 +201,15 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     runtime = Runtime(config, app, store, directory, processing, projector, inbox, broker,
                       actors, dispatcher, sweeper, SpentStates(store), accounts, notifier,
                       imports=imports)
-    runtime.onboarding = Onboarding(app, directory, runtime.webhook_address, EVENTS)
-    runtime.app_store = AppStore(app, directory, runtime.onboarding)
+
+    def unfinished(conn_id):
+        projector.catch_up()  # a document taken in a moment ago is sent on too
+        return queries.unfinished_documents(store, conn_id)
+
+    runtime.pausing = Pausing(directory, unfinished, actors.process.send)
+    runtime.onboarding = Onboarding(app, directory, runtime.pausing, runtime.webhook_address,
+                                    EVENTS)
+    runtime.app_store = AppStore(app, directory, runtime.onboarding, runtime.pausing)
     runtime.import_runner = ImportRunner(broker, imports, actors, prefix=config.queue_prefix)
     runtime.dry_runs = DryRuns(app, lambda conn_id, first, last: dry_run_candidates(
         store, conn_id, first, last))

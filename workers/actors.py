@@ -12,8 +12,10 @@ from uuid import UUID
 
 import dramatiq
 from dramatiq.errors import Retry
+from eventsourcing.application import AggregateNotFoundError
 from structlog.contextvars import bind_contextvars
 
+from application.connections import UnknownConnection
 from application.errors import TransientError
 from application.processing import ClaimHeld, Processing, WaitingForReconnect
 from workers.inbox import Inbox
@@ -93,6 +95,9 @@ class Actors:
         newest = self.inbox.newest_pending(connection_id, kind, shop_id)
         try:
             doc_id = self.processing.intake(UUID(connection_id), kind, int(shop_id), via)
+        except UnknownConnection:
+            log.info("%s %s: its connection was removed; nothing taken in", kind, shop_id)
+            doc_id = None
         except TransientError as error:
             log.info("intake of %s %s waits: %s", kind, shop_id, error.message)
             self.markers.retry_later(intake, token)
@@ -115,6 +120,10 @@ class Actors:
         try:
             outcome = self.processing.process(UUID(document_id),
                                               recheck_payment=recheck_payment)
+        except (UnknownConnection, AggregateNotFoundError):
+            log.info("document %s: its connection was removed (or its history erased); "
+                     "nothing booked", document_id)
+            return
         except TransientError as error:
             log.info("document %s waits: %s", document_id, error.message)
             _retry(error, self.processing.claim_lease)

@@ -51,7 +51,7 @@ def test_the_language_comes_from_the_query_then_the_cookie_then_the_browser(sqli
         asked = client.get("/errors?lang=nl")
         assert "<h1>Fouten</h1>" in asked.get_data(as_text=True)
         assert "lang=nl" in asked.headers["Set-Cookie"]
-        assert "<h1>Openstaand</h1>" in client.get("/open").get_data(as_text=True)  # cookie
+        assert "<h1>Nog te boeken</h1>" in client.get("/open").get_data(as_text=True)  # cookie
         english = client.get("/open?lang=en", headers={"Accept-Language": "nl"})
         assert '<html lang="en">' in english.get_data(as_text=True)
         assert "<h1>Open</h1>" in client.get("/open?lang=xx").get_data(as_text=True)
