@@ -87,10 +87,11 @@ EVENTS = {
     "Correction.Failed": _l("Correction failed"),
 }
 
-# R6: the debtor was an existing relation, a new one, or an existing one corrected.
+# R6: an existing relation matched by e-mail (R6.2), a new one (R6.3), or the payment method's
+# fixed debtor (R6.1). koppel never changes an existing relation.
 DEBTOR_ACTIONS = {"matched": _l("Customer found in the ledger"),
                   "created": _l("Customer created in the ledger"),
-                  "fixed": _l("Customer found in the ledger and corrected")}
+                  "fixed": _l("Booked on the payment method's fixed customer")}
 
 
 def event_label(event: dict) -> str:

@@ -208,7 +208,10 @@ def test_every_json_route_is_described(installation):
              # trying a settings change over history: a page, its forms and a file
              "/connections/<connection_id>/settings/dry-run",
              "/connections/<connection_id>/settings/dry-run/apply",
-             "/connections/<connection_id>/settings/dry-run/list.<any(csv, xlsx):fmt>"}
+             "/connections/<connection_id>/settings/dry-run/list.<any(csv, xlsx):fmt>",
+             # the Settings page and its forms: pause, resume, remove
+             "/connections/<connection_id>/settings", "/connections/<connection_id>/pause",
+             "/connections/<connection_id>/resume", "/connections/<connection_id>/remove"}
     routes = set()
     for rule in installation.web.url_map.iter_rules():
         path = rule.rule
