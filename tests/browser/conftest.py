@@ -94,13 +94,16 @@ def csp_violations() -> list[str]:
 
 @pytest.fixture
 def tab(browser, request, csp_violations):
-    """An English-speaking browser tab, signed in as nobody; fails the test on any script error
-    in the page and on anything the Content-Security-Policy blocked (a page that needs what the
-    policy forbids)."""
+    """An English-speaking browser tab on a desktop, signed in as nobody (a test may ask for
+    another language and width: ``@pytest.mark.parametrize("tab", [("nl", 390)],
+    indirect=True)``); fails the test on any script error in the page and on anything the
+    Content-Security-Policy blocked (a page that needs what the policy forbids)."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
-    context = browser.new_context(locale="en-US", viewport={"width": 1360, "height": 900})
+    lang, width = getattr(request, "param", ("en", 1360))
+    context = browser.new_context(locale="nl-NL" if lang == "nl" else "en-US",
+                                  viewport={"width": width, "height": 900})
     tab = context.new_page()
     tab.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []

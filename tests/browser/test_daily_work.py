@@ -1,6 +1,7 @@
-"""The daily work in Chromium, as a merchant does it: an order in Errors is fixed in the sandbox
-shop and processed again from the Errors list, found by search, exported (the file's totals are
-the ledger's), and the digest e-mail's link opens its page; the pages work at 390 px wide."""
+"""The daily work in Chromium, as a merchant does it, in English on a desktop and in Dutch on a
+phone: an order in Errors is fixed in the sandbox shop and processed again from the Errors list,
+found by search, exported (the file's totals are the ledger's), and the digest e-mail's link
+opens its page; the pages work at 390 px wide."""
 
 from __future__ import annotations
 
@@ -36,8 +37,11 @@ def koppel(sqlite_url, smtp):  # noqa: F811
     h.close()
 
 
+@pytest.mark.parametrize("tab", [("en", 1360), ("nl", 390)], indirect=True,
+                         ids=["english-desktop", "dutch-phone"])
 def test_fix_process_search_export_and_the_mail(koppel, page, smtp, screenshot):  # noqa: F811
     _, box = smtp
+    width = page.viewport_size["width"]
     h = koppel.h
     items = post_orders(h, 4, seed=59, number_from=7001)
     [(shop_id, doc_id)] = _in_errors(h, 1)
@@ -58,7 +62,8 @@ def test_fix_process_search_export_and_the_mail(koppel, page, smtp, screenshot):
     page.goto(f"{koppel.url}/errors")
     page.check(f"input[name=doc][value='{doc_id}']")
     page.fill("#selection-reason", "VAT number corrected in the shop")
-    screenshot(page, "errors-selection")
+    screenshot(page, f"errors-selection-{width}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.click("#process-ticked")
     expect(page.locator(".flash").first).to_contain_text(number)
     h.wait_until(lambda: h.runtime.app.document(doc_id).status in ("posted", "failed"), 30)
@@ -83,14 +88,17 @@ def test_fix_process_search_export_and_the_mail(koppel, page, smtp, screenshot):
     with page.expect_download() as download:
         page.click("#export-xlsx")
     book = openpyxl.load_workbook(io.BytesIO(open(download.value.path(), "rb").read()))
+    sheet, total = {"nl": ("Totalen per btw-code", "Totaal"),  # the file speaks the page's
+                    "en": ("Totals per VAT code", "Total")}[page.evaluate(
+                        "document.documentElement.lang")]
     per_code = {row[0]: Decimal(str(row[3])) for row in
-                book["Totals per VAT code"].iter_rows(min_row=2, values_only=True)}
+                book[sheet].iter_rows(min_row=2, values_only=True)}
     ordered = {str(i["order"]["ordernumber_full"]): i for i in items}
     fixed = h.runtime.app.document(doc_id)
     ordered[number] = {"order": {"ordernumber_full": number},
                        "expect": {"country": fixed.booking["country"]}}
     ledger = ledger_totals(h, list(ordered.values()))
-    assert per_code.pop("Total") == ledger["total"][""]
+    assert per_code.pop(total) == ledger["total"][""]
     assert per_code == dict(ledger["vat_code"])
 
 
