@@ -130,6 +130,9 @@ class ReadStore:
         return next(iter(rows[0].values())) if rows else None
 
 
+SQLITE_VARIABLES = 900  # under the 999 parameters older SQLite builds allow a statement
+
+
 class Cursor:
     def __init__(self, cur, dialect: str) -> None:
         self._cur = cur
@@ -140,6 +143,38 @@ class Cursor:
             sql = _pg(sql)
         self._cur.execute(sql, tuple(params))
         return self._cur.rowcount
+
+    def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        """One statement for many rows (pipelined on PostgreSQL: one round trip, not one a
+        row)."""
+        if not rows:
+            return
+        if self.dialect == "postgres":
+            sql = _pg(sql)
+        self._cur.executemany(sql, rows)
+
+    def select_in(self, table: str, column: str, keys: list) -> list[dict]:
+        """Every row of ``table`` whose ``column`` is one of ``keys``, as dicts."""
+        rows: list[dict] = []
+        for sql, params in self._in(f"SELECT * FROM {table}", column, keys):
+            self._cur.execute(sql, params)
+            names = [d[0] for d in self._cur.description]
+            rows.extend(dict(zip(names, row)) for row in self._cur.fetchall())
+        return rows
+
+    def delete_in(self, table: str, column: str, keys: list) -> None:
+        for sql, params in self._in(f"DELETE FROM {table}", column, keys):
+            self._cur.execute(sql, params)
+
+    def _in(self, statement: str, column: str, keys: list):
+        if not keys:
+            return
+        if self.dialect == "postgres":  # one array parameter, however many keys
+            yield f"{statement} WHERE {column} = ANY(%s)", (list(keys),)
+            return
+        for start in range(0, len(keys), SQLITE_VARIABLES):  # SQLite limits the parameters
+            chunk = keys[start:start + SQLITE_VARIABLES]
+            yield f"{statement} WHERE {column} IN ({', '.join('?' for _ in chunk)})", chunk
 
     def fetchall(self) -> list[tuple]:
         return list(self._cur.fetchall())
