@@ -6,8 +6,8 @@ Applying events one SQL statement at a time made a rebuild of a million events t
 1. asks each view which rows its events touch, and loads them with one SELECT per table;
 2. folds every event, in log order, into those rows in memory (a view reads the rows as the
    events before it in the page left them, exactly as it read the table before);
-3. writes each table's changed rows with one bulk upsert (and one delete for rows replaced
-   whole), in the transaction that also moves the tracking position.
+3. writes each table's changed rows with one bulk upsert (COPY on PostgreSQL; and one delete
+   for rows replaced whole), in the transaction that also moves the tracking position.
 
 Live projection and ``rebuild`` both go through here, page by page, so a rebuilt read model is
 the live one (I4); only their page sizes differ.
@@ -51,10 +51,6 @@ class Table:
         if key not in self.defaults:
             raise ValueError(f"{name} has no column {key}")
         self.columns = tuple(self.defaults)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in self.columns if c != key)
-        self.upsert = (f"INSERT INTO {name} ({', '.join(self.columns)}) VALUES "
-                       f"({', '.join('?' for _ in self.columns)}) "
-                       f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
 
 
 class Page:
@@ -119,17 +115,14 @@ class Page:
     def write(self, cur: Cursor) -> None:
         for table, keys in self._changed.items():
             rows = self._rows[table]
-            cur.executemany(table.upsert,
-                            [[rows[key][c] for c in table.columns] for key in keys])
+            cur.insert(table.name, table.columns,
+                       [[rows[key][c] for c in table.columns] for key in keys], key=table.key)
         for (table, key_column), replaced in self._replaced.items():
             cur.delete_in(table, key_column, list(replaced))
             fresh = [row for rows in replaced.values() for row in rows]
             if fresh:
                 columns = list(fresh[0])
-                cur.executemany(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                    f"({', '.join('?' for _ in columns)})",
-                    [[row[c] for c in columns] for row in fresh])
+                cur.insert(table, columns, [[row[c] for c in columns] for row in fresh])
         for sql, params in self._statements:
             cur.execute(sql, params)
 
