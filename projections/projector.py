@@ -16,7 +16,7 @@ import logging
 import threading
 from typing import Callable
 
-from projections import bookings, documents, notices, users
+from projections import bookings, documents, notices, parallel, users
 from projections.page import apply_page
 from projections.store import ReadStore
 
@@ -36,9 +36,15 @@ Progress = Callable[[int, int], None]
 
 class Projector:
     def __init__(self, app, store: ReadStore, batch_size: int = 500,
-                 rebuild_batch_size: int = 5000) -> None:
+                 rebuild_batch_size: int = 5000, make_app: Callable | None = None,
+                 rebuild_processes: int = 1) -> None:
         self.app = app
         self.store = store
+        # A rebuild on PostgreSQL may be split over processes (projections.parallel): each
+        # opens the event store anew with ``make_app`` (picklable).
+        self.make_app = make_app
+        self.rebuild_processes = rebuild_processes
+        self.parallel_from = 50_000  # events; starting the processes takes a second or two
         self.batch_size = batch_size  # following the log: a page is what arrived meanwhile
         # Replaying it: bigger pages, fewer round trips, one document's events mostly within
         # one page (a page's memory is a few MB).
@@ -103,7 +109,49 @@ class Projector:
                     cur.execute(f"DROP TABLE IF EXISTS {table}")
             cur.execute("DELETE FROM projection_tracking WHERE name = ?", [documents.NAME])
         self.create_tables()
-        return self.catch_up(progress, self.rebuild_batch_size)
+        if self.rebuild_processes > 1 and self.make_app and self.store.dialect == "postgres" \
+                and (self.app.recorder.max_notification_id() or 0) >= self.parallel_from:
+            applied = self._rebuild_in_parts(progress)
+            stop = self.position()
+            if progress:  # what was appended meanwhile, counted on from there
+                rest, progress = progress, lambda done, total: rest(stop + done, stop + total)
+        else:
+            applied = 0
+        return applied + self.catch_up(progress, self.rebuild_batch_size)
+
+    def _rebuild_in_parts(self, progress: Progress | None) -> int:
+        """Replay up to the log's present end in ``rebuild_processes`` processes, while
+        holding the tracking position: a projector in another process (``koppel serve``) waits
+        and then carries on from the end, rather than applying the same events again."""
+        import multiprocessing
+        from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+        stop = self.app.recorder.max_notification_id() or 0
+        parts = self.rebuild_processes
+        parallel.start_parts(self.store, parts)
+        with self.store.transaction() as held:
+            held.execute("SELECT position FROM projection_tracking WHERE name = ? FOR UPDATE",
+                         [documents.NAME])
+            # Each part reads the log by raw pages of this size and folds its share of them.
+            page = self.rebuild_batch_size * parts
+            with ProcessPoolExecutor(parts,
+                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = [pool.submit(parallel.rebuild_part, self.make_app, self.store.url,
+                                       part, parts, stop, page) for part in range(parts)]
+                pending = futures
+                while pending:
+                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                    if any(f.exception() for f in done):
+                        break
+                    if progress:
+                        progress(min(parallel.parts_position(self.store), stop), stop)
+                applied = sum(f.result() for f in futures)  # raises a part's error
+            held.execute("DELETE FROM projection_tracking WHERE name LIKE ?", [parallel.PARTS])
+            held.execute("UPDATE projection_tracking SET position = ? WHERE name = ?",
+                         [stop, documents.NAME])
+        if progress:
+            progress(stop, stop)
+        return applied
 
     def run_forever(self, stop: threading.Event, interval: float = 0.2) -> None:
         while not stop.is_set():

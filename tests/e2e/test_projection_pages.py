@@ -273,3 +273,76 @@ def test_progress_counts_the_positions_gone_through(runtime):
     assert seen[0] == (0, total) and seen[-1] == (total, total)
     assert [done for done, _ in seen] == sorted({done for done, _ in seen})
     assert len(seen) == 1 + -(-total // 50)
+
+
+@pytest.fixture
+def pg_runtime(postgres_url):
+    config = Config(database_url=postgres_url, secret_key=secrets.token_urlsafe(32))
+    rt = bootstrap(config, environ={}, transport_for=lambda url: None)
+    yield rt
+    rt.stop()
+
+
+def _in_parts(runtime, parts: int, monkeypatch) -> tuple[Projector, list]:
+    from functools import partial
+
+    from application.app import Koppel
+    from web.config import persistence_env
+
+    projector = Projector(runtime.app, runtime.store, rebuild_batch_size=5,
+                          make_app=partial(Koppel, env=persistence_env(runtime.config.database_url,
+                                                                       2)),
+                          rebuild_processes=parts)
+    projector.parallel_from = 0  # however short the log
+    ran = []
+    real = projector._rebuild_in_parts
+    monkeypatch.setattr(projector, "_rebuild_in_parts",
+                        lambda progress: ran.append(parts) or real(progress))
+    return projector, ran
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_a_rebuild_split_over_processes_equals_live_projection(pg_runtime, parts, monkeypatch):
+    write_varied_log(pg_runtime, pg_runtime.projector.catch_up, seed=11)
+    live = snapshot(pg_runtime.store)
+    total = pg_runtime.app.recorder.max_notification_id()
+    projector, ran = _in_parts(pg_runtime, parts, monkeypatch)
+    seen = []
+    assert projector.rebuild(lambda done, end: seen.append((done, end))) == total
+    assert ran == [parts]  # really in parts, each in a process of its own
+    assert snapshot(pg_runtime.store) == live
+    assert projector.position() == total and seen[-1] == (total, total)
+    assert pg_runtime.store.query(
+        "SELECT name FROM projection_tracking WHERE name LIKE ?", ["rebuild %"]) == []
+    # Following the log goes on from there, one position for all again.
+    pg_runtime.app.save(Connection.create("shop-late", {"n": 9}))
+    assert pg_runtime.projector.catch_up() == 1
+    assert pg_runtime.store.scalar("SELECT count(*) FROM connections WHERE name = 'shop-late'") == 1
+
+
+def test_a_rebuild_in_parts_cut_short_is_restarted_to_the_same_read_models(pg_runtime,
+                                                                           monkeypatch):
+    from projections import parallel
+
+    write_varied_log(pg_runtime, pg_runtime.projector.catch_up, seed=13)
+    live = snapshot(pg_runtime.store)
+    total = pg_runtime.app.recorder.max_notification_id()
+    projector, ran = _in_parts(pg_runtime, 2, monkeypatch)
+    # As if killed after part 0 of 2 went through the log and part 1 through a third of it.
+    with pg_runtime.store.transaction() as cur:
+        for view in VIEWS:
+            for table in view.TABLES:
+                cur.execute(f"DELETE FROM {table}")
+        cur.execute("UPDATE projection_tracking SET position = 0")
+    parallel.start_parts(pg_runtime.store, 2)
+    url = pg_runtime.config.database_url
+    assert parallel.rebuild_part(projector.make_app, url, 0, 2, total, 7) > 0
+    assert parallel.rebuild_part(projector.make_app, url, 1, 2, total // 3, 7) > 0
+    assert 0 < pg_runtime.store.scalar("SELECT count(*) FROM documents") < len(live["documents"])
+    # Part 1 resumes from its own position: nothing applied twice.
+    assert parallel.rebuild_part(projector.make_app, url, 1, 2, total, 7) + \
+        parallel.rebuild_part(projector.make_app, url, 0, 2, total, 7) > 0
+    assert snapshot(pg_runtime.store) == live
+
+    assert projector.rebuild() == total and ran == [2]
+    assert snapshot(pg_runtime.store) == live
