@@ -11,13 +11,15 @@ drops the database.
 ``--database NAME`` keeps the log instead: the named database is made and filled on the first
 run and only replayed on the next ones (making a million events takes minutes). The machine is
 shared, so besides wall time the CPU seconds of this process and of the PostgreSQL backends
-serving it are printed.
+serving it are printed (``--processes`` sets how many processes the rebuild is split over).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -112,10 +114,40 @@ def backend_cpu(database: str) -> dict[int, float]:
     return seconds
 
 
+class BackendSampler:
+    """The PostgreSQL backends' CPU seconds, sampled twice a second: a rebuild's processes
+    open connections of their own and close them before it ends."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.first = backend_cpu(database)
+        self.last = dict(self.first)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.last.update(backend_cpu(self.database))
+
+    def seconds(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.last.update(backend_cpu(self.database))
+        return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items())
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=20)
+    parser.add_argument("--processes", type=int, default=None,
+                        help="processes the rebuild is split over (default: one a core)")
     parser.add_argument("--database", default=None,
                         help="keep the log in this PostgreSQL database and reuse it next time")
     args = parser.parse_args()
@@ -132,6 +164,8 @@ def main() -> None:
         else:
             config = Config(database_url=database_url, broker_url="", secret_key="bench" * 8)
         runtime = bootstrap(config, environ={}, transport_for=lambda url: None)
+        if args.processes:
+            runtime.projector.rebuild_processes = args.processes
         try:
             if made:
                 started = time.monotonic()
@@ -145,20 +179,19 @@ def main() -> None:
             raw = time.monotonic() - started
             say(f"raw read: {read} events in {raw:.1f}s")
             database = database_url.rsplit("/", 1)[1]
-            server_before = backend_cpu(database)
-            cpu_before = time.process_time()
+            sampler = BackendSampler(database)
+            cpu_before = time.process_time() + children_cpu()
             started = time.monotonic()
             applied = runtime.projector.rebuild()
             seconds = time.monotonic() - started
-            cpu = time.process_time() - cpu_before
-            server_after = backend_cpu(database)
-            server = sum(after - server_before.get(pid, 0.0)
-                         for pid, after in server_after.items())
+            cpu = time.process_time() + children_cpu() - cpu_before
+            server = sampler.seconds()
             rows = runtime.store.scalar("SELECT count(*) FROM documents")
         finally:
             runtime.stop()
     print(f"rebuild of {applied} events on PostgreSQL: {seconds:.1f}s, "
-          f"{applied / seconds:,.0f} events/s ({rows} document rows); CPU {cpu:.1f}s here + "
+          f"{applied / seconds:,.0f} events/s ({rows} document rows) in "
+          f"{runtime.projector.rebuild_processes} processes; CPU {cpu:.1f}s koppel + "
           f"{server:.1f}s PostgreSQL; raw read "
           f"{read / raw:,.0f} events/s; load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
