@@ -35,10 +35,10 @@ def want(page: Page, event) -> None:
 
 def fold(page: Page, event) -> None:
     if isinstance(event, Connection.CredentialsRefused):
-        page.statement("INSERT INTO credential_refusals (connection_id, refused_at, system, message)"
-                       " VALUES (?, ?, ?, ?)", [str(event.originator_id),
-                                               event.timestamp.isoformat(), event.system,
-                                               event.message])
+        page.statement("INSERT INTO credential_refusals (connection_id, refused_at, system, "
+                       "message) VALUES (?, ?, ?, ?)",
+                       [str(event.originator_id), event.timestamp.isoformat(), event.system,
+                        event.message])
     elif isinstance(event, Connection.Reconnected):
         page.statement("UPDATE credential_refusals SET reconnected_at = ? WHERE connection_id = ? "
                        "AND reconnected_at IS NULL", [event.timestamp.isoformat(),

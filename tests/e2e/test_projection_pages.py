@@ -17,6 +17,7 @@ import pytest
 from domain.connection import Connection
 from domain.document import Document
 from domain.users import User
+from projections import documents
 from projections import projector as projector_module
 from projections.projector import VIEWS, Projector
 from web.bootstrap import bootstrap
@@ -198,6 +199,8 @@ def test_live_projection_equals_rebuilds_in_pages_of_any_size(runtime):
     docs = {d.number: d for d in written["documents"]}
     rows = {r["number"]: r for r in runtime.store.query("SELECT * FROM documents")}
     assert {n: r["status"] for n, r in rows.items()} == {n: d.status for n, d in docs.items()}
+    # The columns a page writes are read from the CREATE TABLE: all of them, in its order.
+    assert tuple(next(iter(rows.values()))) == documents.DOCUMENTS.columns
     changed = rows["ORD1001"]
     assert changed["changed_after_posting"] == 1 and changed["found_by_lookup"] == 1
     assert changed["attempts"] == 2 and changed["last_error"] is None
