@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from domain.connection import Connection
 from domain.document import Document, Status
-from projections.store import Cursor
+from projections.documents import DOCUMENTS
+from projections.page import Page
 
 TABLES = {
     "booked_documents": """
@@ -48,44 +49,44 @@ def searchable(*parts: str) -> str:
     return " ".join(part.strip().casefold() for part in parts if part and part.strip())
 
 
-def apply(cur: Cursor, event) -> None:
+def want(page: Page, event) -> None:
     if isinstance(event, Document.Checked):
-        _checked(cur, str(event.originator_id), event)
+        page.want(DOCUMENTS, str(event.originator_id))  # its connection and status
+
+
+def fold(page: Page, event) -> None:
+    if isinstance(event, Document.Checked):
+        _checked(page, str(event.originator_id), event)
     elif isinstance(event, Connection.HistoryErased):
-        _erased(cur, event)
+        _erased(page, event)
 
 
-def _erased(cur: Cursor, e: Connection.HistoryErased) -> None:
+def _erased(page: Page, e: Connection.HistoryErased) -> None:
     """The erased documents' customers and lines go with their events (application/removal.py):
-    only those the tombstone names, like the documents' rows."""
+    only those the tombstone names, like the documents' rows. Deleted after the page's bulk
+    writes, which is the same end state: an erased document has no events after its erasure."""
     for entry in e.documents:
-        cur.execute("DELETE FROM booked_documents WHERE id = ?", [entry["id"]])
-        cur.execute("DELETE FROM booked_lines WHERE document_id = ?", [entry["id"]])
+        page.statement("DELETE FROM booked_documents WHERE id = ?", [entry["id"]])
+        page.statement("DELETE FROM booked_lines WHERE document_id = ?", [entry["id"]])
 
 
-def _checked(cur: Cursor, doc_id: str, e: Document.Checked) -> None:
+def _checked(page: Page, doc_id: str, e: Document.Checked) -> None:
     booking = e.booking
     if "lines" not in booking:  # an unreadable source (R1): nothing was booked or known
         return
-    cur.execute("SELECT connection_id, status FROM documents WHERE id = ?", [doc_id])
-    row = cur.fetchone()
-    if row is None or row[1] == Status.POSTED:
+    row = page.row(DOCUMENTS, doc_id)  # as this very event left it (documents folds first)
+    if row is None or row["status"] == Status.POSTED:
         return  # a posted document keeps the lines the ledger got (R5.7)
     customer = booking.get("customer") or {}
     name = customer.get("company") or " ".join(
         part for part in (customer.get("first_name"), customer.get("last_name")) if part)
     email = (customer.get("email") or "").strip().casefold()
-    cur.execute("DELETE FROM booked_documents WHERE id = ?", [doc_id])
-    cur.execute("DELETE FROM booked_lines WHERE document_id = ?", [doc_id])
-    cur.execute(
-        "INSERT INTO booked_documents (id, connection_id, booking_date, country, customer_name, "
-        "customer_email, searchable) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [doc_id, row[0], booking.get("date"), booking.get("country"), name, email,
-         searchable(name, customer.get("first_name", ""), customer.get("last_name", ""),
-                    email)])
-    for position, line in enumerate(booking["lines"]):
-        cur.execute(
-            "INSERT INTO booked_lines (document_id, position, kind, vat_code, vat_rate, account, "
-            "amount_incl) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [doc_id, position, line["kind"], line.get("vat_code"), line["vat_rate"],
-             line.get("account"), line["amount_incl"]])
+    page.replace("booked_documents", "id", doc_id, [dict(
+        id=doc_id, connection_id=row["connection_id"], booking_date=booking.get("date"),
+        country=booking.get("country"), customer_name=name, customer_email=email,
+        searchable=searchable(name, customer.get("first_name", ""),
+                              customer.get("last_name", ""), email))])
+    page.replace("booked_lines", "document_id", doc_id, [dict(
+        document_id=doc_id, position=position, kind=line["kind"],
+        vat_code=line.get("vat_code"), vat_rate=line["vat_rate"], account=line.get("account"),
+        amount_incl=line["amount_incl"]) for position, line in enumerate(booking["lines"])])

@@ -10,7 +10,7 @@ import json
 
 from domain.connection import Connection
 from domain.document import Document, Status
-from projections.store import Cursor
+from projections.page import Page, Table
 
 NAME = "documents"
 
@@ -64,6 +64,9 @@ TABLES = {
             credentials_problem TEXT
         )""",
 }
+DOCUMENTS = Table("documents", "id", TABLES["documents"])
+CONNECTIONS = Table("connections", "id", TABLES["connections"])
+
 INDEXES = [
     "CREATE INDEX IF NOT EXISTS documents_status ON documents (status, updated_at, id)",
     "CREATE INDEX IF NOT EXISTS documents_number ON documents (number)",
@@ -77,58 +80,61 @@ def _ts(event) -> str:
     return event.timestamp.isoformat()
 
 
-def _set(cur: Cursor, doc_id: str, event, **values) -> None:
-    values["updated_at"] = _ts(event)
-    assignments = ", ".join(f"{column} = ?" for column in values)
-    cur.execute(f"UPDATE documents SET {assignments} WHERE id = ?", [*values.values(), doc_id])
+def want(page: Page, event) -> None:
+    """The rows ``fold`` will read or change for this event."""
+    table = _TABLE_OF.get(type(event))
+    if table is not None:
+        page.want(table, str(event.originator_id))
 
 
-def apply(cur: Cursor, event) -> None:
-    """Fold one event into the read model (unknown event types are ignored)."""
+def fold(page: Page, event) -> None:
+    """Fold one event into the page's rows (unknown event types are ignored)."""
     handler = _HANDLERS.get(type(event))
     if handler is not None:
-        handler(cur, str(event.originator_id), event)
+        handler(page, str(event.originator_id), event)
 
 
-def _received(cur: Cursor, doc_id: str, e: Document.Received) -> None:
-    cur.execute(
-        "INSERT INTO documents (id, connection_id, kind, shop_id, number, status, via, "
-        "received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [doc_id, str(e.connection_id), e.kind, e.shop_id, e.number, Status.RECEIVED, e.via,
-         _ts(e), _ts(e)],
-    )
+def _set(page: Page, doc_id: str, event, **values) -> None:
+    values["updated_at"] = _ts(event)
+    page.update(DOCUMENTS, doc_id, **values)
 
 
-def _intake_failed(cur: Cursor, doc_id: str, e: Document.IntakeFailed) -> None:
-    _received(cur, doc_id, e)  # the same first row, then the reason
-    _fetch_failed(cur, doc_id, e)
+def _received(page: Page, doc_id: str, e: Document.Received) -> None:
+    page.create(DOCUMENTS, doc_id, connection_id=str(e.connection_id), kind=e.kind,
+                shop_id=e.shop_id, number=e.number, status=Status.RECEIVED, via=e.via,
+                received_at=_ts(e), updated_at=_ts(e))
 
 
-def _fetch_failed(cur: Cursor, doc_id: str, e) -> None:
+def _intake_failed(page: Page, doc_id: str, e: Document.IntakeFailed) -> None:
+    _received(page, doc_id, e)  # the same first row, then the reason
+    _fetch_failed(page, doc_id, e)
+
+
+def _fetch_failed(page: Page, doc_id: str, e) -> None:
     """Open (waiting for the shop) while koppel retries, else Errors; the reason either way."""
-    _set(cur, doc_id, e, status=Status.WAITING if e.retrying else Status.FAILED,
+    _set(page, doc_id, e, status=Status.WAITING if e.retrying else Status.FAILED,
          waiting_for="shop" if e.retrying else None, failure_stage="shop",
          failure_code=e.code, failure_rule="R1", failure_message_nl=e.message_nl,
          failure_message_en=e.message_en)
 
 
-def _refreshed(cur: Cursor, doc_id: str, e: Document.Refreshed) -> None:
-    status = _status(cur, doc_id)
+def _refreshed(page: Page, doc_id: str, e: Document.Refreshed) -> None:
+    status = _status(page, doc_id)
     if status == Status.POSTED:
-        _set(cur, doc_id, e, number=e.number, changed_after_posting=1)
+        _set(page, doc_id, e, number=e.number, changed_after_posting=1)
     elif status == Status.POSTING:
-        _set(cur, doc_id, e, number=e.number)
+        _set(page, doc_id, e, number=e.number)
     else:
-        _set(cur, doc_id, e, number=e.number, status=Status.RECEIVED, waiting_for=None, failure_stage=None,
-             failure_code=None, failure_rule=None, failure_message_nl=None,
+        _set(page, doc_id, e, number=e.number, status=Status.RECEIVED, waiting_for=None,
+             failure_stage=None, failure_code=None, failure_rule=None, failure_message_nl=None,
              failure_message_en=None)
 
 
-def _before_start(cur: Cursor, doc_id: str, e: Document.BeforeStartDate) -> None:
-    _set(cur, doc_id, e, status=Status.BEFORE_START)
+def _before_start(page: Page, doc_id: str, e: Document.BeforeStartDate) -> None:
+    _set(page, doc_id, e, status=Status.BEFORE_START)
 
 
-def _checked(cur: Cursor, doc_id: str, e: Document.Checked) -> None:
+def _checked(page: Page, doc_id: str, e: Document.Checked) -> None:
     booking = e.booking
     values = dict(booking_date=booking.get("date"), scope=booking.get("scope"),
                   payment_method=booking.get("payment_method"),
@@ -136,93 +142,92 @@ def _checked(cur: Cursor, doc_id: str, e: Document.Checked) -> None:
                   waiting_for=e.waiting_for)
     if e.ok:
         values["status"] = Status.WAITING if e.waiting_for else Status.CHECKED
-    _set(cur, doc_id, e, **values)
+    _set(page, doc_id, e, **values)
 
 
-def _debtor(cur: Cursor, doc_id: str, e: Document.DebtorResolved) -> None:
-    _set(cur, doc_id, e, status=Status.DEBTOR_RESOLVED)
+def _debtor(page: Page, doc_id: str, e: Document.DebtorResolved) -> None:
+    _set(page, doc_id, e, status=Status.DEBTOR_RESOLVED)
 
 
-def _posting(cur: Cursor, doc_id: str, e: Document.PostingStarted) -> None:
-    _set(cur, doc_id, e, status=Status.POSTING, attempts=e.attempt)
+def _posting(page: Page, doc_id: str, e: Document.PostingStarted) -> None:
+    _set(page, doc_id, e, status=Status.POSTING, attempts=e.attempt)
 
 
-def _interrupted(cur: Cursor, doc_id: str, e: Document.PostingInterrupted) -> None:
-    _set(cur, doc_id, e, status=Status.DEBTOR_RESOLVED, last_error=e.error)
+def _interrupted(page: Page, doc_id: str, e: Document.PostingInterrupted) -> None:
+    _set(page, doc_id, e, status=Status.DEBTOR_RESOLVED, last_error=e.error)
 
 
-def _posted(cur: Cursor, doc_id: str, e: Document.Posted) -> None:
-    _set(cur, doc_id, e, status=Status.POSTED, posted_at=_ts(e),
+def _posted(page: Page, doc_id: str, e: Document.Posted) -> None:
+    _set(page, doc_id, e, status=Status.POSTED, posted_at=_ts(e),
          ledger_reference=json.dumps(e.reference, default=str, sort_keys=True),
          found_by_lookup=int(e.found_by_lookup), last_error=None)
 
 
-def _failed(cur: Cursor, doc_id: str, e: Document.Failed) -> None:
-    _set(cur, doc_id, e, status=Status.FAILED, failure_stage=e.stage, failure_code=e.code,
+def _failed(page: Page, doc_id: str, e: Document.Failed) -> None:
+    _set(page, doc_id, e, status=Status.FAILED, failure_stage=e.stage, failure_code=e.code,
          failure_rule=e.rule, failure_message_nl=e.message_nl, failure_message_en=e.message_en)
 
 
-def _reprocess(cur: Cursor, doc_id: str, e: Document.ReprocessRequested) -> None:
-    _set(cur, doc_id, e, status=Status.RECEIVED, waiting_for=None, failure_stage=None,
+def _reprocess(page: Page, doc_id: str, e: Document.ReprocessRequested) -> None:
+    _set(page, doc_id, e, status=Status.RECEIVED, waiting_for=None, failure_stage=None,
          failure_code=None, failure_rule=None, failure_message_nl=None,
          failure_message_en=None, reprocessed_by=e.by)
 
 
-def _payment_started(cur: Cursor, doc_id: str, e: Document.PaymentStarted) -> None:
-    _set(cur, doc_id, e, payment_status="posting", payment_attempts=e.attempt)
+def _payment_started(page: Page, doc_id: str, e: Document.PaymentStarted) -> None:
+    _set(page, doc_id, e, payment_status="posting", payment_attempts=e.attempt)
 
 
-def _payment_interrupted(cur: Cursor, doc_id: str, e: Document.PaymentInterrupted) -> None:
-    _set(cur, doc_id, e, payment_status="interrupted", payment_last_error=e.error)
+def _payment_interrupted(page: Page, doc_id: str, e: Document.PaymentInterrupted) -> None:
+    _set(page, doc_id, e, payment_status="interrupted", payment_last_error=e.error)
 
 
-def _payment_posted(cur: Cursor, doc_id: str, e: Document.PaymentPosted) -> None:
-    _set(cur, doc_id, e, payment_status="posted", payment_posted_at=_ts(e),
+def _payment_posted(page: Page, doc_id: str, e: Document.PaymentPosted) -> None:
+    _set(page, doc_id, e, payment_status="posted", payment_posted_at=_ts(e),
          payment_reference=json.dumps(e.reference, default=str, sort_keys=True),
          payment_found_by_lookup=int(e.found_by_lookup), payment_code=None, payment_rule=None,
          payment_message_nl=None, payment_message_en=None, payment_last_error=None)
 
 
-def _payment_failed(cur: Cursor, doc_id: str, e: Document.PaymentFailed) -> None:
-    _set(cur, doc_id, e, payment_status="failed", payment_code=e.code, payment_rule=e.rule,
+def _payment_failed(page: Page, doc_id: str, e: Document.PaymentFailed) -> None:
+    _set(page, doc_id, e, payment_status="failed", payment_code=e.code, payment_rule=e.rule,
          payment_message_nl=e.message_nl, payment_message_en=e.message_en)
 
 
-def _connection_created(cur: Cursor, conn_id: str, e: Connection.Created) -> None:
-    cur.execute("INSERT INTO connections (id, name, settings_version, created_at) "
-                "VALUES (?, ?, 1, ?)", [conn_id, e.name, _ts(e)])
+def _connection_created(page: Page, conn_id: str, e: Connection.Created) -> None:
+    page.create(CONNECTIONS, conn_id, name=e.name, settings_version=1, created_at=_ts(e))
 
 
-def _settings_changed(cur: Cursor, conn_id: str, e: Connection.SettingsChanged) -> None:
-    cur.execute("UPDATE connections SET settings_version = settings_version + 1 WHERE id = ?",
-                [conn_id])
+def _settings_changed(page: Page, conn_id: str, e: Connection.SettingsChanged) -> None:
+    row = page.row(CONNECTIONS, conn_id)
+    if row is not None:
+        page.update(CONNECTIONS, conn_id, settings_version=row["settings_version"] + 1)
 
 
-def _credentials_refused(cur: Cursor, conn_id: str, e: Connection.CredentialsRefused) -> None:
-    cur.execute("UPDATE connections SET credentials_problem = ? WHERE id = ?",
-                [f"{e.system}: {e.message}", conn_id])
+def _credentials_refused(page: Page, conn_id: str, e: Connection.CredentialsRefused) -> None:
+    page.update(CONNECTIONS, conn_id, credentials_problem=f"{e.system}: {e.message}")
 
 
-def _reconnected(cur: Cursor, conn_id: str, e: Connection.Reconnected) -> None:
-    cur.execute("UPDATE connections SET credentials_problem = NULL WHERE id = ?", [conn_id])
+def _reconnected(page: Page, conn_id: str, e: Connection.Reconnected) -> None:
+    page.update(CONNECTIONS, conn_id, credentials_problem=None)
 
 
-def _removed(cur: Cursor, conn_id: str, e: Connection.Removed) -> None:
-    cur.execute("DELETE FROM connections WHERE id = ?", [conn_id])
+def _removed(page: Page, conn_id: str, e: Connection.Removed) -> None:
+    page.statement("DELETE FROM connections WHERE id = ?", [conn_id])
 
 
-def _history_erased(cur: Cursor, conn_id: str, e: Connection.HistoryErased) -> None:
+def _history_erased(page: Page, conn_id: str, e: Connection.HistoryErased) -> None:
     """The documents' events are deleted from the log (application/removal.py): so are
     their rows, and a rebuild never sees them again. Only those the tombstone names: one
-    recorded meanwhile is erased in the next round."""
+    recorded meanwhile is erased in the next round. Deleted after the page's bulk writes: the
+    same end state, since an erased document has no events after its erasure."""
     for entry in e.documents:
-        cur.execute("DELETE FROM documents WHERE id = ?", [entry["id"]])
+        page.statement("DELETE FROM documents WHERE id = ?", [entry["id"]])
 
 
-def _status(cur: Cursor, doc_id: str) -> str | None:
-    cur.execute("SELECT status FROM documents WHERE id = ?", [doc_id])
-    row = cur.fetchone()
-    return row[0] if row else None
+def _status(page: Page, doc_id: str) -> str | None:
+    row = page.row(DOCUMENTS, doc_id)
+    return row["status"] if row else None
 
 
 _HANDLERS = {
@@ -249,3 +254,5 @@ _HANDLERS = {
     Connection.Removed: _removed,
     Connection.HistoryErased: _history_erased,
 }
+_TABLE_OF = {kind: CONNECTIONS if kind.__qualname__.startswith("Connection.") else DOCUMENTS
+             for kind in _HANDLERS}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from domain.connection import Connection
 from domain.users import User
-from projections.store import Cursor
+from projections.page import Page
 
 TABLES = {
     "credential_refusals": """
@@ -29,19 +29,23 @@ TABLES = {
 INDEXES: list[str] = []
 
 
-def apply(cur: Cursor, event) -> None:
+def want(page: Page, event) -> None:
+    """Nothing to load: these tables are written statement by statement (few events)."""
+
+
+def fold(page: Page, event) -> None:
     if isinstance(event, Connection.CredentialsRefused):
-        cur.execute("INSERT INTO credential_refusals (connection_id, refused_at, system, message)"
-                    " VALUES (?, ?, ?, ?)", [str(event.originator_id),
-                                            event.timestamp.isoformat(), event.system,
-                                            event.message])
+        page.statement("INSERT INTO credential_refusals (connection_id, refused_at, system, "
+                       "message) VALUES (?, ?, ?, ?)",
+                       [str(event.originator_id), event.timestamp.isoformat(), event.system,
+                        event.message])
     elif isinstance(event, Connection.Reconnected):
-        cur.execute("UPDATE credential_refusals SET reconnected_at = ? WHERE connection_id = ? "
-                    "AND reconnected_at IS NULL", [event.timestamp.isoformat(),
-                                                   str(event.originator_id)])
+        page.statement("UPDATE credential_refusals SET reconnected_at = ? WHERE connection_id = ? "
+                       "AND reconnected_at IS NULL", [event.timestamp.isoformat(),
+                                                      str(event.originator_id)])
     elif isinstance(event, User.NotificationsChosen):
-        cur.execute("DELETE FROM notification_choices WHERE user_id = ?",
-                    [str(event.originator_id)])
-        cur.execute("INSERT INTO notification_choices (user_id, digest, reconnect) "
-                    "VALUES (?, ?, ?)", [str(event.originator_id), int(event.digest),
-                                         int(event.reconnect)])
+        page.statement("DELETE FROM notification_choices WHERE user_id = ?",
+                       [str(event.originator_id)])
+        page.statement("INSERT INTO notification_choices (user_id, digest, reconnect) "
+                       "VALUES (?, ?, ?)", [str(event.originator_id), int(event.digest),
+                                            int(event.reconnect)])

@@ -130,6 +130,9 @@ class ReadStore:
         return next(iter(rows[0].values())) if rows else None
 
 
+SQLITE_VARIABLES = 900  # under the 999 parameters older SQLite builds allow a statement
+
+
 class Cursor:
     def __init__(self, cur, dialect: str) -> None:
         self._cur = cur
@@ -140,6 +143,58 @@ class Cursor:
             sql = _pg(sql)
         self._cur.execute(sql, tuple(params))
         return self._cur.rowcount
+
+    def insert(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]],
+               key: str | None = None) -> None:
+        """Many rows at once; with ``key``, a row whose key is there already replaces it.
+
+        PostgreSQL gets them by COPY (into a temporary table first when they may replace
+        rows), far cheaper than a statement a row; SQLite, in process, by executemany."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        upsert = ""
+        if key is not None:
+            upsert = f" ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(
+                f"{c} = excluded.{c}" for c in columns if c != key)
+        if self.dialect == "sqlite":
+            self._cur.executemany(f"INSERT INTO {table} ({names}) VALUES "
+                                  f"({', '.join('?' for _ in columns)}){upsert}", rows)
+            return
+        target = table
+        if key is not None:  # emptied at commit, so each page starts from nothing
+            target = f"page_{table}"
+            self._cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} "
+                              f"(LIKE {table}) ON COMMIT DELETE ROWS")
+        with self._cur.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if key is not None:
+            self._cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {target}"
+                              f"{upsert}")
+
+    def select_in(self, table: str, column: str, keys: list) -> list[dict]:
+        """Every row of ``table`` whose ``column`` is one of ``keys``, as dicts."""
+        rows: list[dict] = []
+        for sql, params in self._in(f"SELECT * FROM {table}", column, keys):
+            self._cur.execute(sql, params)
+            names = [d[0] for d in self._cur.description]
+            rows.extend(dict(zip(names, row)) for row in self._cur.fetchall())
+        return rows
+
+    def delete_in(self, table: str, column: str, keys: list) -> None:
+        for sql, params in self._in(f"DELETE FROM {table}", column, keys):
+            self._cur.execute(sql, params)
+
+    def _in(self, statement: str, column: str, keys: list):
+        if not keys:
+            return
+        if self.dialect == "postgres":  # one array parameter, however many keys
+            yield f"{statement} WHERE {column} = ANY(%s)", (list(keys),)
+            return
+        for start in range(0, len(keys), SQLITE_VARIABLES):  # SQLite limits the parameters
+            chunk = keys[start:start + SQLITE_VARIABLES]
+            yield f"{statement} WHERE {column} IN ({', '.join('?' for _ in chunk)})", chunk
 
     def fetchall(self) -> list[tuple]:
         return list(self._cur.fetchall())

@@ -9,7 +9,7 @@ replaying the log gives the same rows (I4).
 from __future__ import annotations
 
 from domain.users import User
-from projections.store import Cursor
+from projections.page import Page
 
 TABLES = {
     "people": """
@@ -46,35 +46,39 @@ def _ts(event) -> str:
     return event.timestamp.isoformat()
 
 
-def apply(cur: Cursor, event) -> None:
+def want(page: Page, event) -> None:
+    """Nothing to load: these tables are written statement by statement (few events)."""
+
+
+def fold(page: Page, event) -> None:
     handler = _HANDLERS.get(type(event))
     if handler is not None:
-        handler(cur, str(event.originator_id), event)
+        handler(page, str(event.originator_id), event)
 
 
-def _created(cur: Cursor, uid: str, e: User.Created) -> None:
-    cur.execute("INSERT INTO people (id, email, role, created_at) VALUES (?, ?, ?, ?)",
-                [uid, e.email, e.role, _ts(e)])
+def _created(page: Page, uid: str, e: User.Created) -> None:
+    page.statement("INSERT INTO people (id, email, role, created_at) VALUES (?, ?, ?, ?)",
+                   [uid, e.email, e.role, _ts(e)])
 
 
-def _second_factor(cur: Cursor, uid: str, e: User.SecondFactorEnabled) -> None:
-    cur.execute("UPDATE people SET second_factor = 1 WHERE id = ?", [uid])
+def _second_factor(page: Page, uid: str, e: User.SecondFactorEnabled) -> None:
+    page.statement("UPDATE people SET second_factor = 1 WHERE id = ?", [uid])
 
 
-def _granted(cur: Cursor, uid: str, e: User.Granted) -> None:
-    cur.execute("INSERT INTO grants (user_id, connection_id, granted_at, granted_by) "
-                "VALUES (?, ?, ?, ?)", [uid, str(e.connection_id), _ts(e), e.by])
+def _granted(page: Page, uid: str, e: User.Granted) -> None:
+    page.statement("INSERT INTO grants (user_id, connection_id, granted_at, granted_by) "
+                   "VALUES (?, ?, ?, ?)", [uid, str(e.connection_id), _ts(e), e.by])
 
 
-def _revoked(cur: Cursor, uid: str, e: User.Revoked) -> None:
-    cur.execute("UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE user_id = ? AND "
-                "connection_id = ? AND revoked_at IS NULL",
-                [_ts(e), e.by, uid, str(e.connection_id)])
+def _revoked(page: Page, uid: str, e: User.Revoked) -> None:
+    page.statement("UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE user_id = ? AND "
+                   "connection_id = ? AND revoked_at IS NULL",
+                   [_ts(e), e.by, uid, str(e.connection_id)])
 
 
-def _consulted(cur: Cursor, uid: str, e: User.Consulted) -> None:
-    cur.execute("INSERT INTO consultations (user_id, connection_id, at, reason) "
-                "VALUES (?, ?, ?, ?)", [uid, str(e.connection_id), _ts(e), e.reason])
+def _consulted(page: Page, uid: str, e: User.Consulted) -> None:
+    page.statement("INSERT INTO consultations (user_id, connection_id, at, reason) "
+                   "VALUES (?, ?, ?, ?)", [uid, str(e.connection_id), _ts(e), e.reason])
 
 
 _HANDLERS = {

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import click
@@ -349,15 +350,16 @@ def projections() -> None:
 @projections.command()
 def rebuild() -> None:
     """Drop every read model and replay the event log."""
-    from rich.progress import Progress
+    from web.replay_progress import replay_progress
 
     runtime = _runtime()
     try:
-        with Progress(transient=True) as bar:  # a long log takes a while: show how far
-            task = bar.add_task("replaying the event log", total=None)
-            applied = runtime.projector.rebuild(
-                lambda done, end: bar.update(task, completed=done, total=end))
-        click.echo(f"read models rebuilt from {applied} events")
+        started = time.monotonic()
+        with replay_progress() as progress:  # a long log takes a while: show how far
+            applied = runtime.projector.rebuild(progress)
+        seconds = max(time.monotonic() - started, 1e-6)
+        click.echo(f"read models rebuilt from {applied} events in {seconds:.1f}s "
+                   f"({applied / seconds:,.0f} events/s)")
     finally:
         runtime.stop()
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from tests.harness import SHOP_KEYS, LEDGER_TOKEN, Harness
 from web.cli import main
+from web.replay_progress import replay_progress
 
 
 @pytest.fixture
@@ -59,7 +64,19 @@ def test_projections_rebuild_gives_the_same_rows(posted):
     before = h.rows()
     result = CliRunner().invoke(main, ["projections", "rebuild"], env=env)
     assert result.exit_code == 0 and "rebuilt from" in result.output
+    assert re.search(r"rebuilt from \d+ events in [\d.]+s \([\d,]+ events/s\)", result.output)
     assert h.rows() == before
+
+
+def test_the_rebuild_progress_bar_shows_events_done_of_all_and_the_rate():
+    screen = io.StringIO()
+    with replay_progress(console=Console(file=screen, force_terminal=True, width=160)) as progress:
+        progress(0, 1000)
+        time.sleep(0.2)
+        progress(500, 1000)
+        time.sleep(0.3)  # the bar redraws ten times a second
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert re.search(r"500/1000 events [\d,]+ events/s", shown), shown[-400:]
 
 
 def test_connections_import_export_round_trip(tmp_path, sqlite_url):
