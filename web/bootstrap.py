@@ -102,7 +102,9 @@ class Runtime:
 
     def intervals(self) -> Intervals:
         """The production schedule, with the sweep's interval from the configuration."""
-        return Intervals(sweep=timedelta(seconds=self.config.sweep_interval))
+        return Intervals(sweep=timedelta(seconds=self.config.sweep_interval),
+                         keep_handled_webhooks=timedelta(
+                             days=self.config.inbox_retention_days))
 
     def scheduler(self, intervals: Intervals | None = None, lock=None) -> Scheduler:
         return build_scheduler(self.store, self.actors, self.dispatcher, self.sweeper,

@@ -34,6 +34,7 @@ class Config:
     http_timeout: float = 15.0
     sweep_interval: float = 600.0  # seconds between sweeps of the shops' lists (I2)
     requeue_age: float = 120.0  # an open document nobody moved for this long is sent again
+    inbox_retention_days: float = 30.0  # handled webhook inbox rows are deleted after this
     # The web server (``koppel serve``, gunicorn): processes, threads each, and the seconds a
     # worker may stay silent before it is replaced (see README, "Configuration").
     web_workers: int = 2
@@ -115,6 +116,7 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         http_timeout=_positive(environ, "KOPPEL_HTTP_TIMEOUT", 15),
         sweep_interval=_positive(environ, "KOPPEL_SWEEP_INTERVAL", 600),
         requeue_age=_positive(environ, "KOPPEL_REQUEUE_AGE", 120),
+        inbox_retention_days=_positive(environ, "KOPPEL_INBOX_RETENTION_DAYS", 30),
         web_workers=_whole(environ, "KOPPEL_WEB_WORKERS", 2, least=1),
         web_threads=_whole(environ, "KOPPEL_WEB_THREADS", 8, least=1),
         web_timeout=_whole(environ, "KOPPEL_WEB_TIMEOUT", 30, least=1),
