@@ -145,6 +145,7 @@ class Runtime:
         for lock in self._locks:
             lock.release()
         self.broker.close()
+        self.connections.close()
         self.store.close()
         self.app.close()
 
