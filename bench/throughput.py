@@ -192,7 +192,7 @@ class KoppelSide:
     """A Runtime from ``web.bootstrap`` plus its Flask app served on a loopback port."""
 
     def __init__(self, fakes: bench_fakes.Fakes, *, database_url: str, broker_url: str,
-                 prefix: str, threads: int, transport_for=None) -> None:
+                 prefix: str, threads: int, transport_for=None, billit_url: str = "") -> None:
         port = free_port()
         self.config = Config(database_url=database_url, broker_url=broker_url,
                              secret_key=secrets.token_urlsafe(32),
@@ -200,6 +200,8 @@ class KoppelSide:
                              eboekhouden_url=fakes.ledger_url, queue_prefix=prefix,
                              claim_lease=30.0, worker_threads=threads, http_timeout=15.0,
                              shop_rate_limit="")  # the sandbox shop has no limit
+        if billit_url:  # a Billit fake too (bench.latency)
+            self.config = self.config.with_(billit_url=billit_url, billit_login_url=billit_url)
         self.runtime = bootstrap(self.config, environ={},
                                  transport_for=transport_for or (lambda url: None))
         self.web = None
