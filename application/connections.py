@@ -180,15 +180,12 @@ class ConnectionDirectory:
                 del self._ports[key]
 
     def close(self) -> None:
-        """The process stops: end each connector (an e-Boekhouden session is ended at the
-        ledger), then the keep-alive pools they shared."""
+        """The process stops: close the keep-alive pools the connectors shared. The connectors
+        are let go without a call each: ending every connection's ledger session would cost
+        a stopping worker one request per connection (hundreds, each up to the HTTP timeout
+        when a ledger is slow), and a session ends on its own."""
         with self._lock:
-            ports, self._ports = list(self._ports.values()), {}
-        for port in ports:
-            try:
-                port.close()
-            except Exception:  # best effort: the process is stopping anyway
-                pass
+            self._ports = {}
         close = getattr(self.connectors, "close", None)
         if close is not None:
             close()
