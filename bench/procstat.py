@@ -54,8 +54,8 @@ def group_members(pgid: int) -> list[int]:
 
 def worker_processes(pgid: int) -> list[int]:
     """The worker processes under ``koppel worker --processes N``: the group minus its
-    supervisor (the group leader)."""
-    return [pid for pid in group_members(pgid) if pid != pgid]
+    supervisor (the group leader); with ``--processes 1`` the leader is the worker itself."""
+    return [pid for pid in group_members(pgid) if pid != pgid] or [pgid]
 
 
 class CpuClock:
