@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Iterator
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.domain import DomainEventProtocol
 
 from domain.connection import Connection
@@ -21,21 +21,31 @@ from domain.relation import Relation
 
 class Koppel(Application[UUID]):
     name = "koppel"
-    # A document lives for a handful of events: no snapshots. A connection gains an event at
-    # every OAuth token rotation (hourly with Billit) and is read for every message, so it is
-    # snapshotted now and then.
+    # A document lives for a handful of events: no snapshots (and none is looked for when one
+    # is loaded, see ``_from_events``). A connection gains an event at every OAuth token
+    # rotation (hourly with Billit) and is read for every message, so it is snapshotted now
+    # and then.
     snapshotting_intervals = {Connection: 50}
 
     # -- documents -----------------------------------------------------------------------
 
+    def _from_events(self, aggregate_id: UUID):
+        """An aggregate that is never snapshotted (a document, a relation), from its events
+        alone: the repository would first ask the snapshot table, a query per load for
+        nothing (several loads per order)."""
+        aggregate = project_aggregate(None, self.repository.event_store.get(aggregate_id))
+        if aggregate is None:
+            raise AggregateNotFoundError(aggregate_id)
+        return aggregate
+
     def find_document(self, doc_id: UUID) -> Document | None:
         try:
-            return self.repository.get(doc_id)
+            return self._from_events(doc_id)
         except AggregateNotFoundError:
             return None
 
     def document(self, doc_id: UUID) -> Document:
-        return self.repository.get(doc_id)
+        return self._from_events(doc_id)
 
     def document_of(self, conn_id: UUID, kind: str, shop_id: int) -> Document | None:
         return self.find_document(document_id(conn_id, kind, shop_id))
@@ -53,7 +63,7 @@ class Koppel(Application[UUID]):
 
     def find_relation(self, relation_id: UUID) -> Relation | None:
         try:
-            return self.repository.get(relation_id)
+            return self._from_events(relation_id)
         except AggregateNotFoundError:
             return None
 

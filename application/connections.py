@@ -99,6 +99,8 @@ class ConnectionDirectory:
             parsed = self._parsed.get(key)
             if parsed is None:
                 parsed = self._parsed[key] = settings_file.settings_from_dict(aggregate.settings)
+                for older in [k for k in self._parsed if k[0] == conn_id and k[1] < key[1]]:
+                    del self._parsed[older]
         context = ConnectionContext(conn_id, aggregate.name, aggregate.settings_version, parsed,
                                     aggregate.credentials_problem, aggregate.webhook_generation,
                                     span=aggregate.booked_span, paused=aggregate.paused)
@@ -149,12 +151,19 @@ class ConnectionDirectory:
                            f"changing meanwhile")
 
     def _port(self, connection: ConnectionContext, kind: str, build):
+        """One connector per connection, settings version and kind, shared by this process's
+        threads (its HTTP pool, session and looked-up ledger codes with it). A connector of
+        an older version is let go, not closed: a thread may still be finishing a message
+        with it (its HTTP pool is the process's, see ``workers.connectors.factory``)."""
         key = (connection.id, connection.version, kind)
         with self._lock:
             port = self._ports.get(key)
             if port is None:
                 port = self._ports[key] = build(connection.settings,
                                                 lambda path: self.secret(connection, path))
+                for older in [k for k in self._ports
+                              if k[0] == connection.id and k[2] == kind and k[1] < key[1]]:
+                    del self._ports[older]
         return port
 
     def secret(self, connection: ConnectionContext, path: str) -> str:
@@ -169,6 +178,17 @@ class ConnectionDirectory:
         with self._lock:
             for key in [k for k in self._ports if k[0] == conn_id]:
                 del self._ports[key]
+
+    def close(self) -> None:
+        """The process stops: close the keep-alive pools the connectors shared. The connectors
+        are let go without a call each: ending every connection's ledger session would cost
+        a stopping worker one request per connection (hundreds, each up to the HTTP timeout
+        when a ledger is slow), and a session ends on its own."""
+        with self._lock:
+            self._ports = {}
+        close = getattr(self.connectors, "close", None)
+        if close is not None:
+            close()
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -21,12 +21,14 @@ import threading
 from collections import Counter
 from urllib.parse import parse_qsl
 
+from sandbox import billit as sandbox_billit
 from sandbox import ccvshop as sandbox_shop
 from sandbox import eboekhouden as sandbox_ledger
 from sandbox.serve import RunningServer, serve
 
 SHOP_KEYS = ("demo-public-key", "demo-shop-secret")  # as web/demo.py and tests/harness.py
 LEDGER_TOKEN = "demo-ledger-token"
+BILLIT_KEY, BILLIT_PARTY = "demo-billit-key", 123456  # as web/demo.py
 _NUMBER = re.compile(r"/\d+(?=/|$)")
 
 
@@ -67,29 +69,32 @@ class Counting:
 class Fakes:
     """Both fakes served in this process (``in_process``) or in ``python -m bench.fakes``."""
 
-    def __init__(self, shop_url: str, ledger_url: str, stop) -> None:
+    def __init__(self, shop_url: str, ledger_url: str, stop, billit_url: str = "") -> None:
         self.shop_url, self.ledger_url, self._stop = shop_url, ledger_url, stop
+        self.billit_url = billit_url  # a Billit fake too (bench.latency's second ledger)
 
     def stop(self) -> None:
         self._stop()
 
 
-def serve_fakes(seed: int = 1) -> tuple[RunningServer, RunningServer]:
+def serve_fakes(seed: int = 1) -> tuple[RunningServer, RunningServer, RunningServer]:
     # api_root=None: the shop's hrefs name the root each request came in on (its own port).
     shop = serve(Counting(sandbox_shop.create_app(public_key=SHOP_KEYS[0], secret=SHOP_KEYS[1],
                                                   api_root=None, seed=seed)))
     ledger = serve(Counting(sandbox_ledger.create_app(api_token=LEDGER_TOKEN, seed=seed)))
-    return shop, ledger
+    billit = serve(Counting(sandbox_billit.create_app(api_key=BILLIT_KEY, party_id=BILLIT_PARTY,
+                                                      seed=seed)))
+    return shop, ledger, billit
 
 
 def in_process(seed: int = 1) -> Fakes:
-    shop, ledger = serve_fakes(seed)
+    servers = serve_fakes(seed)
 
     def stop() -> None:
-        shop.stop()
-        ledger.stop()
+        for server in servers:
+            server.stop()
 
-    return Fakes(shop.url, ledger.url, stop)
+    return Fakes(servers[0].url, servers[1].url, stop, servers[2].url)
 
 
 def subprocess_fakes(seed: int = 1, cwd: str | None = None, stderr=None) -> Fakes:
@@ -113,21 +118,22 @@ def subprocess_fakes(seed: int = 1, cwd: str | None = None, stderr=None) -> Fake
             process.kill()
             process.wait()
 
-    return Fakes(urls["shop"], urls["ledger"], stop)
+    return Fakes(urls["shop"], urls["ledger"], stop, urls.get("billit", ""))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    shop, ledger = serve_fakes(args.seed)
-    print(json.dumps({"shop": shop.url, "ledger": ledger.url}), flush=True)
+    shop, ledger, billit = serve_fakes(args.seed)
+    print(json.dumps({"shop": shop.url, "ledger": ledger.url, "billit": billit.url}), flush=True)
     try:
         sys.stdin.read()  # until the bench closes our standard input (or ends)
     except KeyboardInterrupt:
         pass
     shop.stop()
     ledger.stop()
+    billit.stop()
 
 
 if __name__ == "__main__":

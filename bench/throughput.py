@@ -77,6 +77,7 @@ import httpx  # noqa: E402
 
 from bench import fakes as bench_fakes  # noqa: E402
 from bench import load  # noqa: E402
+from bench import procstat  # noqa: E402
 from sandbox import ccvshop as sandbox_shop  # noqa: E402
 from sandbox.generator import generate  # noqa: E402
 from sandbox.serve import serve  # noqa: E402
@@ -91,7 +92,7 @@ PG = {"host": "127.0.0.1", "port": 5432, "user": os.environ.get("KOPPEL_BENCH_PG
                                                                "postgres")}
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 REDIS_URL = "redis://127.0.0.1:6379/0"
-MAX_ORDERS = 5000
+MAX_ORDERS = 20000
 MAX_WEBHOOKS = 50000
 _ORDER_PATH = re.compile(r"/api/rest/v1/orders/(\d+)/")
 _SETUP_PATHS = ("/v1/session", "/v1/ledger", "/v1/invoicetemplate")
@@ -191,7 +192,7 @@ class KoppelSide:
     """A Runtime from ``web.bootstrap`` plus its Flask app served on a loopback port."""
 
     def __init__(self, fakes: bench_fakes.Fakes, *, database_url: str, broker_url: str,
-                 prefix: str, threads: int, transport_for=None) -> None:
+                 prefix: str, threads: int, transport_for=None, billit_url: str = "") -> None:
         port = free_port()
         self.config = Config(database_url=database_url, broker_url=broker_url,
                              secret_key=secrets.token_urlsafe(32),
@@ -199,6 +200,8 @@ class KoppelSide:
                              eboekhouden_url=fakes.ledger_url, queue_prefix=prefix,
                              claim_lease=30.0, worker_threads=threads, http_timeout=15.0,
                              shop_rate_limit="")  # the sandbox shop has no limit
+        if billit_url:  # a Billit fake too (bench.latency)
+            self.config = self.config.with_(billit_url=billit_url, billit_login_url=billit_url)
         self.runtime = bootstrap(self.config, environ={},
                                  transport_for=transport_for or (lambda url: None))
         self.web = None
@@ -343,6 +346,10 @@ class Workers:
                "KOPPEL_EBOEKHOUDEN_URL": config.eboekhouden_url,
                "KOPPEL_CLAIM_LEASE": str(config.claim_lease),
                "KOPPEL_HTTP_TIMEOUT": str(config.http_timeout),
+               # as the web side: the sandbox shop has no limit (the default, 120 calls a
+               # minute, would pace the run at 60 orders a minute)
+               "KOPPEL_SHOP_RATE_LIMIT": config.shop_rate_limit,
+               "KOPPEL_LEDGER_RATE_LIMIT": config.ledger_rate_limit,
                "KOPPEL_WORKER_THREADS": str(threads)}
         self.expected = processes
         self.consuming = 0
@@ -388,13 +395,26 @@ def paid_domestic(count: int, seed: int) -> list[dict]:
 
 
 def timed_orders(label: str, control: FakesControl, side: KoppelSide, documents: list[dict],
-                 timeout: float) -> dict:
+                 timeout: float, cpu: dict | None = None, rss=None) -> dict:
     """Put the orders (each fires its webhook), wait until every order is settled and every
     payment koppel owes (R8, ``domain.payments.payment_due``) is booked; the figures.
 
     Two clocks, both from the first put to an event's own timestamp (read model): the last
-    ``Posted`` (the sale booked) and the last ``PaymentRecorded``-or-failed (all work done)."""
+    ``Posted`` (the sale booked) and the last ``PaymentRecorded``-or-failed (all work done).
+
+    ``cpu``: {name: pids()} whose CPU seconds from the first put until all is done are
+    reported per order; ``rss``: pids() whose memory is sampled every 5 s (and reported with
+    its slope per 1,000 orders)."""
     n = len(documents)
+    clocks = {name: procstat.CpuClock(pids) for name, pids in (cpu or {}).items()}
+    sampler = None
+    if rss is not None:
+        sampler = procstat.RssSampler(rss, lambda: side.runtime.store.scalar(
+            "SELECT COUNT(*) FROM documents WHERE status = 'posted'"))
+    for clock in clocks.values():
+        clock.start()
+    if sampler is not None:
+        sampler.start()
     started_wall = datetime.now(timezone.utc)
     started = time.monotonic()
     shop_ids = control.put_orders(documents)
@@ -423,6 +443,9 @@ def timed_orders(label: str, control: FakesControl, side: KoppelSide, documents:
             last_report = now
         time.sleep(0.25)
     waited = time.monotonic() - started
+    cpu_seconds = {name: clock.stop() for name, clock in clocks.items()}
+    if sampler is not None:
+        sampler.stop()
     posted = [r for r in rows if r["status"] == "posted"]
 
     def seconds_to(column: str) -> float | None:
@@ -455,6 +478,12 @@ def timed_orders(label: str, control: FakesControl, side: KoppelSide, documents:
                                         if v > 1 and (sales[k] > 1 or paid[k] > 1)),
         "failures": sorted({r["failure_code"] for r in rows if r["status"] == "failed"}),
     }
+    if cpu_seconds:
+        result["cpu_ms_per_order"] = {name: round(seconds * 1000 / n, 1)
+                                      for name, seconds in cpu_seconds.items()}
+        result["cpu_ms_per_order"]["total"] = round(sum(cpu_seconds.values()) * 1000 / n, 1)
+    if sampler is not None:
+        result["rss"] = sampler.report()
     numbers = set(shop_ids.values())
     if set(sales) != numbers:
         result["ledger_mismatch"] = {"missing": sorted(numbers - set(sales))[:20],
@@ -498,7 +527,8 @@ def run_embedded(control: FakesControl, documents: list[dict], args) -> tuple[di
             side.start_background(scheduler=True)
             control.clear_counts()
             capture.on = True
-            result = timed_orders("embedded", control, side, documents, args.timeout)
+            result = timed_orders("embedded", control, side, documents, args.timeout,
+                                  cpu={"koppel (bench process)": lambda: [os.getpid()]})
             capture.on = False
         finally:
             side.stop()
@@ -525,7 +555,12 @@ def run_production(control: FakesControl, documents: list[dict], args) -> dict:
             workers.wait_ready()
             say(f"production: {args.processes} worker processes consuming")
             control.clear_counts()
-            result = timed_orders("production", control, side, documents, args.timeout)
+            group = workers.process.pid
+            result = timed_orders(
+                "production", control, side, documents, args.timeout,
+                cpu={"workers": lambda: procstat.worker_processes(group),
+                     "web+projector (bench process)": lambda: [os.getpid()]},
+                rss=(lambda: procstat.worker_processes(group)) if args.rss else None)
         finally:
             if workers is not None:
                 workers.stop()
@@ -698,7 +733,7 @@ def _table(rows: list[list], left: int = 2) -> str:
 def render(report: dict) -> str:
     out = []
     rows = [["mode", "setup", "orders", "s to last Posted", "orders/s", "s all done",
-             "orders/s", "calls/order", "ratio Posted", "ratio all done"]]
+             "orders/s", "calls/order", "ratio Posted", "ratio all done", "CPU ms/order"]]
     for mode in ("embedded", "production"):
         r = report.get(mode)
         if not r:
@@ -707,10 +742,11 @@ def render(report: dict) -> str:
         rows.append([mode, r["setup"], f"{r['posted']}/{r['orders']}", r["seconds"],
                      r["orders_per_second"], r["seconds_all_done"],
                      r["orders_per_second_all_done"], r["calls_per_order"]["total"],
-                     ratio.get("posted", "-"), ratio.get("all_done", "-")])
+                     ratio.get("posted", "-"), ratio.get("all_done", "-"),
+                     r.get("cpu_ms_per_order", {}).get("total", "-")])
     for key, r in report.get("ceiling", {}).items():
         rows.append([f"ceiling {key}", r["setup"], r["orders"], "", "", r["seconds"],
-                     r["orders_per_second"], r["calls_per_order"]["total"], "1", "1"])
+                     r["orders_per_second"], r["calls_per_order"]["total"], "1", "1", ""])
     if len(rows) > 1:
         out.append(_table(rows))
     mixes = {m: report[m]["calls_per_order"] for m in ("embedded", "production") if m in report}
@@ -723,6 +759,17 @@ def render(report: dict) -> str:
             rows.append([key, *[mix["mix"].get(key, 0) for mix in mixes.values()]])
         rows.append(["total", *[mix["total"] for mix in mixes.values()]])
         out.append(_table(rows, left=1))
+    cpu = {m: report[m]["cpu_ms_per_order"] for m in ("embedded", "production")
+           if report.get(m, {}).get("cpu_ms_per_order")}
+    if cpu:
+        out.append("CPU ms per order (first put to all done): " + "; ".join(
+            f"{m}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for m, c in cpu.items()))
+    rss = report.get("production", {}).get("rss")
+    if rss:
+        out.append("worker RSS: " + "; ".join(
+            f"pid {pid}: {r['first_mb']} -> {r['last_mb']} MB (max {r['max_mb']}), "
+            f"{r['mb_per_1000_orders']} MB per 1,000 orders after the first tenth"
+            for pid, r in rss["processes"].items()))
     hooks = report.get("webhook", {})
     if hooks:
         rows = [["webhook endpoint", "setup", "requests", "seconds", "req/s"]]
@@ -753,6 +800,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11, help="order generator seed")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="give up on one run after this many seconds (default 300)")
+    parser.add_argument("--rss", action="store_true",
+                        help="production: sample each worker process's RSS every 5 s and "
+                             "report its growth per 1,000 orders")
     parser.add_argument("--fakes-in-process", action="store_true",
                         help="serve the fakes in this process (as `koppel demo` does) "
                              "instead of a process of their own")

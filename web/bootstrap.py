@@ -119,7 +119,9 @@ class Runtime:
     def intervals(self) -> Intervals:
         """The production schedule, with the sweep's interval from the configuration."""
         return Intervals(sweep=timedelta(seconds=self.config.sweep_interval),
-                         digest_hour=self.config.digest_hour)
+                         digest_hour=self.config.digest_hour,
+                         keep_handled_webhooks=timedelta(
+                             days=self.config.inbox_retention_days))
 
     def scheduler(self, intervals: Intervals | None = None, lock=None) -> Scheduler:
         return build_scheduler(self.store, self.actors, self.dispatcher, self.sweeper,
@@ -160,6 +162,7 @@ class Runtime:
         for lock in self._locks:
             lock.release()
         self.broker.close()
+        self.connections.close()
         self.store.close()
         self.app.close()
 
@@ -175,9 +178,9 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     systems = {config.eboekhouden_url: "eboekhouden", config.billit_url: "billit",
                config.billit_login_url: "billit"}
     connectors = HttpConnectors(
-        config.eboekhouden_url, metrics.measured(transport_for, systems), config.http_timeout,
+        config.eboekhouden_url, transport_for, config.http_timeout,
         BillitApp(config.billit_url, config.billit_login_url, config.billit_client_id,
-                  config.billit_client_secret), limits)
+                  config.billit_client_secret), limits, measure=metrics.measuring(systems))
     box = SecretBox(config.secret_key)
     directory = ConnectionDirectory(app, connectors, box, environ)
     processing = Processing(app, directory, claim_lease=config.claim_lease,

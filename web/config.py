@@ -37,6 +37,7 @@ class Config:
     # The daily digest goes out at this hour, Dutch and Belgian time (Europe/Amsterdam and
     # Europe/Brussels keep the same clock), not 24 hours after whenever the scheduler started.
     digest_hour: int = 7
+    inbox_retention_days: float = 30.0  # handled webhook inbox rows are deleted after this
     # The web server (``koppel serve``, gunicorn): processes, threads each, and the seconds a
     # worker may stay silent before it is replaced (see README, "Configuration").
     web_workers: int = 2
@@ -121,6 +122,7 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         sweep_interval=_positive(environ, "KOPPEL_SWEEP_INTERVAL", 600),
         requeue_age=_positive(environ, "KOPPEL_REQUEUE_AGE", 120),
         digest_hour=_hour(environ, "KOPPEL_DIGEST_HOUR", 7),
+        inbox_retention_days=_positive(environ, "KOPPEL_INBOX_RETENTION_DAYS", 30),
         web_workers=_whole(environ, "KOPPEL_WEB_WORKERS", 2, least=1),
         web_threads=_whole(environ, "KOPPEL_WEB_THREADS", 8, least=1),
         web_timeout=_whole(environ, "KOPPEL_WEB_TIMEOUT", 30, least=1),

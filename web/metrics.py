@@ -57,11 +57,10 @@ WEBHOOKS = Counter("koppel_webhooks_total", "Webhooks answered, by HTTP status."
 # -- counted as it happens ------------------------------------------------------------------
 
 class MeasuredTransport(httpx.BaseTransport):
-    """Times every exchange with one system and counts what went wrong; ``inner`` None is the
-    network (httpx's own transport)."""
+    """Times every exchange with one system and counts what went wrong."""
 
-    def __init__(self, inner: httpx.BaseTransport | None, system: str) -> None:
-        self.inner = inner if inner is not None else httpx.HTTPTransport()
+    def __init__(self, inner: httpx.BaseTransport, system: str) -> None:
+        self.inner = inner
         self.system = system
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -82,12 +81,13 @@ class MeasuredTransport(httpx.BaseTransport):
         self.inner.close()
 
 
-def measured(transport_for, systems: dict[str, str], default: str = "ccvshop"):
-    """``transport_for`` with every transport measured; ``systems`` names the system behind a
-    base URL (the ledgers' URLs are the installation's; every other one is a shop's)."""
-    def wrapped(url: str) -> httpx.BaseTransport:
-        return MeasuredTransport(transport_for(url), systems.get(url, default))
-    return wrapped
+def measuring(systems: dict[str, str], default: str = "ccvshop"):
+    """Wraps a connector's transport (the process's keep-alive pool for its host, or a test's
+    fake) so every exchange is measured; ``systems`` names the system behind a base URL (the
+    ledgers' URLs are the installation's; every other one is a shop's)."""
+    def measure(inner: httpx.BaseTransport, url: str) -> httpx.BaseTransport:
+        return MeasuredTransport(inner, systems.get(url, default))
+    return measure
 
 
 class MessageCounts(dramatiq.Middleware):

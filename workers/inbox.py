@@ -4,6 +4,10 @@ The body is only a hint (the document is always fetched over the signed API), so
 keeps just which document to fetch. A row stays pending until intake recorded the source; the
 dispatcher sends pending rows again, so a webhook survives a broker outage or a crash of the
 process that accepted it (I2).
+
+A handled row has done its work; it is kept a while (``KOPPEL_INBOX_RETENTION_DAYS``, 30 days)
+to look back at what the shop sent, then deleted by the scheduler (``forget_handled``). A
+pending row is never deleted, however old: it is a webhook not yet taken in.
 """
 
 from __future__ import annotations
@@ -66,6 +70,21 @@ class Inbox:
         return self.store.query(
             "SELECT * FROM webhook_inbox WHERE handled_at IS NULL AND received_at < ? "
             "ORDER BY id LIMIT ?", [received_before, limit])
+
+    def forget_handled(self, handled_before: str, batch: int = 5000) -> int:
+        """Delete the rows handled before ``handled_before`` (an ISO time in UTC, as
+        ``handled_at`` is written), a batch per transaction so webhooks arriving meanwhile
+        never wait long; pending rows stay. The number deleted."""
+        deleted = 0
+        while True:
+            with self.store.transaction() as cur:
+                count = cur.execute(
+                    "DELETE FROM webhook_inbox WHERE id IN (SELECT id FROM webhook_inbox "
+                    "WHERE handled_at IS NOT NULL AND handled_at < ? LIMIT ?)",
+                    [handled_before, batch])
+            deleted += max(count, 0)
+            if count < batch:
+                return deleted
 
     def count_pending(self) -> int:
         return int(self.store.scalar(

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +24,7 @@ from projections import queries
 from projections.store import ReadStore, postgres_params, sqlite_path
 from workers.actors import Actors
 from workers.dispatcher import Dispatcher
+from workers.inbox import Inbox
 from workers.notifications import Notifier
 from workers.sweep import Sweeper
 
@@ -50,6 +51,8 @@ class Intervals:
     reconnect_notices: timedelta = timedelta(minutes=1)  # "at once", give or take a minute
     digest: timedelta = timedelta(minutes=5)  # how often it looks whether the digest is due
     digest_hour: int = 7  # local time (workers.notifications.DIGEST_ZONE)
+    inbox_retention: timedelta = timedelta(hours=24)  # how often handled webhooks are deleted
+    keep_handled_webhooks: timedelta = timedelta(days=30)  # KOPPEL_INBOX_RETENTION_DAYS
 
 
 @dataclass
@@ -102,6 +105,14 @@ def recheck_open(store: ReadStore, actors: Actors) -> int:
     return len(rows)
 
 
+def forget_handled_webhooks(inbox: Inbox, keep: timedelta,
+                            now: datetime | None = None) -> int:
+    """The inbox's retention rule: handled webhooks older than ``keep`` go, pending ones
+    stay (``Inbox.forget_handled``)."""
+    now = now or datetime.now(timezone.utc)
+    return inbox.forget_handled((now - keep).isoformat())
+
+
 def build_scheduler(store: ReadStore, actors: Actors, dispatcher: Dispatcher,
                     sweeper: Sweeper, intervals: Intervals = Intervals(),
                     lock: "SchedulerLock | None" = None, *,
@@ -111,6 +122,9 @@ def build_scheduler(store: ReadStore, actors: Actors, dispatcher: Dispatcher,
         Job("sweep", intervals.sweep, lambda: sweeper.run_once().__dict__),
         Job("payments", intervals.payments, lambda: recheck_payments(store, actors)),
         Job("open", intervals.open_recheck, lambda: recheck_open(store, actors)),
+        Job("inbox retention", intervals.inbox_retention,
+            lambda: forget_handled_webhooks(dispatcher.inbox,
+                                            intervals.keep_handled_webhooks)),
     ]
     if notifier is not None:  # an installation without e-mail sends no notices
         jobs += [Job("reconnect notices", intervals.reconnect_notices, notifier.send_reconnects),
