@@ -263,6 +263,16 @@ class BillitClient:
             return None
         return self.get_order(exact[0]["OrderID"]) or _with_id(exact[0])
 
+    def income_between(self, first, last) -> list[dict]:
+        """Every income order (invoice or credit note) dated ``first``..``last`` (both
+        included), in full: list items carry no lines, so each is read again."""
+        items = self._items("/v1/orders", {
+            "$filter": (f"OrderDirection eq 'Income' and OrderDate ge DateTime'{first}' "
+                        f"and OrderDate le DateTime'{last}'"),
+            "$orderby": "OrderID asc"})
+        full = (self.get_order(item["OrderID"]) for item in items if item.get("OrderID"))
+        return [order for order in full if order is not None]
+
     def mark_paid(self, order_id: int, paid_date: date | datetime | str, *,
                   payment_method: str | None = None) -> None:
         """R8: ``PATCH /v1/orders/{id}`` with ``Paid`` and ``PaidDate`` (with a time, as Billit

@@ -20,6 +20,7 @@ import re
 import threading
 import time
 from datetime import date, datetime
+from typing import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
@@ -302,6 +303,29 @@ class EBoekhoudenClient:
 
     def get_mutation(self, mutation_id: int) -> dict | None:
         return self._get_or_none(f"/v1/mutation/{int(mutation_id)}")
+
+    # -- reconciliation: the ledger's own sales of a period --------------------------------
+
+    def sales_between(self, first, last) -> Iterator[dict]:
+        """Every sales (type 2) mutation dated ``first``..``last`` (both included), in full:
+        the list has no rows, so each is read again (``GET /v1/mutation/{id}``). Each row
+        gets its ``ledgerCode`` beside the id, as koppel's bookings name accounts by code."""
+        codes = self.ledger_codes()
+        listed = list(self._all("/v1/mutation", {"type": 2,
+                                                 "date[range]": f"{first},{last}"}))
+        for item in listed:
+            detail = self.get_mutation(item["id"])
+            if detail is not None:  # gone between the list and the read: not there
+                yield _with_codes(detail, codes)
+
+    def sale_numbered(self, invoice_number: str) -> dict | None:
+        """The sales mutation with this number on any date, with ledger codes (or None)."""
+        found = self.find_mutation(invoice_number)
+        return _with_codes(found, self.ledger_codes()) if found else None
+
+    def ledger_codes(self) -> dict[int, str]:
+        """Every ledger account's code by its id (``GET /v1/ledger``, all pages)."""
+        return {int(i["id"]): str(i.get("code", "")) for i in self._all("/v1/ledger", {})}
 
     # -- invoices and open items -----------------------------------------------------------
 
@@ -591,3 +615,9 @@ def _encode(value, key: str | None) -> str:
         return _encode(Decimal(repr(value)), key)
     return json.dumps(value, ensure_ascii=False)
 
+
+def _with_codes(mutation: dict, codes: dict[int, str]) -> dict:
+    rows = [dict(row, ledgerCode=codes.get(int(row["ledgerId"]), str(row["ledgerId"])))
+            if row.get("ledgerId") is not None else dict(row)
+            for row in mutation.get("rows") or []]
+    return dict(mutation, rows=rows)
