@@ -1,0 +1,223 @@
+"""Reconciliation of a connection over a period (issue 13.1): reads the three sides and lets
+``domain.reconciliation`` match them.
+
+- the shop: its list API (the kind the connection books; in ``paid_orders`` mode only the paid
+  orders, since an unpaid one is not meant to be booked yet), those whose booking date (R0.4)
+  lies in the period and that the connection books at all (its start date);
+- koppel: the documents it posted with a booking date in the period (the read models of the
+  event log, behind ``Booked``);
+- the ledger: its own list API with the documented filters (e-Boekhouden
+  ``GET /v1/mutation?type=2&date[range]=``; Billit ``GET /v1/orders?$filter=OrderDate ...``),
+  each booking read in full for its lines.
+
+A booking of koppel's that the ledger does not list in the period is asked for once more by
+its number: a booking whose date someone changed is *edited*, not deleted.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time as day_start, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Callable, Iterable, Protocol
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from application.connections import ConnectionContext, ConnectionDirectory
+from domain.booking import totals
+from domain.modes import booked_kind
+from domain.reconciliation import (KoppelBooking, LedgerBooking, Line, Reconciliation,
+                                   ShopDocument, reconcile)
+from domain.money import NotANumber, strip_zeros
+from domain.source import DocumentError, read_source
+from domain.vat import normalise_rate
+
+CENT = Decimal("0.01")
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class Booked(Protocol):
+    def posted(self, connection_id: str, first: date, last: date) -> list[dict]: ...
+
+    def statuses(self, connection_id: str, kind: str) -> dict[str, str]: ...
+
+
+@dataclass
+class Report:
+    connection_id: UUID
+    connection: str
+    ledger: str          # "eboekhouden" | "billit"
+    first: date
+    last: date
+    result: Reconciliation
+    seconds: float
+
+    @property
+    def differs(self) -> bool:
+        return self.result.differs
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    return None
+
+
+class Reconciliations:
+    def __init__(self, connections: ConnectionDirectory, booked: Booked) -> None:
+        self.connections, self.booked = connections, booked
+
+    def run(self, conn_id: UUID, first: date, last: date,
+            progress: Progress = _quiet) -> Report:
+        if last < first:
+            raise ValueError("the period ends before it starts")
+        started = time.monotonic()
+        connection = self.connections.get(conn_id)
+        system = connection.settings.ledger.system
+        shop = self._shop(connection, first, last, progress)
+        koppel = self._koppel(connection, first, last)
+        ledger = self._ledger(connection, first, last, koppel, progress)
+        statuses = self.booked.statuses(str(conn_id), booked_kind(connection.settings))
+        result = reconcile(shop, koppel, ledger, koppel_status=statuses,
+                           ours=_numbering(connection))
+        return Report(conn_id, connection.name, system, first, last, result,
+                      time.monotonic() - started)
+
+    # -- the shop ----------------------------------------------------------------------------
+
+    def _shop(self, connection: ConnectionContext, first: date, last: date,
+              progress: Progress) -> list[ShopDocument]:
+        settings = connection.settings
+        kind = booked_kind(settings)
+        zone = ZoneInfo(settings.shop.timezone)
+        # The list filters on a UTC date: a day earlier covers the shop's time zone.
+        since = datetime.combine(first - timedelta(days=1), day_start(), tzinfo=timezone.utc)
+        shop = self.connections.shop(connection)
+        listing = shop.list_orders(since=since) if kind == "order" else \
+            shop.list_invoices(since=since)
+        found = []
+        for item in listing:
+            try:
+                source = read_source({kind: item, f"{kind}rows": []})
+            except (DocumentError, NotANumber):
+                continue  # unreadable: the rules say so on the document itself
+            day = source.created.astimezone(zone).date()
+            if not first <= day <= last or not connection.span.books(source.created):
+                continue
+            if kind == "order" and settings.shop.process == "paid_orders" and not source.paid:
+                continue
+            found.append(ShopDocument(source.number, day.isoformat(), totals(source)[0],
+                                      source.country))
+            if len(found) % 200 == 0:
+                progress("shop", len(found), 0)
+        progress("shop", len(found), len(found))
+        return found
+
+    # -- koppel ------------------------------------------------------------------------------
+
+    def _koppel(self, connection: ConnectionContext, first: date,
+                last: date) -> list[KoppelBooking]:
+        billit = connection.settings.ledger.system == "billit"
+        prefix = connection.settings.shop.number_prefix
+        out = []
+        for doc in self.booked.posted(str(connection.id), first, last):
+            if billit:
+                key = doc["id"]  # the ExternalProviderID koppel gives each order (R7.3)
+                lines = tuple(Line("", _rate_text(line["vat_rate"]), Decimal(line["amount_incl"]))
+                              for line in doc["lines"])
+            else:  # the number the ledger knows: its own for an invoice it numbered (R7.2)
+                key = str(doc["reference"].get("invoiceNumber") or prefix + doc["number"])
+                lines = tuple(Line(line["account"] or "", line["vat_code"] or "",
+                                   Decimal(line["amount_incl"])) for line in doc["lines"])
+            out.append(KoppelBooking(key, doc["number"], doc["booking_date"], doc["country"],
+                                     lines))
+        return out
+
+    # -- the ledger --------------------------------------------------------------------------
+
+    def _ledger(self, connection: ConnectionContext, first: date, last: date,
+                koppel: list[KoppelBooking], progress: Progress) -> list[LedgerBooking]:
+        client = self.connections.ledger(connection)
+        if connection.settings.ledger.system == "billit":
+            return [_billit_booking(order) for order in client.income_between(first, last)]
+        found = []
+        for mutation in client.sales_between(first, last):
+            found.append(_eboekhouden_booking(mutation))
+            if len(found) % 100 == 0:
+                progress("ledger", len(found), 0)
+        listed = {b.key.casefold() for b in found}
+        for booking in koppel:  # not listed in the period: deleted, or moved to another date?
+            if booking.key.casefold() not in listed:
+                moved = client.sale_numbered(booking.key)
+                if moved is not None:
+                    found.append(_eboekhouden_booking(moved))
+        progress("ledger", len(found), len(found))
+        return found
+
+
+def _numbering(connection: ConnectionContext) -> Callable[[str], bool]:
+    """Is a ledger booking's key in koppel's numbering? e-Boekhouden: the connection's
+    prefix (no prefix: every sale of the period is in the shop's numbering); Billit: koppel's
+    own external ids (a document id), which no person types by hand."""
+    if connection.settings.ledger.system == "billit":
+        return _is_uuid
+    prefix = connection.settings.shop.number_prefix.casefold()
+    return lambda key: key.casefold().startswith(prefix)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _rate_text(rate) -> str:
+    return f"{strip_zeros(normalise_rate(Decimal(str(rate))))}%"
+
+
+def _eboekhouden_booking(mutation: dict) -> LedgerBooking:
+    rows = mutation.get("rows") or []
+    amounts = [Decimal(str(row.get("amount") or 0)) for row in rows]
+    if mutation.get("inExVat") == "EX":  # a booking made by hand without VAT: add its share
+        amounts = _with_vat(rows, amounts, mutation.get("vat") or [])
+    lines = tuple(Line(str(row.get("ledgerCode") or row.get("ledgerId") or ""),
+                       str(row.get("vatCode") or ""), amount)
+                  for row, amount in zip(rows, amounts))
+    number = str(mutation.get("invoiceNumber") or "")
+    return LedgerBooking(number, number, str(mutation.get("date") or "")[:10], lines,
+                         str(mutation.get("id") or ""))
+
+
+def _with_vat(rows: list[dict], amounts: list[Decimal], vat: list[dict]) -> list[Decimal]:
+    per_code = {str(v.get("vatCode")): Decimal(str(v.get("amount") or 0)) for v in vat}
+    sums: dict[str, Decimal] = {}
+    for row, amount in zip(rows, amounts):
+        sums[str(row.get("vatCode"))] = sums.get(str(row.get("vatCode")), Decimal(0)) + amount
+    out = []
+    for row, amount in zip(rows, amounts):
+        code = str(row.get("vatCode"))
+        share = per_code.get(code, Decimal(0)) * amount / sums[code] if sums[code] else 0
+        out.append(amount + Decimal(share).quantize(CENT, ROUND_HALF_UP))
+    return out
+
+
+def _billit_booking(order: dict) -> LedgerBooking:
+    sign = -1 if str(order.get("OrderType")) == "CreditNote" else 1
+    lines = tuple(Line("", _rate_text(line.get("VATPercentage") or 0),
+                       sign * Decimal(str(line.get("TotalIncl") or 0)))
+                  for line in order.get("OrderLines") or [])
+    key = str(order.get("ExternalProviderID") or order.get("OrderNumber") or "")
+    return LedgerBooking(key, str(order.get("OrderNumber") or key),
+                         str(order.get("OrderDate") or "")[:10], lines,
+                         str(order.get("OrderID") or ""))
+
+
+def months(first: date, last: date) -> Iterable[tuple[date, date]]:
+    """The calendar months from ``first``'s to ``last``'s, each as (first day, last day)."""
+    day = first.replace(day=1)
+    while day <= last:
+        following = (day + timedelta(days=32)).replace(day=1)
+        yield day, following - timedelta(days=1)
+        day = following

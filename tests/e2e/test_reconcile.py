@@ -1,0 +1,98 @@
+"""Reconciliation end to end (issue 13.1): orders booked through the sandbox, then a person
+deletes one booking and edits another in the ledger's own screens and books one by hand under
+koppel's numbering; the reconciliation finds exactly those three, each with its kind, and its
+totals are the ledger's to the cent. (The 2,000-order figure: ``bench/reconcile.py``.)"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from application.reconciliation import Reconciliations
+from domain.reconciliation import Change, Kind
+from projections.reconciliation import BookedDocuments
+from tests.e2e.orders import post_orders
+
+ALL_TIME = (date(2000, 1, 1), date(2100, 1, 1))
+
+
+def reconciler(harness) -> Reconciliations:
+    return Reconciliations(harness.runtime.connections,
+                           BookedDocuments(harness.runtime.store))
+
+
+def make_differences(harness) -> dict[str, str]:
+    """Delete one booking, edit another, add one by hand; their numbers by what was done."""
+    mutations = sorted(harness.mutations(), key=lambda m: m["id"])
+    deleted, edited = mutations[3], mutations[7]
+    assert harness.ledger.delete(f"/__sandbox/mutations/{deleted['id']}").status_code == 200
+    rows = [dict(row) for row in edited["rows"]]
+    rows[0]["amount"] = str(Decimal(str(rows[0]["amount"])) + Decimal("10.00"))
+    rows = [{k: r[k] for k in ("ledgerId", "vatCode", "amount", "description")} for r in rows]
+    assert harness.ledger.patch(f"/__sandbox/mutations/{edited['id']}",
+                                json={"rows": rows}).status_code == 200
+    ledger = harness.runtime.connections.ledger(harness.connection)
+    by_hand = dict(edited, invoiceNumber="990001", ledgerId="1300", type="2",
+                   rows=[{"ledgerId": "8000", "vatCode": "HOOG_VERK_21",
+                          "amount": Decimal("121.00"), "description": "by hand"}])
+    by_hand = {k: by_hand[k] for k in ("type", "date", "ledgerId", "relationId",
+                                       "invoiceNumber", "inExVat", "rows")}
+    ledger.create_mutation(by_hand)
+    return {"deleted": deleted["invoiceNumber"], "edited": edited["invoiceNumber"],
+            "added": "990001"}
+
+
+@pytest.fixture
+def booked(harness):
+    items = post_orders(harness, 24)
+    harness.runtime.projector.catch_up()
+    return items
+
+
+def test_a_reconciled_period_without_changes_has_no_differences(harness, booked):
+    report = reconciler(harness).run(harness.connection.id, *ALL_TIME)
+    result = report.result
+    assert result.differences == [] and result.matched == 24
+    assert result.shop.count == result.koppel.count == result.ledger.count == 24
+    ledger_by_code = defaultdict(Decimal)
+    ledger_by_account = defaultdict(Decimal)
+    for mutation in harness.mutations():
+        for row in mutation["rows"]:
+            ledger_by_code[row["vatCode"]] += Decimal(str(row["amount"]))
+            ledger_by_account[row["ledgerCode"]] += Decimal(str(row["amount"]))
+    assert dict(result.ledger.by_vat_code) == dict(ledger_by_code) == dict(
+        result.koppel.by_vat_code)
+    assert dict(result.ledger.by_account) == dict(ledger_by_account)
+    assert result.shop.total == result.koppel.total == result.ledger.total
+    assert len(result.koppel.by_country) >= 3  # the OSS basis: NL, an ICP and an OSS country
+
+
+def test_deleted_edited_and_added_in_the_ledger_are_found_with_their_kinds(harness, booked):
+    done = make_differences(harness)
+    report = reconciler(harness).run(harness.connection.id, *ALL_TIME)
+    found = [(d.kind, d.key, d.changes) for d in report.result.differences]
+    assert found == [(Kind.MISSING_IN_LEDGER, done["deleted"], ()),
+                     (Kind.DIFFERENT_IN_LEDGER, done["edited"], (Change.AMOUNTS,)),
+                     (Kind.NOT_FROM_KOPPEL, done["added"], ())]
+    edited = report.result.of_kind(Kind.DIFFERENT_IN_LEDGER)[0]
+    assert edited.ledger_total - edited.koppel_total == Decimal("10.00")
+    assert report.result.matched == 22 and report.differs
+
+
+def test_a_shop_order_koppel_did_not_book_and_a_moved_date(harness, booked, paid_domestic_orders):
+    [extra] = paid_domestic_orders(1, seed=99)
+    extra["order"]["ordernumber"], extra["order"]["ordernumber_full"] = 880001, "880001"
+    harness.put_order(extra)  # no webhook, no sweep yet: koppel never heard of it
+    moved = sorted(harness.mutations(), key=lambda m: m["id"])[5]
+    assert harness.ledger.patch(f"/__sandbox/mutations/{moved['id']}",
+                                json={"date": "2099-12-31"}).status_code == 200
+    day = date.fromisoformat(moved["date"][:10])
+    report = reconciler(harness).run(harness.connection.id, ALL_TIME[0], date(2099, 12, 30))
+    found = [(d.kind, d.number, d.changes, d.status) for d in report.result.differences]
+    assert (Kind.NOT_BOOKED, "880001", (), "") in found
+    assert (Kind.DIFFERENT_IN_LEDGER, moved["invoiceNumber"], (Change.DATE,), "") in found
+    assert len(found) == 2, found
+    assert day.year < 2099
