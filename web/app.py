@@ -8,7 +8,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from web import (access, appstore, auth, connect, dashboard, documents_actions, export, notices,
-                 onboarding, people, search, sharing, webhooks)
+                 onboarding, people, reconcile, search, sharing, webhooks)
 from web.logs import redact_loggers
 from web.security import secure
 
@@ -43,7 +43,7 @@ def create_app(runtime) -> Flask:
     app.register_blueprint(connect.blueprint)
     app.register_blueprint(appstore.blueprint)
     app.register_blueprint(onboarding.blueprint)
-    for daily_work in (documents_actions, search, export, notices):
+    for daily_work in (documents_actions, search, export, notices, reconcile):
         app.register_blueprint(daily_work.blueprint)
 
     @app.get("/healthz")

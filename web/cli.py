@@ -13,6 +13,7 @@ import click
 
 from web.config import ConfigError, from_environment
 from web.preview_command import preview
+from web.reconcile_command import reconcile
 from web.users_command import connection_id_named, users
 
 # The scheduler's threads that use the database: the scheduler's and the projector's.
@@ -475,6 +476,7 @@ def export_connection(name: str) -> None:
 
 
 main.add_command(preview)
+main.add_command(reconcile)
 main.add_command(users)
 
 if __name__ == "__main__":

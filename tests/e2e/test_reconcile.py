@@ -96,3 +96,41 @@ def test_a_shop_order_koppel_did_not_book_and_a_moved_date(harness, booked, paid
     assert (Kind.DIFFERENT_IN_LEDGER, moved["invoiceNumber"], (Change.DATE,), "") in found
     assert len(found) == 2, found
     assert day.year < 2099
+
+
+def test_the_command_prints_the_differences_and_writes_the_files(sqlite_url, fakes_on_ports,
+                                                                 tmp_path):
+    import csv
+    import io
+
+    import openpyxl
+    from click.testing import CliRunner
+
+    from tests.harness import Harness
+    from web.cli import main
+
+    h = Harness(sqlite_url, servers=fakes_on_ports)
+    try:
+        post_orders(h, 10)
+        done = make_differences(h)
+        env = h.cli_env()
+        out, book = tmp_path / "r.csv", tmp_path / "r.xlsx"
+        result = CliRunner().invoke(main, [
+            "reconcile", "--connection", "Demo shop", "--from", "2000-01-01", "--to",
+            "2099-12-31", "--csv", str(out), "--xlsx", str(book)], env=env)
+    finally:
+        h.close()
+    assert result.exit_code == 0, result.output
+    assert "3 difference(s):" in result.output and "8 bookings match" in result.output
+    assert "ledger bookings read (done)" in result.output  # the progress
+    lines = {line.split()[0]: line for line in result.output.splitlines()
+             if line.startswith("  ") and line.split()[0] in done.values()}
+    assert "missing in the ledger (deleted)" in lines[done["deleted"]]
+    assert "different in the ledger (edited) [amounts]" in lines[done["edited"]]
+    assert "not from koppel" in lines[done["added"]]
+    rows = list(csv.reader(io.StringIO(out.read_bytes().decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:2] == ["Reconciliation", "Demo shop"]
+    numbers = [row[1] for row in rows[rows.index(["Differences"]) + 2:][:3]]
+    assert numbers == [done["deleted"], done["edited"], done["added"]]
+    sheets = openpyxl.load_workbook(book).sheetnames
+    assert sheets[:2] == ["Differences", "Counts"] and "Totals per delivery country" in sheets
