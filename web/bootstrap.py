@@ -22,9 +22,11 @@ from application.app_store import AppStore
 from application.history_import import HistoryImports
 from application.onboarding import Onboarding
 from application.processing import Processing
+from application.reconciliation import Reconciliations
 from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
 from projections.projector import Projector
+from projections.reconciliation import BookedDocuments
 from projections.store import ReadStore
 from web.config import Config, persistence_env
 from web.connect_state import SpentStates
@@ -40,6 +42,7 @@ from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
 from workers.publisher import Publisher
 from workers.notifications import Notifier
+from workers.reconcile_schedule import MonthlyReconciliation
 from workers.scheduler import Intervals, Scheduler, SchedulerLock, build_scheduler
 from workers.sweep import Sweeper
 
@@ -105,9 +108,13 @@ class Runtime:
         return Intervals(sweep=timedelta(seconds=self.config.sweep_interval))
 
     def scheduler(self, intervals: Intervals | None = None, lock=None) -> Scheduler:
+        notifier = self.notifier if self.config.mail.configured else None
+        monthly = MonthlyReconciliation(
+            self.store, Reconciliations(self.connections, BookedDocuments(self.store)),
+            notifier, self.config.public_url) if notifier is not None else None
         return build_scheduler(self.store, self.actors, self.dispatcher, self.sweeper,
-                               intervals or self.intervals(), lock=lock,
-                               notifier=self.notifier if self.config.mail.configured else None)
+                               intervals or self.intervals(), lock=lock, notifier=notifier,
+                               monthly=monthly.run_once if monthly else None)
 
     def start_background(self, *, projector: bool = True,
                          schedule: Intervals | None = None) -> None:

@@ -49,6 +49,7 @@ class Intervals:
     requeue: timedelta = timedelta(minutes=1)
     reconnect_notices: timedelta = timedelta(minutes=1)  # "at once", give or take a minute
     digest: timedelta = timedelta(hours=24)
+    reconcile: timedelta = timedelta(hours=24)  # asks daily; each month is reconciled once
 
 
 @dataclass
@@ -104,7 +105,8 @@ def recheck_open(store: ReadStore, actors: Actors) -> int:
 def build_scheduler(store: ReadStore, actors: Actors, dispatcher: Dispatcher,
                     sweeper: Sweeper, intervals: Intervals = Intervals(),
                     lock: "SchedulerLock | None" = None, *,
-                    notifier: Notifier | None = None) -> Scheduler:
+                    notifier: Notifier | None = None,
+                    monthly: Callable[[], object] | None = None) -> Scheduler:
     jobs = [
         Job("requeue", intervals.requeue, dispatcher.run_once),
         Job("sweep", intervals.sweep, lambda: sweeper.run_once().__dict__),
@@ -115,6 +117,8 @@ def build_scheduler(store: ReadStore, actors: Actors, dispatcher: Dispatcher,
         jobs += [Job("reconnect notices", intervals.reconnect_notices, notifier.send_reconnects),
                  Job("digest", intervals.digest,
                      lambda: notifier.send_digests(intervals.digest))]
+        if monthly is not None:  # the monthly reconciliation mails when something differs
+            jobs.append(Job("reconcile", intervals.reconcile, monthly))
     return Scheduler(lock=lock, jobs=jobs)
 
 
