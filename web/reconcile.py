@@ -20,6 +20,7 @@ from flask_babel import get_locale, gettext
 from application.errors import KoppelError
 from application.reconciliation import Reconciliations, Report
 from domain.access import Action, reason_required
+from domain.modes import booked_kind
 from projections.reconciliation import BookedDocuments
 from web import access
 from web.reconcile_files import changes_text, kind_text, sections, to_csv, to_xlsx
@@ -92,6 +93,7 @@ def reconcile_page(connection_id: str):
     return render_template(
         "reconcile.html", connection=connection, first=first, last=last, report=report,
         problem=problem, ask_reason=False,
+        kinds="invoices" if booked_kind(connection.settings) == "invoice" else "orders",
         tables=list(sections(report, gettext)) if report else [],
         kind_text=lambda kind: kind_text(kind, gettext),
         changes_text=lambda changes: changes_text(changes, gettext))
