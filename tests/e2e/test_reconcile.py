@@ -134,3 +134,35 @@ def test_the_command_prints_the_differences_and_writes_the_files(sqlite_url, fak
     assert numbers == [done["deleted"], done["edited"], done["added"]]
     sheets = openpyxl.load_workbook(book).sheetnames
     assert sheets[:2] == ["Differences", "Counts"] and "Totals per delivery country" in sheets
+
+
+def test_billit_orders_are_matched_by_koppels_external_id(postgres_url):
+    """Billit numbers orders itself; koppel finds its own by the ExternalProviderID it gave
+    each (R7.3). An order deleted in Billit (``DELETE /v1/orders/{id}``, its API can) is
+    missing; an order a person made in Billit without koppel's id is theirs, no difference."""
+    from tests.harness import BILLIT_KEY, Harness
+
+    h = Harness(postgres_url, ledger="billit")
+    try:
+        post_orders(h, 6)
+        h.runtime.projector.catch_up()
+        service = reconciler(h)
+        clean = service.run(h.connection.id, *ALL_TIME).result
+        assert clean.differences == [] and clean.matched == 6 and clean.ledger.count == 6
+        assert clean.ledger.by_vat_code == clean.koppel.by_vat_code
+        assert clean.ledger.total == clean.koppel.total == clean.shop.total
+
+        orders = h.billit.get("/__sandbox/orders").json()
+        gone = orders[1]
+        deleted = h.billit.delete(f"/v1/orders/{gone['OrderID']}", headers={"ApiKey": BILLIT_KEY})
+        assert deleted.status_code == 200
+        by_hand = {k: gone["Received"]["body"][k] for k in (
+            "OrderType", "OrderDirection", "OrderDate", "ExpiryDate", "Customer", "OrderLines")}
+        assert h.billit.post("/v1/orders", json=by_hand,
+                             headers={"ApiKey": BILLIT_KEY}).status_code == 200
+        result = service.run(h.connection.id, *ALL_TIME).result
+        assert [(d.kind, d.key) for d in result.differences] == [
+            (Kind.MISSING_IN_LEDGER, gone["ExternalProviderID"])]
+        assert result.matched == 5
+    finally:
+        h.close()
