@@ -138,31 +138,39 @@ class Reconciliations:
     def _ledger(self, connection: ConnectionContext, first: date, last: date,
                 koppel: list[KoppelBooking], progress: Progress) -> list[LedgerBooking]:
         client = self.connections.ledger(connection)
-        if connection.settings.ledger.system == "billit":
+        ledger = connection.settings.ledger
+        if ledger.system == "billit":
             return [_billit_booking(order) for order in client.income_between(first, last)]
+        if ledger.document == "invoice" and not ledger.book_invoice:  # R7.2, no mutation
+            listing, numbered, read = (client.invoices_between, client.invoice_numbered,
+                                       _invoice_booking)
+        else:  # R7.1, or R7.2 booked: the invoice is a type-2 mutation with its number
+            listing, numbered, read = (client.sales_between, client.sale_numbered,
+                                       _eboekhouden_booking)
         found = []
-        for mutation in client.sales_between(first, last):
-            found.append(_eboekhouden_booking(mutation))
+        for booked in listing(first, last):
+            found.append(read(booked))
             if len(found) % 100 == 0:
                 progress("ledger", len(found), 0)
         listed = {b.key.casefold() for b in found}
         for booking in koppel:  # not listed in the period: deleted, or moved to another date?
             if booking.key.casefold() not in listed:
-                moved = client.sale_numbered(booking.key)
+                moved = numbered(booking.key)
                 if moved is not None:
-                    found.append(_eboekhouden_booking(moved))
+                    found.append(read(moved))
         progress("ledger", len(found), len(found))
         return found
 
 
-def _numbering(connection: ConnectionContext) -> Callable[[str], bool]:
-    """Is a ledger booking's key in koppel's numbering? e-Boekhouden: the connection's
-    prefix (no prefix: every sale of the period is in the shop's numbering); Billit: koppel's
-    own external ids (a document id), which no person types by hand."""
+def _numbering(connection: ConnectionContext) -> Callable[[LedgerBooking], bool]:
+    """Is a ledger booking in koppel's numbering? e-Boekhouden: its number (or, for an
+    invoice the ledger numbered, the sales number koppel keeps in its reference) starts with
+    the connection's prefix (no prefix: every sale of the period is in the shop's numbering);
+    Billit: it carries a koppel external id (a document id), which no person types by hand."""
     if connection.settings.ledger.system == "billit":
-        return _is_uuid
+        return lambda entry: _is_uuid(entry.key)
     prefix = connection.settings.shop.number_prefix.casefold()
-    return lambda key: key.casefold().startswith(prefix)
+    return lambda entry: (entry.mark or entry.key).casefold().startswith(prefix)
 
 
 def _is_uuid(text: str) -> bool:
@@ -201,6 +209,42 @@ def _with_vat(rows: list[dict], amounts: list[Decimal], vat: list[dict]) -> list
         share = per_code.get(code, Decimal(0)) * amount / sums[code] if sums[code] else 0
         out.append(amount + Decimal(share).quantize(CENT, ROUND_HALF_UP))
     return out
+
+
+def _invoice_booking(invoice: dict) -> LedgerBooking:
+    """R7.2: each item's amount is its quantity times its price (koppel sends incl. VAT)."""
+    items = invoice.get("items") or []
+    amounts = [_item_total(item) for item in items]
+    if invoice.get("inExVat") == "EX":  # made by hand without VAT: add its share
+        amounts = _with_vat(items, amounts, _invoice_vat(invoice, items, amounts))
+    lines = tuple(Line(str(item.get("ledgerCode") or item.get("ledgerId") or ""),
+                       str(item.get("vatCode") or ""), amount)
+                  for item, amount in zip(items, amounts))
+    number = str(invoice.get("invoiceNumber") or "")
+    return LedgerBooking(number, number, str(invoice.get("date") or "")[:10], lines,
+                         str(invoice.get("id") or ""), str(invoice.get("reference") or ""))
+
+
+def _item_total(item: dict) -> Decimal:
+    unit = Decimal(str(item.get("pricePerUnit") or 0))
+    if item.get("discountAmount") is not None:
+        unit -= Decimal(str(item["discountAmount"]))
+    if item.get("discountPercentage") is not None:
+        unit -= unit * Decimal(str(item["discountPercentage"])) / 100
+    amount = unit * Decimal(str(item.get("quantity") or 1))
+    return amount.quantize(CENT, ROUND_HALF_UP)
+
+
+def _invoice_vat(invoice: dict, items: list[dict], amounts: list[Decimal]) -> list[dict]:
+    """The VAT per code of an EX invoice: its total VAT spread over the codes by amount."""
+    total_vat = Decimal(str(invoice.get("vatAmount") or 0))
+    base = sum(amounts, Decimal(0))
+    per_code: dict[str, Decimal] = {}
+    for item, amount in zip(items, amounts):
+        code = str(item.get("vatCode"))
+        per_code[code] = per_code.get(code, Decimal(0)) + (
+            total_vat * amount / base if base else Decimal(0))
+    return [{"vatCode": code, "amount": amount} for code, amount in per_code.items()]
 
 
 def _billit_booking(order: dict) -> LedgerBooking:

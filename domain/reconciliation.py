@@ -69,6 +69,7 @@ class LedgerBooking:
     date: str
     lines: tuple[Line, ...]
     reference: str = ""  # the ledger's own id (mutation id, order id)
+    mark: str = ""       # koppel's number where the ledger numbered it (an invoice's reference)
 
     @property
     def total(self) -> Decimal:
@@ -156,10 +157,10 @@ def changes(koppel: KoppelBooking, ledger: LedgerBooking) -> tuple[Change, ...]:
 
 def reconcile(shop: Iterable[ShopDocument], koppel: Iterable[KoppelBooking],
               ledger: Iterable[LedgerBooking], *, koppel_status: dict[str, str] | None = None,
-              ours: Callable[[str], bool] = lambda key: True) -> Reconciliation:
+              ours: Callable[[LedgerBooking], bool] = lambda entry: True) -> Reconciliation:
     """``koppel_status``: koppel's status per shop number of documents it knows but did not
-    book in the period (waiting, failed...). ``ours(key)``: is a ledger key in koppel's
-    numbering (a ledger booking outside it is the merchant's own business, not a difference)."""
+    book in the period (waiting, failed...). ``ours(entry)``: is a ledger booking in koppel's
+    numbering (one outside it is the merchant's own business, not a difference)."""
     shop, koppel, ledger = list(shop), list(koppel), list(ledger)
     koppel_status = koppel_status or {}
     result = Reconciliation(Totals(), Totals(), Totals(), [], 0)
@@ -206,7 +207,7 @@ def reconcile(shop: Iterable[ShopDocument], koppel: Iterable[KoppelBooking],
         if key in by_key:
             continue
         for entry in entries:
-            if not ours(key):
+            if not ours(entry):
                 continue
             result.ledger.add(entry.lines, "")
             result.differences.append(Difference(

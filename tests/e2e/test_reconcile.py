@@ -166,3 +166,23 @@ def test_billit_orders_are_matched_by_koppels_external_id(postgres_url):
         assert result.matched == 5
     finally:
         h.close()
+
+
+def test_invoices_the_ledger_numbered_are_matched_by_its_number(sqlite_url):
+    """R7.2 without a mutation: the ledger's invoices of the period (``GET /v1/invoice`` with
+    ``date[range]``) are matched by the number e-Boekhouden gave each, which koppel kept."""
+    from tests.harness import Harness, test_settings
+
+    h = Harness(sqlite_url, settings=test_settings(
+        **{'document = "mutation"': 'document = "invoice"'}))
+    try:
+        post_orders(h, 5)
+        h.runtime.projector.catch_up()
+        invoices = h.ledger.get("/__sandbox/invoices").json()
+        assert len(invoices) == 5 and not h.mutations()
+        result = reconciler(h).run(h.connection.id, *ALL_TIME).result
+        assert result.differences == [] and result.matched == 5
+        assert result.ledger.total == result.koppel.total == result.shop.total
+        assert {i["invoiceNumber"] for i in invoices} >= {"F00001"}
+    finally:
+        h.close()

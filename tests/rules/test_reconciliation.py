@@ -74,6 +74,6 @@ def test_a_second_booking_under_koppels_number_is_not_koppels():
 
 def test_ledger_bookings_outside_koppels_numbering_are_the_merchants_own():
     result = reconcile([], [], [entry("WS5", *LINES), entry("MANUAL-1", *LINES)],
-                       ours=lambda key: key.startswith("WS"))
+                       ours=lambda entry: entry.key.startswith("WS"))
     assert [d.key for d in result.differences] == ["WS5"]
     assert result.ledger.count == 1

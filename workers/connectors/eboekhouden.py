@@ -318,6 +318,22 @@ class EBoekhoudenClient:
             if detail is not None:  # gone between the list and the read: not there
                 yield _with_codes(detail, codes)
 
+    def invoices_between(self, first, last) -> Iterator[dict]:
+        """Every invoice dated ``first``..``last`` (R7.2 without booking it as a mutation),
+        in full (``GET /v1/invoice/{id}`` for its items), ledger codes beside the ids."""
+        codes = self.ledger_codes()
+        listed = list(self._all("/v1/invoice", {"date[range]": f"{first},{last}"}))
+        for item in listed:
+            detail = self._get_or_none(f"/v1/invoice/{int(item['id'])}")
+            if detail is not None:
+                yield _with_codes(detail, codes, "items")
+
+    def invoice_numbered(self, invoice_number: str) -> dict | None:
+        """The invoice with this number on any date, in full with ledger codes (or None)."""
+        found = self.find_invoice(invoice_number)
+        detail = self._get_or_none(f"/v1/invoice/{int(found['id'])}") if found else None
+        return _with_codes(detail, self.ledger_codes(), "items") if detail else None
+
     def sale_numbered(self, invoice_number: str) -> dict | None:
         """The sales mutation with this number on any date, with ledger codes (or None)."""
         found = self.find_mutation(invoice_number)
@@ -616,8 +632,9 @@ def _encode(value, key: str | None) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _with_codes(mutation: dict, codes: dict[int, str]) -> dict:
+def _with_codes(booked: dict, codes: dict[int, str], lines: str = "rows") -> dict:
+    """A mutation's ``rows`` or an invoice's ``items`` with each ledger's code beside its id."""
     rows = [dict(row, ledgerCode=codes.get(int(row["ledgerId"]), str(row["ledgerId"])))
             if row.get("ledgerId") is not None else dict(row)
-            for row in mutation.get("rows") or []]
-    return dict(mutation, rows=rows)
+            for row in booked.get(lines) or []]
+    return {**booked, lines: rows}
