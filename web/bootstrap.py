@@ -105,7 +105,8 @@ class Runtime:
 
     def intervals(self) -> Intervals:
         """The production schedule, with the sweep's interval from the configuration."""
-        return Intervals(sweep=timedelta(seconds=self.config.sweep_interval))
+        return Intervals(sweep=timedelta(seconds=self.config.sweep_interval),
+                         digest_hour=self.config.digest_hour)
 
     def scheduler(self, intervals: Intervals | None = None, lock=None) -> Scheduler:
         notifier = self.notifier if self.config.mail.configured else None

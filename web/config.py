@@ -34,6 +34,9 @@ class Config:
     http_timeout: float = 15.0
     sweep_interval: float = 600.0  # seconds between sweeps of the shops' lists (I2)
     requeue_age: float = 120.0  # an open document nobody moved for this long is sent again
+    # The daily digest goes out at this hour, Dutch and Belgian time (Europe/Amsterdam and
+    # Europe/Brussels keep the same clock), not 24 hours after whenever the scheduler started.
+    digest_hour: int = 7
     # The web server (``koppel serve``, gunicorn): processes, threads each, and the seconds a
     # worker may stay silent before it is replaced (see README, "Configuration").
     web_workers: int = 2
@@ -115,6 +118,7 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         http_timeout=_positive(environ, "KOPPEL_HTTP_TIMEOUT", 15),
         sweep_interval=_positive(environ, "KOPPEL_SWEEP_INTERVAL", 600),
         requeue_age=_positive(environ, "KOPPEL_REQUEUE_AGE", 120),
+        digest_hour=_hour(environ, "KOPPEL_DIGEST_HOUR", 7),
         web_workers=_whole(environ, "KOPPEL_WEB_WORKERS", 2, least=1),
         web_threads=_whole(environ, "KOPPEL_WEB_THREADS", 8, least=1),
         web_timeout=_whole(environ, "KOPPEL_WEB_TIMEOUT", 30, least=1),
@@ -167,6 +171,13 @@ def _whole(environ: Mapping[str, str], name: str, default: int, least: int) -> i
         value = least - 1
     if value < least:
         raise ConfigError(f"{name} must be a whole number of at least {least}, not {raw!r}")
+    return value
+
+
+def _hour(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = _whole(environ, name, default, least=0)
+    if value > 23:
+        raise ConfigError(f"{name} must be an hour of the day, 0 to 23, not {value}")
     return value
 
 

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 from domain.document import Status
 from domain.users import default_notices
@@ -34,6 +35,9 @@ TABLES = (
     )""",
 )
 DIGEST_LIMIT = 100  # errors listed in one digest; the link shows the rest
+# The merchants' clock (the Netherlands and Belgium): "every morning at 7" stays 7 across the
+# change to and from summer time.
+DIGEST_ZONE = ZoneInfo("Europe/Amsterdam")
 
 Send = Callable[[str, str, str], None]  # (to, subject, body)
 
@@ -100,14 +104,26 @@ class Notifier:
 
     # -- daily: the digest ----------------------------------------------------------------
 
-    def send_digests(self, every: timedelta = timedelta(days=1)) -> int:
+    def send_due_digests(self, hour: int) -> int:
+        """The scheduler looks every few minutes: a person whose last digest is older than
+        the latest ``hour`` o'clock gets one now. So the digest comes at the same hour each
+        morning, a restart sends none twice, and one missed while koppel was down comes when
+        it is back."""
+        return self.send_digests(due_at=latest_digest_time(self.clock(), hour))
+
+    def send_digests(self, every: timedelta = timedelta(days=1),
+                     due_at: datetime | None = None) -> int:
         """Each person's Errors that are new since their last digest (the first: of the last
-        ``every``); nothing new, no mail."""
+        ``every``); nothing new, no mail. ``due_at``: only people whose last digest was
+        before it."""
         now = self.clock().isoformat()
         sent = 0
         for person in self.people("digest"):
             since = self.store.scalar("SELECT until FROM digest_marks WHERE user_id = ?",
-                                      [person.id]) or (self.clock() - every).isoformat()
+                                      [person.id])
+            if due_at is not None and since is not None and datetime.fromisoformat(since) >= due_at:
+                continue  # had today's already
+            since = since or (self.clock() - every).isoformat()
             errors = [row for row in self.store.query(
                 "SELECT d.id, d.number, d.kind, d.connection_id, d.failure_code, "
                 "d.failure_message_nl, d.failure_message_en, c.name AS connection "
@@ -180,3 +196,12 @@ def _digest_mail(errors: list[dict], public_url: str) -> tuple[str, str]:
         lines.append(f"... {count - DIGEST_LIMIT} meer / more")
     lines.append(f"{public_url}/errors")
     return subject, "\n".join(lines) + "\n"
+
+
+def latest_digest_time(now: datetime, hour: int) -> datetime:
+    """The most recent ``hour`` o'clock in the merchants' zone at or before ``now``, in UTC."""
+    local = now.astimezone(DIGEST_ZONE)
+    at = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if at > local:
+        at = (local - timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return at.astimezone(timezone.utc)

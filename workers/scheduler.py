@@ -48,7 +48,8 @@ class Intervals:
     open_recheck: timedelta = timedelta(hours=24)  # every night (R8.3)
     requeue: timedelta = timedelta(minutes=1)
     reconnect_notices: timedelta = timedelta(minutes=1)  # "at once", give or take a minute
-    digest: timedelta = timedelta(hours=24)
+    digest: timedelta = timedelta(minutes=5)  # how often it looks whether the digest is due
+    digest_hour: int = 7  # local time (workers.notifications.DIGEST_ZONE)
     reconcile: timedelta = timedelta(hours=24)  # asks daily; each month is reconciled once
 
 
@@ -116,7 +117,7 @@ def build_scheduler(store: ReadStore, actors: Actors, dispatcher: Dispatcher,
     if notifier is not None:  # an installation without e-mail sends no notices
         jobs += [Job("reconnect notices", intervals.reconnect_notices, notifier.send_reconnects),
                  Job("digest", intervals.digest,
-                     lambda: notifier.send_digests(intervals.digest))]
+                     lambda: notifier.send_due_digests(intervals.digest_hour))]
         if monthly is not None:  # the monthly reconciliation mails when something differs
             jobs.append(Job("reconcile", intervals.reconcile, monthly))
     return Scheduler(lock=lock, jobs=jobs)

@@ -10,6 +10,7 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
+from sandbox.generator import generate
 from tests.browser.conftest import Koppel
 from tests.e2e.orders import post_orders
 from tests.e2e.test_export import ledger_totals
@@ -109,3 +110,22 @@ def test_the_pages_fit_a_phone(koppel, browser, path, screenshot):
         screenshot(tab, "phone" + path.replace("/", "-").split("?")[0])
     finally:
         context.close()
+
+
+def test_ticks_survive_a_live_redraw_of_the_errors_list(koppel, page):
+    """A merchant ticks documents on Errors while orders keep arriving: the list redraws itself
+    (live.js) and the ticks must stay, else "Process selected" runs fewer than they chose."""
+    h = koppel.h
+    [(_, first)] = _in_errors(h, 1)
+    h.runtime.projector.catch_up()
+    page.goto(f"{koppel.url}/errors")
+    page.check(f"input[name=doc][value='{first}']")
+    # One more order lands in Errors: the rows part is fetched again and swapped in.
+    later = [i for i in generate(400, 31, failing_share=1.0, unpaid_share=0)
+             if i["expect"]["check"] == "ICP_VAT_NUMBER_INVALID" and i["kind"] == "order"][0]
+    doc_id = h.runtime.processing.intake(h.connection.id, "order", h.put_order(later)["id"], "test")
+    h.runtime.processing.process(doc_id)
+    h.runtime.projector.catch_up()
+    expect(page.locator("#rows input[name=doc]")).to_have_count(2, timeout=15_000)
+    expect(page.locator(f"input[name=doc][value='{first}']")).to_be_checked()
+    expect(page.locator(f"input[name=doc][value='{doc_id}']")).not_to_be_checked()

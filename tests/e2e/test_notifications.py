@@ -4,6 +4,8 @@ about the connections they may see, and nothing twice."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from application.processing import WaitingForReconnect
@@ -12,7 +14,7 @@ from tests.harness import BOOKS_FROM, PUBLIC_URL, Harness, csrf_token
 from tests.harness import test_settings as settings_with
 from tests.mailbox import smtp  # noqa: F401  (a fixture)
 from web.mail import Mail
-from workers.notifications import Notifier
+from workers.notifications import Notifier, latest_digest_time
 
 MERCHANT = "merchant@example.test"
 ACCOUNTANT = "accountant@example.test"
@@ -61,6 +63,26 @@ def test_the_digest_lists_new_errors_once_to_those_who_want_it(h, smtp):  # noqa
     latest = box.to(MERCHANT)[-1].get_content()
     assert h.runtime.app.document(third).number in latest
     assert h.runtime.app.document(first).number not in latest
+
+
+def test_the_digest_comes_at_the_merchants_hour_once_a_day(h, smtp):  # noqa: F811
+    """The scheduler looks every few minutes; a person gets the digest once the hour has come
+    (Dutch time), not again that day, and the next morning with what is new."""
+    _, box = smtp
+    _in_errors(h, 1)
+    notifier = _notifier(h)
+    at_seven = latest_digest_time(notifier.clock(), 7)
+    assert notifier.send_due_digests(7) == 1  # never had one: the first comes at once
+    assert notifier.send_due_digests(7) == 0
+    third = _one_more_error(h)
+    h.runtime.projector.catch_up()
+    assert notifier.send_due_digests(7) == 0  # had today's: the new error waits
+    notifier.clock = lambda: at_seven + timedelta(days=1, minutes=-1)  # 06:59 next morning
+    assert notifier.send_due_digests(7) == 0
+    notifier.clock = lambda: at_seven + timedelta(days=1, minutes=3)
+    assert notifier.send_due_digests(7) == 1
+    assert h.runtime.app.document(third).number in box.to(MERCHANT)[-1].get_content()
+    assert notifier.send_due_digests(7) == 0  # once a day
 
 
 def _one_more_error(h):

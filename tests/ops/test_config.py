@@ -31,6 +31,20 @@ def test_the_defaults_are_ten_minutes_and_two(tmp_path):
     assert (config.sweep_interval, config.requeue_age) == (600.0, 120.0)
 
 
+def test_the_digest_hour_is_read_checked_and_given_to_the_scheduler(tmp_path, sqlite_url):
+    config = _config(tmp_path, KOPPEL_DIGEST_HOUR="18", KOPPEL_DATABASE_URL=sqlite_url)
+    assert config.digest_hour == 18
+    assert _config(tmp_path).digest_hour == 7
+    runtime = bootstrap(config, environ={})
+    try:
+        assert runtime.intervals().digest_hour == 18
+    finally:
+        runtime.stop()
+    for wrong in ("24", "-1", "seven"):
+        with pytest.raises(ConfigError, match="KOPPEL_DIGEST_HOUR"):
+            _config(tmp_path, KOPPEL_DIGEST_HOUR=wrong)
+
+
 @pytest.mark.parametrize("name", ["KOPPEL_SWEEP_INTERVAL", "KOPPEL_REQUEUE_AGE",
                                   "KOPPEL_CLAIM_LEASE", "KOPPEL_HTTP_TIMEOUT"])
 @pytest.mark.parametrize("value", ["soon", "0", "-5", "nan", "inf"])

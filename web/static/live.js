@@ -12,8 +12,18 @@
       if (!next || next.innerHTML === rendered[part.id]) { return; }  // unchanged: leave it
       var open = Array.prototype.map.call(part.querySelectorAll("details"),
                                           function (d) { return d.open; });
+      // A merchant ticking documents for "Process selected" must not lose the ticks when a
+      // new order arrives: keep them by name and value, the rows may have moved.
+      var ticked = {};
+      part.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+        ticked[box.name + "=" + box.value] = box.checked;
+      });
       part.innerHTML = rendered[part.id] = next.innerHTML;
       part.querySelectorAll("details").forEach(function (d, i) { d.open = !!open[i]; });
+      part.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+        var key = box.name + "=" + box.value;
+        if (key in ticked) { box.checked = ticked[key]; }
+      });
     });
     shown = fresh.body.getAttribute("data-position");
   }
