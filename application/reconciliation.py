@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time as day_start, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Callable, Iterable, Protocol
@@ -41,6 +41,8 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 class Booked(Protocol):
     def posted(self, connection_id: str, first: date, last: date) -> list[dict]: ...
 
+    def posted_numbered(self, connection_id: str, numbers: list[str]) -> list[dict]: ...
+
     def statuses(self, connection_id: str, kind: str) -> dict[str, str]: ...
 
 
@@ -53,6 +55,7 @@ class Report:
     last: date
     result: Reconciliation
     seconds: float
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per side read
 
     @property
     def differs(self) -> bool:
@@ -72,16 +75,25 @@ class Reconciliations:
         if last < first:
             raise ValueError("the period ends before it starts")
         started = time.monotonic()
+        stages: dict[str, float] = {}
+
+        def timed(stage: str, read):
+            at = time.monotonic()
+            value = read()
+            stages[stage] = round(time.monotonic() - at, 3)
+            return value
+
         connection = self.connections.get(conn_id)
-        system = connection.settings.ledger.system
-        shop = self._shop(connection, first, last, progress)
-        koppel = self._koppel(connection, first, last)
-        ledger = self._ledger(connection, first, last, koppel, progress)
-        statuses = self.booked.statuses(str(conn_id), booked_kind(connection.settings))
-        result = reconcile(shop, koppel, ledger, koppel_status=statuses,
-                           ours=_numbering(connection))
-        return Report(conn_id, connection.name, system, first, last, result,
-                      time.monotonic() - started)
+        shop = timed("shop", lambda: self._shop(connection, first, last, progress))
+        koppel = timed("koppel", lambda: self._koppel(connection, first, last))
+        ledger = timed("ledger", lambda: self._ledger(connection, first, last, koppel,
+                                                      progress))
+        result = timed("matching", lambda: reconcile(
+            shop, koppel, ledger, ours=_numbering(connection),
+            koppel_status=self.booked.statuses(str(conn_id), booked_kind(connection.settings)),
+            elsewhere=self._elsewhere(connection, koppel, ledger)))
+        return Report(conn_id, connection.name, connection.settings.ledger.system, first,
+                      last, result, time.monotonic() - started, stages)
 
     # -- the shop ----------------------------------------------------------------------------
 
@@ -90,11 +102,12 @@ class Reconciliations:
         settings = connection.settings
         kind = booked_kind(settings)
         zone = ZoneInfo(settings.shop.timezone)
-        # The list filters on a UTC date: a day earlier covers the shop's time zone.
+        # The list filters on UTC dates: a day more on each side covers the shop's time zone.
         since = datetime.combine(first - timedelta(days=1), day_start(), tzinfo=timezone.utc)
+        until = datetime.combine(last + timedelta(days=1), day_start(), tzinfo=timezone.utc)
         shop = self.connections.shop(connection)
-        listing = shop.list_orders(since=since) if kind == "order" else \
-            shop.list_invoices(since=since)
+        listing = shop.list_orders(since=since, until=until) if kind == "order" else \
+            shop.list_invoices(since=since, until=until)
         found = []
         for item in listing:
             try:
@@ -117,21 +130,23 @@ class Reconciliations:
 
     def _koppel(self, connection: ConnectionContext, first: date,
                 last: date) -> list[KoppelBooking]:
-        billit = connection.settings.ledger.system == "billit"
+        return [_koppel_booking(connection, doc)
+                for doc in self.booked.posted(str(connection.id), first, last)]
+
+    def _elsewhere(self, connection: ConnectionContext, koppel: list[KoppelBooking],
+                   ledger: list[LedgerBooking]) -> list[KoppelBooking]:
+        """koppel's bookings of other periods under the keys of this period's ledger
+        bookings that match none of this period's: someone moved their date in."""
+        known = {b.key for b in koppel}
+        strange = [entry for entry in ledger if entry.key not in known]
         prefix = connection.settings.shop.number_prefix
-        out = []
-        for doc in self.booked.posted(str(connection.id), first, last):
-            if billit:
-                key = doc["id"]  # the ExternalProviderID koppel gives each order (R7.3)
-                lines = tuple(Line("", _rate_text(line["vat_rate"]), Decimal(line["amount_incl"]))
-                              for line in doc["lines"])
-            else:  # the number the ledger knows: its own for an invoice it numbered (R7.2)
-                key = str(doc["reference"].get("invoiceNumber") or prefix + doc["number"])
-                lines = tuple(Line(line["account"] or "", line["vat_code"] or "",
-                                   Decimal(line["amount_incl"])) for line in doc["lines"])
-            out.append(KoppelBooking(key, doc["number"], doc["booking_date"], doc["country"],
-                                     lines))
-        return out
+        numbers = {_shop_number(entry, prefix) for entry in strange} - {""}
+        if not numbers:
+            return []
+        keys = {entry.key for entry in strange}
+        found = (_koppel_booking(connection, doc) for doc in self.booked.posted_numbered(
+            str(connection.id), sorted(numbers)))
+        return [booking for booking in found if booking.key in keys]
 
     # -- the ledger --------------------------------------------------------------------------
 
@@ -160,6 +175,27 @@ class Reconciliations:
                     found.append(read(moved))
         progress("ledger", len(found), len(found))
         return found
+
+
+def _koppel_booking(connection: ConnectionContext, doc: dict) -> KoppelBooking:
+    if connection.settings.ledger.system == "billit":
+        key = doc["id"]  # the ExternalProviderID koppel gives each order (R7.3)
+        lines = tuple(Line("", _rate_text(line["vat_rate"]), Decimal(line["amount_incl"]))
+                      for line in doc["lines"])
+    else:  # the number the ledger knows: its own for an invoice it numbered (R7.2)
+        prefix = connection.settings.shop.number_prefix
+        key = str(doc["reference"].get("invoiceNumber") or prefix + doc["number"])
+        lines = tuple(Line(line["account"] or "", line["vat_code"] or "",
+                           Decimal(line["amount_incl"])) for line in doc["lines"])
+    return KoppelBooking(key, doc["number"], doc["booking_date"], doc["country"], lines)
+
+
+def _shop_number(entry: LedgerBooking, prefix: str) -> str:
+    """The shop's number a ledger booking would have if koppel made it ("" : none)."""
+    if _is_uuid(entry.key):  # Billit: the order's title is the shop's number (R7.3)
+        return entry.mark
+    sales_number = entry.mark or entry.key  # e-Boekhouden: prefix + the shop's number
+    return sales_number[len(prefix):] if sales_number.startswith(prefix) else ""
 
 
 def _numbering(connection: ConnectionContext) -> Callable[[LedgerBooking], bool]:
@@ -255,7 +291,7 @@ def _billit_booking(order: dict) -> LedgerBooking:
     key = str(order.get("ExternalProviderID") or order.get("OrderNumber") or "")
     return LedgerBooking(key, str(order.get("OrderNumber") or key),
                          str(order.get("OrderDate") or "")[:10], lines,
-                         str(order.get("OrderID") or ""))
+                         str(order.get("OrderID") or ""), str(order.get("OrderTitle") or ""))
 
 
 def months(first: date, last: date) -> Iterable[tuple[date, date]]:

@@ -50,7 +50,8 @@ def run(database_url: str, orders: int) -> dict:
         assert found == expected, (found, expected)
         return {"orders": orders, "seconds": round(report.seconds, 2),
                 "matched": report.result.matched, "differences": len(found),
-                "per_order_ms": round(1000 * report.seconds / orders, 2)}
+                "per_order_ms": round(1000 * report.seconds / orders, 2),
+                "stages": report.stages}
     finally:
         harness.close()
         shop.stop()

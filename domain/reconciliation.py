@@ -157,10 +157,13 @@ def changes(koppel: KoppelBooking, ledger: LedgerBooking) -> tuple[Change, ...]:
 
 def reconcile(shop: Iterable[ShopDocument], koppel: Iterable[KoppelBooking],
               ledger: Iterable[LedgerBooking], *, koppel_status: dict[str, str] | None = None,
-              ours: Callable[[LedgerBooking], bool] = lambda entry: True) -> Reconciliation:
+              ours: Callable[[LedgerBooking], bool] = lambda entry: True,
+              elsewhere: Iterable[KoppelBooking] = ()) -> Reconciliation:
     """``koppel_status``: koppel's status per shop number of documents it knows but did not
     book in the period (waiting, failed...). ``ours(entry)``: is a ledger booking in koppel's
-    numbering (one outside it is the merchant's own business, not a difference)."""
+    numbering (one outside it is the merchant's own business, not a difference).
+    ``elsewhere``: koppel's bookings of other periods under the keys of ledger bookings of this
+    one (someone moved the date into the period: edited, not someone else's)."""
     shop, koppel, ledger = list(shop), list(koppel), list(ledger)
     koppel_status = koppel_status or {}
     result = Reconciliation(Totals(), Totals(), Totals(), [], 0)
@@ -203,10 +206,20 @@ def reconcile(shop: Iterable[ShopDocument], koppel: Iterable[KoppelBooking],
                 Kind.NOT_FROM_KOPPEL, booking.number, extra.key,
                 ledger_total=extra.total, reference=extra.reference))
 
+    moved_in = {b.key: b for b in elsewhere}
     for key, entries in in_ledger.items():
         if key in by_key:
             continue
-        for entry in entries:
+        for index, entry in enumerate(entries):
+            booking = moved_in.get(key)
+            if booking is not None and index == 0:
+                result.ledger.add(entry.lines, booking.country)
+                result.differences.append(Difference(
+                    Kind.DIFFERENT_IN_LEDGER, booking.number, key,
+                    koppel_total=booking.total, ledger_total=entry.total,
+                    changes=changes(booking, entry) or (Change.DATE,),
+                    reference=entry.reference))
+                continue
             if not ours(entry):
                 continue
             result.ledger.add(entry.lines, "")

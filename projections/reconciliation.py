@@ -14,17 +14,34 @@ from domain.document import Status
 from projections.store import ReadStore
 
 
+SELECT = ("SELECT d.id, d.number, d.ledger_reference, b.booking_date, b.country, l.account, "
+          "l.vat_code, l.vat_rate, l.amount_incl FROM documents d "
+          "JOIN booked_documents b ON b.id = d.id "
+          "JOIN booked_lines l ON l.document_id = d.id "
+          "WHERE d.connection_id = ? AND d.status = ? AND ")
+ORDER = " ORDER BY d.number, d.id, l.position"
+
+
 def posted(store: ReadStore, connection_id: str, first: date, last: date) -> list[dict]:
     """``{"id", "number", "booking_date", "country", "reference", "lines": [...]}`` per
     posted document, lines as ``{"account", "vat_code", "vat_rate", "amount_incl"}``."""
-    rows = store.query(
-        "SELECT d.id, d.number, d.ledger_reference, b.booking_date, b.country, l.account, "
-        "l.vat_code, l.vat_rate, l.amount_incl FROM documents d "
-        "JOIN booked_documents b ON b.id = d.id "
-        "JOIN booked_lines l ON l.document_id = d.id "
-        "WHERE d.connection_id = ? AND d.status = ? AND b.booking_date >= ? "
-        "AND b.booking_date <= ? ORDER BY d.number, d.id, l.position",
-        [connection_id, Status.POSTED, first.isoformat(), last.isoformat()])
+    return _documents(store.query(
+        SELECT + "b.booking_date >= ? AND b.booking_date <= ?" + ORDER,
+        [connection_id, Status.POSTED, first.isoformat(), last.isoformat()]))
+
+
+def posted_numbered(store: ReadStore, connection_id: str, numbers: list[str]) -> list[dict]:
+    """As ``posted``, for the documents with these shop numbers, whatever their date."""
+    out = []
+    for start in range(0, len(numbers), 500):  # a bounded number of parameters per query
+        chunk = numbers[start:start + 500]
+        out += _documents(store.query(
+            SELECT + f"d.number IN ({', '.join('?' * len(chunk))})" + ORDER,
+            [connection_id, Status.POSTED, *chunk]))
+    return out
+
+
+def _documents(rows: list[dict]) -> list[dict]:
     out = []
     for doc_id, lines in groupby(rows, key=lambda row: row["id"]):
         lines = list(lines)
@@ -53,6 +70,9 @@ class BookedDocuments:
 
     def posted(self, connection_id: str, first: date, last: date) -> list[dict]:
         return posted(self.store, connection_id, first, last)
+
+    def posted_numbered(self, connection_id: str, numbers: list[str]) -> list[dict]:
+        return posted_numbered(self.store, connection_id, numbers)
 
     def statuses(self, connection_id: str, kind: str) -> dict[str, str]:
         return statuses(self.store, connection_id, kind)

@@ -96,6 +96,12 @@ def test_a_shop_order_koppel_did_not_book_and_a_moved_date(harness, booked, paid
     assert (Kind.DIFFERENT_IN_LEDGER, moved["invoiceNumber"], (Change.DATE,), "") in found
     assert len(found) == 2, found
     assert day.year < 2099
+    # Seen from the period it was moved into: edited too, not someone else's booking.
+    into = reconciler(harness).run(harness.connection.id, date(2099, 12, 1),
+                                   date(2099, 12, 31)).result
+    assert [(d.kind, d.number, d.changes) for d in into.differences] == [
+        (Kind.DIFFERENT_IN_LEDGER, moved["invoiceNumber"], (Change.DATE,))]
+    assert into.koppel.count == 0 and into.ledger.count == 1
 
 
 def test_the_command_prints_the_differences_and_writes_the_files(sqlite_url, fakes_on_ports,

@@ -77,3 +77,12 @@ def test_ledger_bookings_outside_koppels_numbering_are_the_merchants_own():
                        ours=lambda entry: entry.key.startswith("WS"))
     assert [d.key for d in result.differences] == ["WS5"]
     assert result.ledger.count == 1
+
+
+def test_a_booking_moved_into_the_period_is_edited_not_someone_elses():
+    earlier = booking("7", *LINES, day="2026-02-27")
+    result = reconcile([], [], [entry("WS7", *LINES, day="2026-03-02")], elsewhere=[earlier])
+    [moved] = result.differences
+    assert (moved.kind, moved.number, moved.changes) == (Kind.DIFFERENT_IN_LEDGER, "7",
+                                                         (Change.DATE,))
+    assert result.koppel.count == 0 and result.ledger.by_country == {"NL": D("131.90")}
