@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as day_start, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -293,11 +293,3 @@ def _billit_booking(order: dict) -> LedgerBooking:
                          str(order.get("OrderDate") or "")[:10], lines,
                          str(order.get("OrderID") or ""), str(order.get("OrderTitle") or ""))
 
-
-def months(first: date, last: date) -> Iterable[tuple[date, date]]:
-    """The calendar months from ``first``'s to ``last``'s, each as (first day, last day)."""
-    day = first.replace(day=1)
-    while day <= last:
-        following = (day + timedelta(days=32)).replace(day=1)
-        yield day, following - timedelta(days=1)
-        day = following

@@ -44,6 +44,13 @@ def last_month(today: date) -> tuple[date, date]:
     return end.replace(day=1), end
 
 
+def last_quarter(today: date) -> tuple[date, date]:
+    """The calendar quarter before today's (the OSS declaration's period)."""
+    start = today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
+    end = start - timedelta(days=1)
+    return end.replace(month=(end.month - 1) // 3 * 3 + 1, day=1), end
+
+
 def _connection(connection_id: str):
     access.require(Action.EXPORT, connection_id)
     try:
@@ -90,8 +97,10 @@ def reconcile_page(connection_id: str):
         return render_template("reconcile.html", connection=connection, first=first,
                                last=last, report=None, problem="", ask_reason=True)
     report, problem = _run(connection_id, first, last) if period else (None, "")
+    today = date.today()
     return render_template(
         "reconcile.html", connection=connection, first=first, last=last, report=report,
+        periods={"month": last_month(today), "quarter": last_quarter(today)},
         problem=problem, ask_reason=False,
         kinds="invoices" if booked_kind(connection.settings) == "invoice" else "orders",
         tables=list(sections(report, gettext)) if report else [],
@@ -101,7 +110,7 @@ def reconcile_page(connection_id: str):
 
 @blueprint.get("/connections/<connection_id>/reconcile.<any(csv, xlsx):fmt>")
 def reconcile_file(connection_id: str, fmt: str):
-    connection = _connection(connection_id)
+    _connection(connection_id)
     first, last = _period() or last_month(date.today())
     if not _consulted(connection_id):
         abort(404)  # support says why on the page first
@@ -110,7 +119,6 @@ def reconcile_file(connection_id: str, fmt: str):
         abort(502, problem)
     render, mimetype = FORMATS[fmt]
     name = f"koppel-reconciliation-{first.isoformat()}-{last.isoformat()}.{fmt}"
-    del connection
     return Response(render(report, gettext), mimetype=mimetype, headers={
         "Content-Disposition": f'attachment; filename="{name}"',
         "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
