@@ -35,6 +35,7 @@ import httpx
 from application.errors import (CredentialsError, DuplicateError, NotFoundError, RejectedError,
                                 TransientError)
 from workers.connectors import exchange
+from workers.connectors.reads import read_each
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +271,7 @@ class BillitClient:
             "$filter": (f"OrderDirection eq 'Income' and OrderDate ge DateTime'{first}' "
                         f"and OrderDate le DateTime'{last}'"),
             "$orderby": "OrderID asc"})
-        full = (self.get_order(item["OrderID"]) for item in items if item.get("OrderID"))
+        full = read_each(self.get_order, [i["OrderID"] for i in items if i.get("OrderID")])
         return [order for order in full if order is not None]
 
     def mark_paid(self, order_id: int, paid_date: date | datetime | str, *,

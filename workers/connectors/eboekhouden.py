@@ -28,6 +28,7 @@ import httpx
 from application.errors import (CredentialsError, DuplicateError, NotFoundError, RejectedError,
                                 TransientError)
 from workers.connectors import exchange
+from workers.connectors.reads import read_each
 
 log = logging.getLogger(__name__)
 
@@ -313,8 +314,7 @@ class EBoekhoudenClient:
         codes = self.ledger_codes()
         listed = list(self._all("/v1/mutation", {"type": 2,
                                                  "date[range]": f"{first},{last}"}))
-        for item in listed:
-            detail = self.get_mutation(item["id"])
+        for detail in read_each(self.get_mutation, [item["id"] for item in listed]):
             if detail is not None:  # gone between the list and the read: not there
                 yield _with_codes(detail, codes)
 
@@ -323,8 +323,8 @@ class EBoekhoudenClient:
         in full (``GET /v1/invoice/{id}`` for its items), ledger codes beside the ids."""
         codes = self.ledger_codes()
         listed = list(self._all("/v1/invoice", {"date[range]": f"{first},{last}"}))
-        for item in listed:
-            detail = self._get_or_none(f"/v1/invoice/{int(item['id'])}")
+        for detail in read_each(lambda i: self._get_or_none(f"/v1/invoice/{int(i)}"),
+                                [item["id"] for item in listed]):
             if detail is not None:
                 yield _with_codes(detail, codes, "items")
 
