@@ -83,3 +83,30 @@ class Koppel(Application[UUID]):
         if changed:
             self.save(existing)
         return existing, changed
+
+    # -- erasing (application/removal.py) ------------------------------------------------
+
+    def delete_aggregates(self, ids: list[UUID]) -> None:
+        """Delete these aggregates' stored events (and snapshots) from the event store.
+
+        The one exception to an append-only log, and only for a merchant's explicit "erase
+        the history": the customer data in those events must become unreadable."""
+        for recorder in filter(None, (self.recorder, getattr(self.snapshots, "recorder", None))):
+            _delete_from(recorder, ids)
+
+
+def _delete_from(recorder, ids: list[UUID]) -> None:
+    table = recorder.events_table_name
+    datastore = recorder.datastore
+    with datastore.transaction(commit=True) as cursor:
+        if type(recorder).__module__.endswith("sqlite"):
+            # Deleted rows' bytes are overwritten, not left in the file's free pages.
+            cursor.execute("PRAGMA secure_delete = ON")
+            cursor.executemany(f"DELETE FROM {table} WHERE originator_id = ?",
+                               [(i.hex,) for i in ids])
+            return
+        from psycopg import sql
+
+        statement = sql.SQL("DELETE FROM {} WHERE originator_id = ANY(%s)").format(
+            sql.Identifier(*table.split(".")))
+        cursor.execute(statement, [list(ids)])

@@ -20,8 +20,9 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from application.app import Koppel
-from application.connections import ConnectionDirectory
+from application.connections import ConnectionDirectory, UnknownConnection
 from application.onboarding import Onboarding
+from application.pausing import Pausing
 from domain.app_install import (LEDGER_NOT_CONNECTED, UNINSTALLED, AppInstallation,
                                 installation_id)
 from domain.settings import Settings
@@ -39,17 +40,26 @@ def verify(app_secret: str, url: str, payload: bytes | str, given: str) -> bool:
     raw = payload if isinstance(payload, bytes) else payload.encode("utf-8")
     expected = hmac.new(app_secret.encode("utf-8"), url.encode("utf-8") + b"|" + raw,
                         hashlib.sha512).hexdigest()
-    return hmac.compare_digest(expected, given.strip().lower())
+    # As bytes: compare_digest refuses str with non-ASCII characters, and a forged hash may
+    # hold any (a 403 then, never a 500).
+    return hmac.compare_digest(expected.encode("ascii"),
+                               given.strip().lower().encode("utf-8", "replace"))
 
+
+# The connection's id comes from the shop's address, and a removed connection stays removed
+# (its history may have been erased): installing again cannot bring it back.
+REMOVED = ("This shop's connection was removed from koppel, so it cannot be installed again. "
+           "Ask koppel's support for help.")
 
 # Builds a new connection's settings from the shop's name, root and keys.
 SettingsFor = Callable[[str, str, str, str], Settings]
 
 
 class AppStore:
-    def __init__(self, app: Koppel, connections: ConnectionDirectory,
-                 onboarding: Onboarding) -> None:
-        self.app, self.connections, self.onboarding = app, connections, onboarding
+    def __init__(self, app: Koppel, connections: ConnectionDirectory, onboarding: Onboarding,
+                 pausing: Pausing) -> None:
+        self.app, self.connections = app, connections
+        self.onboarding, self.pausing = onboarding, pausing
 
     def handshake(self, body: object) -> AppInstallation:
         if not isinstance(body, dict):
@@ -93,6 +103,8 @@ class AppStore:
         secret = self.connections.box.open(installation.sealed_secret, {})
         name = urlparse(installation.api_root).hostname or installation.api_root
         existing = self.app.connection_named(name)
+        if existing is not None and existing.removed:
+            raise InstallError(REMOVED)
         if existing is None:
             settings = settings_for(name, installation.api_root, api_public, secret)
         else:  # installed again: the merchant's settings stay, the shop's keys are new
@@ -101,10 +113,11 @@ class AppStore:
                 settings.shop, api_root=installation.api_root, public_key=api_public,
                 secret=secret))
         connection, _ = self.connections.save(settings, by=by)
-        if connection.paused == UNINSTALLED:
-            self.onboarding.resume(connection.id, by=by)
-        if not self._ledger_connected(connection.settings):
-            self.onboarding.pause(connection.id, by=by, reason=LEDGER_NOT_CONNECTED)
+        if not self._ledger_connected(connection.settings):  # it waits for its ledger now
+            self.pausing.pause(connection.id, by=by, reason=LEDGER_NOT_CONNECTED,
+                               replace=connection.paused == UNINSTALLED)
+        elif connection.paused == UNINSTALLED:
+            self.pausing.resume(connection.id, by=by)
         self.connections.shop(self.connections.get(connection.id)).mark_app_installed()
         self.onboarding.register_webhooks(connection.id)
         installation.install(connection.id, by=by)
@@ -120,10 +133,12 @@ class AppStore:
             return None
         if installation.uninstall():
             self.app.save(installation)
-        connection = self.connections.get(installation.connection_id)
-        if connection.paused not in (None, UNINSTALLED):  # the ledger was never connected
-            self.onboarding.resume(connection.id, by="CCV App Store")
-        self.onboarding.pause(connection.id, by="CCV App Store", reason=UNINSTALLED)
+        try:
+            connection = self.connections.get(installation.connection_id)
+        except UnknownConnection:  # removed in koppel already: nothing left to pause
+            return None
+        # Whatever it was paused for (its ledger, say), it waits for a new install now.
+        self.pausing.pause(connection.id, by="CCV App Store", reason=UNINSTALLED, replace=True)
         return connection.id
 
     @staticmethod

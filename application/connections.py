@@ -92,7 +92,7 @@ class ConnectionDirectory:
                                                                       limit=1):
             return known[1]
         aggregate = self.app.find_connection(conn_id)
-        if aggregate is None:
+        if aggregate is None or aggregate.removed:
             raise UnknownConnection(f"no connection with id {conn_id}")
         key = (conn_id, aggregate.settings_version)
         with self._lock:

@@ -20,6 +20,7 @@ from uuid import UUID
 from application.app import Koppel
 from application.connections import ConnectionDirectory
 from application.errors import CredentialsError, KoppelError
+from application.pausing import Pausing
 from domain.app_install import LEDGER_NOT_CONNECTED
 
 
@@ -36,9 +37,9 @@ class CheckOutcome:
 
 
 class Onboarding:
-    def __init__(self, app: Koppel, connections: ConnectionDirectory,
+    def __init__(self, app: Koppel, connections: ConnectionDirectory, pausing: Pausing,
                  webhook_address: Callable[[UUID, str], str], events: Iterable[str]) -> None:
-        self.app, self.connections = app, connections
+        self.app, self.connections, self.pausing = app, connections, pausing
         self.webhook_address, self.events = webhook_address, tuple(events)
 
     # -- the shop --------------------------------------------------------------------------
@@ -132,7 +133,7 @@ class Onboarding:
         self.connections.reconnected(conn_id, by=by)
         self._record(conn_id, "ledger", outcome)
         if connection.paused == LEDGER_NOT_CONNECTED:  # installed, waiting for its ledger
-            self.resume(conn_id, by=by)
+            self.pausing.resume(conn_id, by=by)
         return outcome
 
     @staticmethod
@@ -143,14 +144,6 @@ class Onboarding:
             ledger.account_information()
         else:
             ledger.ledger_id(settings.ledger.debtors_account)
-
-    # -- pausing ---------------------------------------------------------------------------
-
-    def pause(self, conn_id: UUID, by: str, reason: str) -> bool:
-        return self.connections.changed(conn_id, lambda c: c.pause(by=by, reason=reason))
-
-    def resume(self, conn_id: UUID, by: str) -> bool:
-        return self.connections.changed(conn_id, lambda c: c.resume(by=by))
 
     def _record(self, conn_id: UUID, system: str, outcome: CheckOutcome) -> None:
         self.connections.record(conn_id, lambda connection: connection.record_check(

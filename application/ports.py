@@ -47,6 +47,12 @@ class EBoekhouden(Protocol):
     ledger accounts by their *code* in every ``ledgerId`` field; the connector resolves codes to
     ids (cached), so the domain never needs the ledger to build a booking."""
 
+    def ledger_accounts(self) -> list[dict]:
+        """Every ledger account as ``{"code", "description", "category"}`` (settings page)."""
+
+    def invoice_templates(self) -> list[str]:
+        """The names of the active invoice templates (settings page)."""
+
     def find_relation_by_email(self, email: str) -> dict | None:
         """R6.2: the relation with this e-mail address (case-insensitive), as ``{"id", "code"}``."""
 

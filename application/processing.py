@@ -37,6 +37,7 @@ from typing import Callable
 from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError
+from structlog.contextvars import bind_contextvars
 
 from application.app import Koppel
 from application.connections import ConnectionContext, ConnectionDirectory
@@ -98,8 +99,12 @@ class Processing:
     def __init__(self, app: Koppel, connections: ConnectionDirectory, *,
                  claim_lease: float = DEFAULT_CLAIM_LEASE,
                  settle_window: float = DEFAULT_SETTLE_WINDOW,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 claim_taken_over: Callable[[str], None] = lambda subject: None) -> None:
+        """``claim_taken_over(subject)``: told when a claim ("sale", "payment") is taken
+        from a worker whose lease ran out (the operator's metrics count them)."""
         self.app = app
+        self.claim_taken_over = claim_taken_over
         self.connections = connections
         self.claim_lease = claim_lease
         self.settle_window = settle_window
@@ -235,6 +240,9 @@ class Processing:
             if document.next_step == "fetch":  # the shop no longer has it
                 return Outcome(document.status, document.number)
         connection = self.connections.get(document.connection_id)
+        # Every line logged from here on (the connectors' too) says which document it is about.
+        bind_contextvars(connection=connection.name, document=document.number,
+                         document_id=str(doc_id))
         if connection.paused is not None:
             raise ConnectionPaused(f"{connection.name} is paused ({connection.paused}); "
                                    f"{document.number} waits")
@@ -320,10 +328,13 @@ class Processing:
         posting = self.connections.posting(connection)
         credited = self._credited_invoice(document, connection, posting, booking)
         request = posting.request(booking, document.relation, str(document.id), credited)
+        taken_over = document.status == Status.POSTING  # a claim whose lease ran out
         document.start_posting(worker_name(), request, self.lease, now)
         # The claim, with the check and debtor before it: a conflict means another worker has
         # moved the document on. Nothing reaches the ledger before this is stored.
         self.app.save(document)
+        if taken_over:
+            self.claim_taken_over("sale")
 
         try:
             with self._credentials_guard(connection, "ledger"):
@@ -397,8 +408,11 @@ class Processing:
         booking = Booking.from_dict(document.booking)
         request = payment_rules.payment_request(document.kind, booking, connection.settings,
                                                 document.relation["id"])
+        taken_over = document.payment_status == "posting"
         document.start_payment(worker_name(), request, self.lease, now)
         self.app.save(document)  # the payment's claim, with the sale's Posted before it
+        if taken_over:
+            self.claim_taken_over("payment")
 
         ledger = self.connections.ledger(connection)
         try:
@@ -418,6 +432,14 @@ class Processing:
         problem = payment_rules.check_open_item(ledger.find_outstanding(booking.sales_number),
                                                 booking)
         if problem and not connection.settings.payments.without_open_item:
+            # No open item may mean the payment is booked already, by an attempt this event
+            # store does not know (restored from a backup older than the booking): look first;
+            # only a payment with koppel's own description counts, not one booked by hand (the
+            # ledger does not show the payment reference).
+            if not document.payment_may_have_reached_ledger and \
+                    self._found_payment(document, ledger, booking,
+                                        described=request["body"]["description"]):
+                return
             document.fail_payment(problem.code, problem.rule, problem.message_nl,
                                   problem.message_en)
             return
@@ -435,8 +457,13 @@ class Processing:
         else:
             document.record_payment(_reference(response), response, found_by_lookup=False)
 
-    def _found_payment(self, document: Document, ledger, booking: Booking) -> bool:
+    def _found_payment(self, document: Document, ledger, booking: Booking,
+                       described: str | None = None) -> bool:
+        """``described``: count only a payment with this description as koppel's."""
         found = ledger.find_payment(booking.sales_number)
+        if described is not None and found is not None and \
+                found.get("description") != described:
+            found = None
         document.record_lookup("payment", _reference(found) if found else None)
         if found is None:
             return False
@@ -469,10 +496,10 @@ class Processing:
         return _CredentialsGuard(self, connection, system)
 
     def mark_credentials_refused(self, connection: ConnectionContext, system: str,
-                                 message: str) -> None:
+                                 message: str, message_nl: str = "") -> None:
         for _ in range(CONFLICT_RETRIES):
             aggregate = self.app.find_connection(connection.id)
-            aggregate.refuse_credentials(system, message)
+            aggregate.refuse_credentials(system, message, message_nl)
             try:
                 self.app.save(aggregate)
                 return
@@ -491,7 +518,8 @@ class _CredentialsGuard:
 
     def __exit__(self, exc_type, exc, tb):
         if isinstance(exc, CredentialsError):
-            self.processing.mark_credentials_refused(self.connection, self.system, exc.message)
+            self.processing.mark_credentials_refused(self.connection, self.system, exc.message,
+                                                     exc.message_nl)
             raise WaitingForReconnect(exc.message) from exc
         if exc is None and self.connection.credentials_problem:
             # The credentials work again (the token's end date moved, say): the connection

@@ -22,6 +22,11 @@ class Connection(Aggregate):
     # Which webhook token is valid (see WebhookTokenRotated). A class default, so connections
     # and snapshots from before rotation existed read 0: their addresses keep working.
     webhook_generation = 0
+    # Class defaults, so a snapshot taken before these existed still reads.
+    removed: bool = False
+    erased: tuple = ()  # the tombstone of an erased history
+    credentials_problem_nl: str | None = None  # the refused credentials' problem in Dutch
+    paused: str | None = None  # why nothing is booked now (None: it runs)
 
     class Created(Aggregate.Created):
         TOPIC = "koppel:Connection.Created:v1"
@@ -70,13 +75,16 @@ class Connection(Aggregate):
         TOPIC = "koppel:Connection.CredentialsRefused:v1"
         system: str
         message: str
+        message_nl: str = ""  # recorded since the Dutch pages needed it; older events have none
 
         def apply(self, connection: "Connection") -> None:
             connection.credentials_problem = f"{self.system}: {self.message}"
+            connection.credentials_problem_nl = self.message_nl or None
 
-    def refuse_credentials(self, system: str, message: str) -> None:
+    def refuse_credentials(self, system: str, message: str, message_nl: str = "") -> None:
         if self.credentials_problem != f"{system}: {message}":
-            self.trigger_event(self.CredentialsRefused, system=system, message=message)
+            self.trigger_event(self.CredentialsRefused, system=system, message=message,
+                               message_nl=message_nl)
 
     class LedgerTokensIssued(Aggregate.Event):
         """New OAuth tokens for the ledger (Billit), sealed. Refresh tokens are single-use,
@@ -99,6 +107,7 @@ class Connection(Aggregate):
 
         def apply(self, connection: "Connection") -> None:
             connection.credentials_problem = None
+            connection.credentials_problem_nl = None
 
     def reconnect(self, by: str) -> None:
         if self.credentials_problem is not None:
@@ -218,4 +227,40 @@ class Connection(Aggregate):
         if self.paused is None:
             return False
         self.trigger_event(self.Resumed, by=by)
+        return True
+
+    # -- removed: the connection stops for good; its history is kept or erased ----------------
+
+    class Removed(Aggregate.Event):
+        """The merchant removed the connection: nothing is taken in or booked any more."""
+
+        TOPIC = "koppel:Connection.Removed:v1"
+        by: str
+        erase: bool
+
+        def apply(self, connection: "Connection") -> None:
+            connection.removed = True
+
+    def remove(self, by: str, erase: bool) -> bool:
+        if self.removed:
+            return False
+        self.trigger_event(self.Removed, by=by, erase=erase)
+        return True
+
+    class HistoryErased(Aggregate.Event):
+        """The tombstone of an erased history: which documents were there and where the ledger
+        has them (numbers, statuses, ledger references; no customer data). Their own events
+        are deleted from the event store after this is recorded."""
+
+        TOPIC = "koppel:Connection.HistoryErased:v1"
+        by: str
+        documents: list  # [{"id", "kind", "number", "status", "ledger_reference"}]
+
+        def apply(self, connection: "Connection") -> None:
+            connection.erased = (*connection.erased, *self.documents)
+
+    def record_erasure(self, by: str, documents: list[dict]) -> bool:
+        if not self.removed:
+            raise ValueError("only a removed connection's history can be erased")
+        self.trigger_event(self.HistoryErased, by=by, documents=documents)
         return True

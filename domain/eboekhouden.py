@@ -89,3 +89,10 @@ def sale_request(booking: Booking, settings: Settings, relation_id: object) -> d
                 "body": invoice_body(booking, settings, relation_id)}
     return {"method": "POST", "path": MUTATION_PATH,
             "body": mutation_body(booking, settings, relation_id)}
+
+
+# The sale VAT codes e-Boekhouden accepts on a sale's rows (eboekhouden-api.md §2, "VAT codes
+# (NL)"); it has no endpoint to list them, so the Configuration page offers these. ``VAT_OSS``
+# is koppel's own marker for the OSS split (R4.7), never sent to the ledger.
+SALE_VAT_CODES = ("HOOG_VERK_21", "LAAG_VERK_9", "VERL_VERK", "VERL_VERK_L9", "BU_EU_VERK",
+                  "BI_EU_VERK", "BI_EU_VERK_D", "AFST_VERK", "GEEN")

@@ -10,6 +10,7 @@ amounts are kept: they are what the ledger got (R7.1), and it splits off the VAT
 
 from __future__ import annotations
 
+from domain.connection import Connection
 from domain.document import Document, Status
 from projections.store import Cursor
 
@@ -50,6 +51,16 @@ def searchable(*parts: str) -> str:
 def apply(cur: Cursor, event) -> None:
     if isinstance(event, Document.Checked):
         _checked(cur, str(event.originator_id), event)
+    elif isinstance(event, Connection.HistoryErased):
+        _erased(cur, event)
+
+
+def _erased(cur: Cursor, e: Connection.HistoryErased) -> None:
+    """The erased documents' customers and lines go with their events (application/removal.py):
+    only those the tombstone names, like the documents' rows."""
+    for entry in e.documents:
+        cur.execute("DELETE FROM booked_documents WHERE id = ?", [entry["id"]])
+        cur.execute("DELETE FROM booked_lines WHERE document_id = ?", [entry["id"]])
 
 
 def _checked(cur: Cursor, doc_id: str, e: Document.Checked) -> None:

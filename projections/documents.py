@@ -68,6 +68,8 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS documents_status ON documents (status, updated_at, id)",
     "CREATE INDEX IF NOT EXISTS documents_number ON documents (number)",
     "CREATE INDEX IF NOT EXISTS documents_payment ON documents (payment_status, updated_at, id)",
+    # The Overview's day chart counts booked documents by posted_at (projections/activity.py).
+    "CREATE INDEX IF NOT EXISTS documents_posted ON documents (status, posted_at)",
 ]
 
 
@@ -205,6 +207,18 @@ def _reconnected(cur: Cursor, conn_id: str, e: Connection.Reconnected) -> None:
     cur.execute("UPDATE connections SET credentials_problem = NULL WHERE id = ?", [conn_id])
 
 
+def _removed(cur: Cursor, conn_id: str, e: Connection.Removed) -> None:
+    cur.execute("DELETE FROM connections WHERE id = ?", [conn_id])
+
+
+def _history_erased(cur: Cursor, conn_id: str, e: Connection.HistoryErased) -> None:
+    """The documents' events are deleted from the log (application/removal.py): so are
+    their rows, and a rebuild never sees them again. Only those the tombstone names: one
+    recorded meanwhile is erased in the next round."""
+    for entry in e.documents:
+        cur.execute("DELETE FROM documents WHERE id = ?", [entry["id"]])
+
+
 def _status(cur: Cursor, doc_id: str) -> str | None:
     cur.execute("SELECT status FROM documents WHERE id = ?", [doc_id])
     row = cur.fetchone()
@@ -232,4 +246,6 @@ _HANDLERS = {
     Connection.SettingsChanged: _settings_changed,
     Connection.CredentialsRefused: _credentials_refused,
     Connection.Reconnected: _reconnected,
+    Connection.Removed: _removed,
+    Connection.HistoryErased: _history_erased,
 }

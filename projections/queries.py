@@ -109,6 +109,15 @@ def stale_open_documents(store: ReadStore, older_than: str, limit: int = 500) ->
         [*Status.OPEN, Status.WAITING, older_than, limit])
 
 
+def unfinished_documents(store: ReadStore, conn_id: UUID | str) -> list[str]:
+    """The ids of a connection's documents that are not done yet (a resumed connection sends
+    them on at once)."""
+    placeholders = ", ".join("?" * len(Status.OPEN))
+    return [str(row["id"]) for row in store.query(
+        f"SELECT id FROM documents WHERE connection_id = ? AND status IN ({placeholders})",
+        [str(conn_id), *Status.OPEN])]
+
+
 def stale_payments(store: ReadStore, older_than: str, limit: int = 500) -> list[dict]:
     """Posted documents whose payment was started or interrupted and not touched since
     ``older_than``: the payment's retry may have died with its worker."""
@@ -184,3 +193,18 @@ def consultations(store: ReadStore, connection_id: str, on: date) -> list[dict]:
         "SELECT p.email, c.at, c.reason FROM consultations c JOIN people p ON p.id = c.user_id "
         "WHERE c.connection_id = ? AND c.at >= ? AND c.at < ? ORDER BY c.at",
         [str(connection_id), start.isoformat(), (start + timedelta(days=1)).isoformat()])
+
+
+def dry_run_candidates(store: ReadStore, conn_id: UUID, date_from: date,
+                       date_to: date) -> list[UUID]:
+    """The documents a dry run of a settings draft looks at (issue 13.2): booked in the
+    period, or not booked yet (no booking date). A day's margin on each side, as the draft's
+    time zone may move a date (R0.4); the dry run keeps what falls in the period itself.
+    Oldest first, the order the shop made them in."""
+    rows = store.query(
+        "SELECT id FROM documents WHERE connection_id = ? AND status <> 'before_start' "
+        "AND (booking_date IS NULL OR (booking_date >= ? AND booking_date <= ?)) "
+        "ORDER BY received_at, id",
+        [str(conn_id), (date_from - timedelta(days=1)).isoformat(),
+         (date_to + timedelta(days=1)).isoformat()])
+    return [UUID(row["id"]) for row in rows]

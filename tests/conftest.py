@@ -103,3 +103,41 @@ def redis_url(queue_prefix):
     if keys:
         client.delete(*keys)
     client.close()
+
+
+# -- no secret in any log line of the run ---------------------------------------------------
+# Every line logged anywhere in the suite (INFO and up) is formatted as koppel formats it and
+# searched for the test installation's secrets and for unhidden webhook tokens; one found
+# fails the run even when every test passed (tests/leakwatch.py).
+
+_leak_watch = None
+
+
+def pytest_configure(config):
+    global _leak_watch
+    import logging
+
+    from tests.leakwatch import LeakWatch
+
+    _leak_watch = LeakWatch(level=logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(_leak_watch)
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+
+
+def pytest_sessionfinish(session):
+    if _leak_watch is not None and _leak_watch.leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _leak_watch is None:
+        return
+    if _leak_watch.leaks:
+        terminalreporter.section("secrets in log lines", red=True)
+        for leak in _leak_watch.leaks[:20]:
+            terminalreporter.line(leak)
+    else:
+        terminalreporter.line(f"log lines checked for secrets and webhook tokens: "
+                              f"{_leak_watch.lines}, none found")

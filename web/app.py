@@ -7,8 +7,10 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from web import (access, appstore, auth, connect, dashboard, documents_actions, export, notices,
-                 onboarding, people, reconcile, search, sharing, webhooks)
+from web import (access, appstore, auth, configure, connect, dashboard, documents_actions,
+                 errors, export, metrics, notices, onboarding, openapi, people, reconcile, search,
+                 settings_dry_run, sharing, webhooks)
+from web.logging_setup import bind_requests
 from web.logs import redact_loggers
 from web.security import secure
 
@@ -20,7 +22,9 @@ def create_app(runtime) -> Flask:
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SECRET_KEY=runtime.config.secret_key)
     secure(app, https=runtime.config.https, proxy_hops=runtime.config.proxy_hops)
-    redact_loggers(app.logger.name, "werkzeug")
+    # httpx too: its INFO line names every address it calls, the demo shop's webhooks included
+    redact_loggers(app.logger.name, "werkzeug", "httpx")
+    bind_requests(app)
     app.extensions["koppel"] = runtime
     access.init_app(app)
     # Every POST carries the form's CSRF token, except the shop's webhooks: the shop has no
@@ -43,8 +47,13 @@ def create_app(runtime) -> Flask:
     app.register_blueprint(connect.blueprint)
     app.register_blueprint(appstore.blueprint)
     app.register_blueprint(onboarding.blueprint)
+    app.register_blueprint(settings_dry_run.blueprint)
     for daily_work in (documents_actions, search, export, notices, reconcile):
         app.register_blueprint(daily_work.blueprint)
+    app.register_blueprint(openapi.blueprint)
+    metrics.install(app, runtime)
+    app.register_blueprint(configure.blueprint)
+    errors.init_app(app)
 
     @app.get("/healthz")
     @access.public

@@ -33,10 +33,32 @@ def document_history(app, doc_id: UUID) -> dict | None:
         fields = {k: _plain(v) for k, v in vars(event).items() if k not in _BASE_FIELDS}
         events.append({"event": type(event).__name__, "version": event.originator_version,
                        "time": event.timestamp.isoformat(), "fields": fields})
+    events += _correction_events(app, document)
     return {"id": str(doc_id), "connection_id": str(document.connection_id),
             "number": document.number, "kind": document.kind,
             "status": document.status, "changed_after_posting": document.changed_after_posting,
             "events": events}
+
+
+def _correction_events(app, document) -> list[dict]:
+    """The correction bookings of a posted document (issue 13.2: a reversal and a new booking
+    after a settings change), in its history with who asked and why. They are aggregates of
+    their own, one per settings version (``domain.correction``), shown after the document's
+    events as ``Correction.<event>``."""
+    from domain.correction import correction_id
+
+    connection = app.find_connection(document.connection_id)
+    events = []
+    for version in range(1, (connection.settings_version if connection else 0) + 1):
+        correction = correction_id(document.id, version)
+        if correction not in app.repository:
+            continue
+        for event in app.history(correction):
+            fields = {k: _plain(v) for k, v in vars(event).items() if k not in _BASE_FIELDS}
+            events.append({"event": f"Correction.{type(event).__name__}",
+                           "version": f"v{version}.{event.originator_version}",
+                           "time": event.timestamp.isoformat(), "fields": fields})
+    return events
 
 
 def history_text(history: dict) -> str:

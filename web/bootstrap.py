@@ -19,17 +19,25 @@ import dramatiq
 from application.app import Koppel
 from application.connections import ConnectionDirectory
 from application.app_store import AppStore
+from application.apply_draft import ApplyDraft
+from application.corrections import Corrections
+from application.dryrun import DryRuns
 from application.history_import import HistoryImports
 from application.onboarding import Onboarding
+from application.pausing import Pausing
 from application.processing import Processing
 from application.reconciliation import Reconciliations
 from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
+from projections import queries
 from projections.projector import Projector
 from projections.reconciliation import BookedDocuments
+from projections.queries import dry_run_candidates
 from projections.store import ReadStore
+from web import metrics
 from web.config import Config, persistence_env
 from web.connect_state import SpentStates
+from web.logging_setup import LogContext
 from web.webhooks import EVENTS
 from workers.actors import Actors
 from workers.broker import make_broker
@@ -37,6 +45,7 @@ from workers.connectors.factory import (BillitApp, HttpConnectors, RateLimits, T
                                        real_network)
 from workers.connectors.rate_limit import CallLimiter, Rate
 from workers.dispatcher import Dispatcher
+from workers.correction_runner import CorrectionRunner
 from workers.import_runner import ImportRunner
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
@@ -66,9 +75,14 @@ class Runtime:
     accounts: Accounts
     notifier: Notifier
     imports: HistoryImports
+    pausing: Pausing = None
     onboarding: Onboarding = None  # set right after: it needs the runtime's webhook addresses
     app_store: AppStore = None
     import_runner: ImportRunner = None
+    dry_runs: DryRuns = None  # issue 13.2: a settings draft over history, and applying it
+    corrections: Corrections = None
+    apply_draft: ApplyDraft = None
+    correction_runner: CorrectionRunner = None
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -98,7 +112,8 @@ class Runtime:
 
     def start_workers(self, threads: int | None = None) -> dramatiq.Worker:
         worker = dramatiq.Worker(self.broker, worker_threads=threads or self.config.worker_threads,
-                                 queues={*self.actors.queues, self.import_runner.queue})
+                                 queues={*self.actors.queues, self.import_runner.queue,
+                                         self.correction_runner.queue})
         worker.start()
         self._workers.append(worker)
         return worker
@@ -163,18 +178,23 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
                         Rate.parse(config.ledger_rate_limit),
                         shop_wait=min(2.0, config.time_limit_ms / 1000 / 4),
                         ledger_wait=min(20.0, config.time_limit_ms / 1000 / 4))
+    systems = {config.eboekhouden_url: "eboekhouden", config.billit_url: "billit",
+               config.billit_login_url: "billit"}
     connectors = HttpConnectors(
-        config.eboekhouden_url, transport_for, config.http_timeout,
+        config.eboekhouden_url, metrics.measured(transport_for, systems), config.http_timeout,
         BillitApp(config.billit_url, config.billit_login_url, config.billit_client_id,
                   config.billit_client_secret), limits)
     box = SecretBox(config.secret_key)
     directory = ConnectionDirectory(app, connectors, box, environ)
     processing = Processing(app, directory, claim_lease=config.claim_lease,
-                            settle_window=config.settle_window)
+                            settle_window=config.settle_window,
+                            claim_taken_over=metrics.claim_taken_over)
     projector = Projector(app, store)
     inbox = Inbox(store)
     broker = make_broker(config.broker_url, namespace=config.queue_prefix,
                          time_limit_ms=config.time_limit_ms)
+    broker.add_middleware(LogContext())
+    broker.add_middleware(metrics.MessageCounts())
     # An intake ends within the worker's time limit (Dramatiq stops it there and the actor
     # hands its marker back), so a marker running longer belongs to a killed worker.
     markers = IntakeMarkers(store, running_for=config.time_limit_ms / 1000 + 15)
@@ -188,7 +208,22 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     runtime = Runtime(config, app, store, directory, processing, projector, inbox, broker,
                       actors, dispatcher, sweeper, SpentStates(store), accounts, notifier,
                       imports=imports)
-    runtime.onboarding = Onboarding(app, directory, runtime.webhook_address, EVENTS)
-    runtime.app_store = AppStore(app, directory, runtime.onboarding)
+
+    def unfinished(conn_id):
+        projector.catch_up()  # a document taken in a moment ago is sent on too
+        return queries.unfinished_documents(store, conn_id)
+
+    runtime.pausing = Pausing(directory, unfinished, actors.process.send)
+    runtime.onboarding = Onboarding(app, directory, runtime.pausing, runtime.webhook_address,
+                                    EVENTS)
+    runtime.app_store = AppStore(app, directory, runtime.onboarding, runtime.pausing)
     runtime.import_runner = ImportRunner(broker, imports, actors, prefix=config.queue_prefix)
+    runtime.dry_runs = DryRuns(app, lambda conn_id, first, last: dry_run_candidates(
+        store, conn_id, first, last))
+    runtime.corrections = Corrections(app, directory, lease=processing.lease,
+                                      settle_window=config.settle_window)
+    runtime.apply_draft = ApplyDraft(app, directory, processing, runtime.dry_runs,
+                                     runtime.corrections)
+    runtime.correction_runner = CorrectionRunner(broker, runtime.corrections,
+                                                 prefix=config.queue_prefix)
     return runtime

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import click
 
 from web.config import ConfigError, from_environment
+from web.dryrun_command import dryrun
 from web.preview_command import preview
 from web.reconcile_command import reconcile
 from web.users_command import connection_id_named, users
@@ -27,24 +27,53 @@ def _config():
         raise click.ClickException(str(error)) from None
 
 
+def _reachable_config():
+    """The configuration, once its database answers (else one line, not a traceback after the
+    pool's 30 s wait)."""
+    from web.doctor import database_problem, unreachable_database
+
+    config = _config()
+    reason = database_problem(config.database_url)
+    if reason:
+        raise click.ClickException(unreachable_database(config.database_url, reason))
+    return config
+
+
 def _runtime(database_threads: int = 0, **kwargs):
     from web.bootstrap import bootstrap
 
-    config = _config().with_(database_threads=database_threads)
+    config = _reachable_config().with_(database_threads=database_threads)
     if config.demo:
         click.echo(f"(koppel demo's database {config.database_url} and sandbox ledger "
                    f"{config.eboekhouden_url}; set KOPPEL_DATABASE_URL for another)", err=True)
     return bootstrap(config, **kwargs)
 
 
-@click.group()
+class _Koppel(click.Group):
+    """Turns a database that stops answering in the middle of a command into one line."""
+
+    def invoke(self, ctx):
+        from web.doctor import DATABASE_ERRORS, first_line, unreachable_database
+
+        try:
+            return super().invoke(ctx)
+        except DATABASE_ERRORS as error:
+            url = os.environ.get("KOPPEL_DATABASE_URL") or "(KOPPEL_DATABASE_URL)"
+            raise click.ClickException(unreachable_database(url, first_line(error))) from None
+
+
+@click.group(cls=_Koppel)
 @click.option("-v", "--verbose", is_flag=True, help="Log what the workers do.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
     """koppel: every CCV Shop order booked in your ledger exactly once, and explained."""
     _name_database_connections(ctx, f"koppel {ctx.invoked_subcommand or ''}".strip())
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from web.logging_setup import configure_logging
+
+    try:
+        configure_logging(verbose=verbose)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _name_database_connections(ctx: click.Context, name: str) -> None:
@@ -90,7 +119,7 @@ def serve(host: str, port: int) -> None:
     """The web process: webhooks and dashboard (and, embedded, the workers), on gunicorn."""
     from web.server import WebServer
 
-    config = _config()
+    config = _reachable_config()
     # A web process's threads that use the database: its request threads and the projector
     # (embedded also the document workers and the scheduler); its pools are that big.
     threads = config.web_threads + 1 + (config.worker_threads + 1 if config.embedded else 0)
@@ -475,7 +504,23 @@ def export_connection(name: str) -> None:
         runtime.stop()
 
 
+@main.command()
+def doctor() -> None:
+    """Check this installation: database, broker, secret key, each connection's credentials.
+
+    One line per check; the exit status is 1 when anything needs fixing."""
+    from web.doctor import examine
+
+    healthy = True
+    for finding in examine():
+        click.echo(finding.line())
+        healthy = healthy and finding.ok
+    if not healthy:
+        sys.exit(1)
+
+
 main.add_command(preview)
+main.add_command(dryrun)
 main.add_command(reconcile)
 main.add_command(users)
 

@@ -49,6 +49,8 @@ class Config:
     # a limit (empty: none).
     shop_rate_limit: str = "120/60"
     ledger_rate_limit: str = ""
+    # Who may read /metrics: a bearer token, or (empty) only clients on this machine.
+    metrics_token: str = ""
     # The threads of this process that use the database at once (the command knows: a worker
     # process its worker threads, the scheduler two); each store's pool is at most this big,
     # so an operator can count connections (README, "Database connections"). 0: an embedded
@@ -129,6 +131,7 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         support_email=environ.get("KOPPEL_SUPPORT_EMAIL", ""),
         ratelimit_storage_url=environ.get("KOPPEL_RATELIMIT_STORAGE_URL", ""),
         ccv_app_secret=environ.get("KOPPEL_CCV_APP_SECRET", ""),
+        metrics_token=environ.get("KOPPEL_METRICS_TOKEN", ""),
     )
     return _demo_if_left(config, environ, var_dir)
 
@@ -237,3 +240,26 @@ def persistence_env(database_url: str, pool_size: int = 8) -> dict[str, str]:
         "POSTGRES_PASSWORD": params["password"], "POSTGRES_POOL_SIZE": "1",
         "POSTGRES_MAX_OVERFLOW": str(max(0, pool_size - 1)), "POSTGRES_LOCK_TIMEOUT": "10",
     }
+
+
+@dataclass(frozen=True)
+class LogChoice:
+    json: bool
+    level: int
+
+
+def log_choice(environ: Mapping[str, str], verbose: bool = False) -> LogChoice:
+    """KOPPEL_LOG_FORMAT (json or text) and KOPPEL_LOG_LEVEL; by default JSON lines wherever
+    koppel runs as a service (PostgreSQL or a broker), readable text for the embedded demo."""
+    import logging
+
+    production = bool(environ.get("KOPPEL_BROKER_URL")) or not (
+        environ.get("KOPPEL_DATABASE_URL") or DEFAULT_DATABASE_URL).startswith("sqlite")
+    chosen = (environ.get("KOPPEL_LOG_FORMAT") or ("json" if production else "text")).lower()
+    if chosen not in ("json", "text"):
+        raise ConfigError(f"KOPPEL_LOG_FORMAT must be json or text, not {chosen!r}")
+    raw = (environ.get("KOPPEL_LOG_LEVEL") or ("INFO" if verbose else "WARNING")).upper()
+    level = logging.getLevelName(raw)
+    if not isinstance(level, int):
+        raise ConfigError(f"KOPPEL_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {raw!r}")
+    return LogChoice(json=chosen == "json", level=level)

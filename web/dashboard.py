@@ -25,7 +25,8 @@ from application.errors import KoppelError
 from domain.access import Action, reason_required
 from domain.document import DocumentError
 from projections import queries
-from web import access, i18n
+from projections.activity import activity
+from web import access, charts, i18n
 from web.audit import document_history
 
 blueprint = Blueprint("dashboard", __name__)
@@ -65,6 +66,11 @@ def page_url(**changes) -> str:
     return request.path + ("?" + urlencode(args) if args else "")
 
 
+# Said on the error page, in the page's language (web/errors.py shows a refusal's own reason).
+DATE_PROBLEMS = {"from": _l("from must be a date like 2026-03-14"),
+                 "to": _l("to must be a date like 2026-03-14")}
+
+
 def _date_arg(name: str) -> date | None:
     value = request.args.get(name)
     if not value:
@@ -72,7 +78,7 @@ def _date_arg(name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        abort(400, f"{name} must be a date like 2026-03-14")
+        abort(400, str(DATE_PROBLEMS[name]))
 
 
 def _page(page: str, action: Action = Action.VIEW):
@@ -81,7 +87,7 @@ def _page(page: str, action: Action = Action.VIEW):
             _runtime().store, page, limit=PAGE_SIZE, after=request.args.get("after"),
             date_from=_date_arg("from"), date_to=_date_arg("to"), scope=access.scope(action))
     except ValueError:
-        abort(400, "after must be the cursor of a page's next link, as koppel made it")
+        abort(400, _("after must be the cursor of a page's next link, as koppel made it"))
 
 
 def _connection(row: dict) -> dict:
@@ -94,18 +100,41 @@ def _connection(row: dict) -> dict:
                 start_date=connection.span.start_date)
 
 
+def _problem_nl(connection_id: str) -> str | None:
+    """The refused credentials' problem in Dutch (the read model keeps the English)."""
+    connection = _runtime().app.find_connection(UUID(connection_id))
+    return connection.credentials_problem_nl if connection is not None else None
+
+
 @blueprint.get("/")
 def home():
     if access.me().may(Action.ACCOUNTS):  # an admin looks after people, not documents
         return redirect(url_for("people.people"))
     runtime = _runtime()
     scope = access.scope()
-    connections = [dict(_connection(c), manage=access.me().may(Action.MANAGE, c["id"]))
+    connections = [dict(_connection(c), problem_nl=_problem_nl(c["id"]),
+                        manage=access.me().may(Action.MANAGE, c["id"]))
                    for c in queries.connections(runtime.store, scope)]
     for c in connections:
         c["shared_with"] = queries.shared_with(runtime.store, c["id"]) if c["manage"] else []
     return render_template("home.html", connections=connections,
-                           missed=queries.missed_webhooks(runtime.store, scope))
+                           missed=queries.missed_webhooks(runtime.store, scope),
+                           **_pictures(scope))
+
+
+def _pictures(scope) -> dict:
+    """The Overview's charts (projections/activity.py, web/charts.py)."""
+    found = activity(_runtime().store, scope=scope, timezone_name=i18n.TIMEZONE)
+
+    def day_title(day) -> str:
+        return _("%(day)s: %(booked)s booked, %(failed)s failed", day=i18n.day(day.day),
+                 booked=day.booked, failed=day.failed)
+
+    return {"days_chart": charts.stacked_days(found.days, day_title),
+            "waiting_chart": charts.horizontal(
+                found.waiting, lambda key: i18n.label(key, {**i18n.STATUSES, **i18n.WAITING_FOR})),
+            "totals": {"booked": sum(d.booked for d in found.days),
+                       "failed": sum(d.failed for d in found.days)}}
 
 
 @blueprint.get("/<any(report, errors, open, payments):page>")

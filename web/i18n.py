@@ -42,11 +42,13 @@ KNOWN_MESSAGES = (
     N_("uninstalled in the CCV App Store"),
     N_("A password has at least 10 characters."),  # web/appstore.py's account form
     N_("That e-mail has a koppel account: give its password."),
+    N_("This shop's connection was removed from koppel, so it cannot be installed again. "
+       "Ask koppel's support for help."),  # application/app_store.py
 )
 
 STATUSES = {
     "received": _l("Received"), "waiting": _l("Waiting"), "checked": _l("Checked"),
-    "debtor_resolved": _l("Customer found"), "posting": _l("Posting"),
+    "debtor_resolved": _l("Customer determined"), "posting": _l("Posting"),
     "posted": _l("Posted"), "failed": _l("Failed"), "interrupted": _l("Interrupted"),
     "before_start": _l("Before the start date"),
 }
@@ -66,7 +68,7 @@ EVENTS = {
     "FetchFailed": _l("Not given by the shop"),
     "Refreshed": _l("Changed in the shop"),
     "Checked": _l("Checked against the rules"),
-    "DebtorResolved": _l("Customer found in the ledger"),
+    "DebtorResolved": _l("Customer found in the ledger"),  # see DEBTOR_ACTIONS
     "PostingStarted": _l("Posting started"),
     "PostingInterrupted": _l("Posting interrupted"),
     "LookedUp": _l("Looked up in the ledger"),
@@ -77,7 +79,28 @@ EVENTS = {
     "PaymentInterrupted": _l("Payment posting interrupted"),
     "PaymentPosted": _l("Payment posted"),
     "PaymentFailed": _l("Payment failed"),
+    "Correction.Requested": _l("Correction requested after a settings change"),
+    "Correction.Started": _l("Correction posting started"),
+    "Correction.Interrupted": _l("Correction posting interrupted"),
+    "Correction.LookedUp": _l("Correction looked up in the ledger"),
+    "Correction.Posted": _l("Correction posted in the ledger"),
+    "Correction.Failed": _l("Correction failed"),
 }
+
+# R6: an existing relation matched by e-mail (R6.2), a new one (R6.3), or the payment method's
+# fixed debtor (R6.1). koppel never changes an existing relation.
+DEBTOR_ACTIONS = {"matched": _l("Customer found in the ledger"),
+                  "created": _l("Customer created in the ledger"),
+                  "fixed": _l("Booked on the payment method's fixed customer")}
+
+
+def event_label(event: dict) -> str:
+    """An event of a document's history in the merchant's words."""
+    if event["event"] == "DebtorResolved":
+        action = (event["fields"].get("relation") or {}).get("action")
+        if action in DEBTOR_ACTIONS:
+            return str(DEBTOR_ACTIONS[action])
+    return label(event["event"], EVENTS)
 
 
 def select_locale() -> str:
@@ -193,7 +216,7 @@ def init_app(app: Flask) -> None:
         return {"lang": language(), "languages": LANGUAGES, "label": label,
                 "in_language": in_language, "STATUSES": STATUSES, "KINDS": KINDS,
                 "SCOPES": SCOPES, "WAITING_FOR": WAITING_FOR, "EVENTS": EVENTS,
-                "ROLES": ROLES}
+                "ROLES": ROLES, "event_label": event_label}
 
 
 def compile_catalog(po: Path = CATALOG) -> bytes:

@@ -27,6 +27,7 @@ from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 
 from web.config import Config
+from web.logging_setup import koppel_formatter
 from web.logs import redact, redact_loggers
 
 # Seconds an idle kept-alive connection stays open (also what a connection that has sent
@@ -73,6 +74,10 @@ class RedactingLogger(Logger):
     def setup(self, cfg):
         super().setup(cfg)
         redact_loggers("gunicorn.error")
+        koppel = koppel_formatter()  # JSON in production, like every other line
+        if koppel is not None:
+            for handler in (*self.error_log.handlers, *self.access_log.handlers):
+                handler.setFormatter(koppel)
 
     def exception(self, msg, *args, **kwargs):
         if isinstance(sys.exc_info()[1], TimeoutError):  # a stalled client: one line, no trace

@@ -12,7 +12,10 @@ from uuid import UUID
 
 import dramatiq
 from dramatiq.errors import Retry
+from eventsourcing.application import AggregateNotFoundError
+from structlog.contextvars import bind_contextvars
 
+from application.connections import UnknownConnection
 from application.errors import TransientError
 from application.processing import ClaimHeld, Processing, WaitingForReconnect
 from workers.inbox import Inbox
@@ -83,6 +86,7 @@ class Actors:
 
     def _intake(self, connection_id: str, kind: str, shop_id: int, via: str,
                 inbox_id: int | None = None) -> None:
+        bind_contextvars(connection_id=connection_id, kind=kind, shop_id=shop_id, via=via)
         intake = Intake(connection_id, kind, int(shop_id))
         token = self.markers.start(intake)
         if token is None:
@@ -91,6 +95,9 @@ class Actors:
         newest = self.inbox.newest_pending(connection_id, kind, shop_id)
         try:
             doc_id = self.processing.intake(UUID(connection_id), kind, int(shop_id), via)
+        except UnknownConnection:
+            log.info("%s %s: its connection was removed; nothing taken in", kind, shop_id)
+            doc_id = None
         except TransientError as error:
             log.info("intake of %s %s waits: %s", kind, shop_id, error.message)
             self.markers.retry_later(intake, token)
@@ -109,9 +116,14 @@ class Actors:
                                           delay=AGAIN_DELAY_MS)
 
     def _process(self, document_id: str, recheck_payment: bool = False) -> None:
+        bind_contextvars(document_id=document_id)
         try:
             outcome = self.processing.process(UUID(document_id),
                                               recheck_payment=recheck_payment)
+        except (UnknownConnection, AggregateNotFoundError):
+            log.info("document %s: its connection was removed (or its history erased); "
+                     "nothing booked", document_id)
+            return
         except TransientError as error:
             log.info("document %s waits: %s", document_id, error.message)
             _retry(error, self.processing.claim_lease)

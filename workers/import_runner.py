@@ -15,6 +15,7 @@ from uuid import UUID
 
 import dramatiq
 
+from application.connections import UnknownConnection
 from application.history_import import HistoryImports
 from domain.history_import import ImportState
 from workers.actors import Actors
@@ -37,9 +38,13 @@ class ImportRunner:
 
     def _run(self, import_id: str) -> None:
         started = time.monotonic()
-        imported = self.imports.run(
-            UUID(import_id), process=lambda doc_id: self.actors.process.send(str(doc_id)),
-            keep_going=lambda: time.monotonic() - started < SLICE_SECONDS)
+        try:
+            imported = self.imports.run(
+                UUID(import_id), process=lambda doc_id: self.actors.process.send(str(doc_id)),
+                keep_going=lambda: time.monotonic() - started < SLICE_SECONDS)
+        except UnknownConnection:  # removed meanwhile: nothing more is taken in
+            log.info("import %s: its connection was removed; stopped", import_id)
+            return
         if imported.state == ImportState.RUNNING:
             self.run.send(import_id)  # the next slice
         log.info("import %s: %s at %d of %d", import_id, imported.state, imported.position,

@@ -33,6 +33,8 @@ DECISIONS = {
     "auth.reset": "public",
     "auth.sign_out": "signed in",
     "webhooks.receive": "webhook token",
+    "metrics": "no sign-in: loopback without a proxy, or KOPPEL_METRICS_TOKEN (web/metrics)",
+    "openapi.openapi": "public (the description; the API it describes asks for sign-in)",
     "dashboard.home": "list",
     "dashboard.documents": "list",
     "dashboard.documents_json": "list",
@@ -44,6 +46,12 @@ DECISIONS = {
     "connect.callback": "connection: manage",
     "sharing.share": "connection: manage",
     "sharing.unshare": "connection: manage",
+    "configure.settings_page": "connection: read (an accountant's page is read-only)",
+    "configure.save_settings": "connection: manage (support says why)",
+    "configure.remove_page": "connection: manage",
+    "configure.remove": "connection: manage (support says why)",
+    "configure.pause": "connection: manage (support says why)",
+    "configure.resume": "connection: manage (support says why)",
     "documents_actions.process_selection": "documents: manage (support says why)",
     "documents_actions.report_problem": "document: manage",
     "search.search": "list",
@@ -61,6 +69,10 @@ DECISIONS = {
     "onboarding.start_import": "connection: manage",
     "onboarding.pause_or_resume": "connection: manage",
     "onboarding.import_progress": "connection: manage",
+    "settings_dry_run.draft_page": "connection: export (accountant too)",
+    "settings_dry_run.compare": "connection: export (accountant too)",
+    "settings_dry_run.correction_list": "connection: export (accountant too)",
+    "settings_dry_run.apply": "connection: manage, with a reason",
     "appstore.handshake": "App Store signature (tests/e2e/test_app_store.py)",
     "appstore.install": "App Store signature (tests/e2e/test_app_store.py)",
     "appstore.uninstall": "App Store signature (tests/e2e/test_app_store.py)",
@@ -291,6 +303,19 @@ def test_public_pages_and_the_webhook_work_for_everyone(scene, role):
     assert client.post(foreign, json=body).status_code == 404  # A's token is not B's
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_metrics_and_the_api_description_keep_their_own_rules(scene, role):
+    client = scene.clients[role]
+    described = client.get("/api/openapi.json")
+    assert described.status_code == 200 and "/api/counts" in described.get_json()["paths"]
+    # the test client is on loopback and came through no proxy: Prometheus' case, no sign-in
+    scraped = client.get("/metrics")
+    assert scraped.status_code == 200 and "koppel_" in scraped.get_data(as_text=True)
+    # through a proxy it is refused, and signing in does not change that
+    forwarded = client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert forwarded.status_code == 404
+
+
 def _every_route(scene):
     """Each rule with its arguments filled from the scene, once for each method."""
     values = {"doc_id": scene.documents["A", "posted"], "connection_id": scene.connections["A"],
@@ -437,6 +462,165 @@ def test_each_person_chooses_their_own_notifications(scene, role):
     else:
         assert response.status_code == 200 and 'id="notice-digest"' in response.get_data(
             as_text=True)
+
+
+# Issue 13.2: the dry run of a settings draft and its correction list are for whoever may
+# export (the accountant too); applying the draft for whoever may manage, with a reason.
+EXPORT = {"anonymous": set(), "merchant A": {"A"}, "merchant B": {"B"},
+          "accountant of A": {"A"}, "support": BOTH, "admin": set()}
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_trying_and_applying_a_settings_draft(scene, role, target):
+    import tomli_w
+
+    from application.apply_draft import without_secrets
+
+    client, conn = scene.clients[role], scene.connections[target]
+    app = scene.h.runtime.app
+    stored = app.find_connection(UUID(conn))
+    draft = tomli_w.dumps(without_secrets(stored.settings))
+    before = len(app.history(UUID(conn)))
+
+    def post(path: str, **data):
+        data = {"draft": draft, "from": "2020-01-01", "to": "2020-12-31", **data}
+        if role != "anonymous":
+            data["csrf_token"] = _form_token(client)
+        return client.post(f"/connections/{conn}/settings/dry-run{path}", data=data)
+
+    answers = {"page": client.get(f"/connections/{conn}/settings/dry-run"),
+               "compare": post(""), "list": post("/list.csv"),
+               "apply without a reason": post("/apply"),
+               "apply": post("/apply", reason=f"{role} tries the matrix")}
+    if target in EXPORT[role]:
+        page = answers["page"].get_data(as_text=True)
+        assert answers["page"].status_code == 200 and 'id="draft"' in page
+        for secret in ("demo-public-key", "demo-shop-secret", "enc:"):
+            assert secret not in page  # a draft never shows a credential
+        assert answers["compare"].status_code == 200
+        assert answers["list"].status_code == 200
+        assert answers["list"].mimetype == "text/csv"
+    else:
+        for name in ("page", "compare", "list"):
+            assert _refused(role, answers[name]), (name, answers[name].status_code)
+    if target in MANAGE[role]:
+        assert answers["apply without a reason"].status_code == 400
+        assert answers["apply"].status_code == 200
+        assert "Settings version" in answers["apply"].get_data(as_text=True)
+    else:
+        for name in ("apply without a reason", "apply"):
+            assert _refused(role, answers[name]), (name, answers[name].status_code)
+        assert len(app.history(UUID(conn))) == before  # nothing recorded
+
+
+# -- the Settings page (issue 10) -------------------------------------------------------------
+
+def _with_token(role: str, client, data: dict) -> dict:
+    return data if role == "anonymous" else {**data, "csrf_token": _form_token(client)}
+
+
+def _support_reason(role: str) -> dict:
+    return {"reason": "ticket 4712: the merchant asked"} if role == "support" else {}
+
+
+def _events(scene, conn: str) -> list:
+    return scene.h.runtime.app.history(UUID(conn))
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_the_settings_page(scene, role, target):
+    response = scene.clients[role].get(f"/connections/{scene.connections[target]}/settings")
+    if target not in READ[role]:
+        assert _refused(role, response), response.status_code
+        return
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    if target in MANAGE[role]:
+        assert 'id="save"' in page and 'id="pause"' in page and 'id="remove-link"' in page
+        assert 'id="read-only"' not in page
+        assert ('id="save-reason"' in page) == (role == "support")
+    else:  # the accountant reads the settings and has nothing to change them with
+        assert 'id="read-only"' in page and "disabled" in page
+        assert not any(f'id="{button}' in page for button in ("save", "pause", "resume",
+                                                               "remove-link"))
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_saving_settings(scene, role, target):
+    client, conn = scene.clients[role], scene.connections[target]
+    before = len(_events(scene, conn))
+    response = client.post(f"/connections/{conn}/settings", data=_with_token(
+        role, client, {"shop.timezone": "Mars/Olympus", **_support_reason(role)}))
+    if target in MANAGE[role]:  # past the door: the invalid time zone is what is refused
+        assert response.status_code == 422
+        assert "Mars/Olympus" in response.get_data(as_text=True)
+    else:
+        assert _refused(role, response), response.status_code
+    assert len(_events(scene, conn)) == before
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_the_remove_page_and_removing(scene, role, target):
+    client, conn = scene.clients[role], scene.connections[target]
+    page = client.get(f"/connections/{conn}/remove")
+    before = len(_events(scene, conn))
+    # no choice between keeping and erasing the history: refused past the door, not removed
+    response = client.post(f"/connections/{conn}/remove", data=_with_token(
+        role, client, {"name": "Demo shop", **_support_reason(role)}))
+    if target in MANAGE[role]:
+        assert page.status_code == 200 and response.status_code == 422
+        assert "Choose whether to keep or erase the history." in response.get_data(as_text=True)
+    else:
+        assert _refused(role, page) and _refused(role, response), (page.status_code,
+                                                                   response.status_code)
+    assert len(_events(scene, conn)) == before
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_pausing_and_resuming(scene, role, target):
+    client, conn = scene.clients[role], scene.connections[target]
+    before = len(_events(scene, conn))
+    reason = _support_reason(role).get("reason", "stocktaking")
+    paused = client.post(f"/connections/{conn}/pause",
+                         data=_with_token(role, client, {"reason": reason}))
+    was_paused = scene.h.runtime.connections.get(UUID(conn)).paused
+    resumed = client.post(f"/connections/{conn}/resume",
+                          data=_with_token(role, client, _support_reason(role)))
+    events = [(type(e).__name__, e.by) for e in _events(scene, conn)[before:]]
+    if target in MANAGE[role]:
+        by = client.email + (f" ({reason})" if role == "support" else "")
+        assert paused.status_code == 303 and resumed.status_code == 303
+        assert was_paused == reason
+        assert events == [("Paused", by), ("Resumed", by)]
+    else:
+        assert _refused(role, paused) and _refused(role, resumed)
+        assert was_paused is None and events == []
+
+
+def test_support_must_say_why_they_change_a_merchants_connection(scene):
+    client, conn = scene.clients["support"], scene.connections["B"]
+    before = len(_events(scene, conn))
+    paused = client.post(f"/connections/{conn}/pause",
+                         data={"reason": " ", "csrf_token": _form_token(client)})
+    saved = client.post(f"/connections/{conn}/settings",
+                        data={"shop.timezone": "Europe/Brussels",
+                              "csrf_token": _form_token(client)})
+    removed = client.post(f"/connections/{conn}/remove", data={
+        "history": "keep", "csrf_token": _form_token(client)})
+    assert paused.status_code == 303 and scene.h.runtime.connections.get(UUID(conn)).paused \
+        is None
+    assert saved.status_code == 422 and 'id="reason-missing"' in saved.get_data(as_text=True)
+    assert removed.status_code == 422
+    assert "Say why you remove this merchant's connection." in removed.get_data(as_text=True)
+    assert len(_events(scene, conn)) == before  # nothing paused, saved or removed
+
+
+def test_a_settings_post_without_the_csrf_token_is_refused(scene):
+    conn = scene.connections["A"]
+    response = scene.clients["merchant A"].post(f"/connections/{conn}/pause",
+                                                data={"reason": "no token"})
+    assert response.status_code == 400
+    assert scene.h.runtime.connections.get(UUID(conn)).paused is None
 
 
 # -- reconciliation (issue 13.1) ---------------------------------------------------------------

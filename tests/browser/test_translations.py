@@ -11,6 +11,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 import web
+from tests.harness import Harness
 from web.i18n import CATALOG, compile_catalog
 
 METHODS = [("templates/**.html", "jinja2"), ("*.py", "python")]
@@ -40,8 +41,6 @@ def test_the_compiled_catalog_is_the_current_one():
 
 
 def test_the_language_comes_from_the_query_then_the_cookie_then_the_browser(sqlite_url):
-    from tests.harness import Harness
-
     h = Harness(sqlite_url)
     try:
         client = h.merchant
@@ -51,9 +50,29 @@ def test_the_language_comes_from_the_query_then_the_cookie_then_the_browser(sqli
         asked = client.get("/errors?lang=nl")
         assert "<h1>Fouten</h1>" in asked.get_data(as_text=True)
         assert "lang=nl" in asked.headers["Set-Cookie"]
-        assert "<h1>Openstaand</h1>" in client.get("/open").get_data(as_text=True)  # cookie
+        assert "<h1>Nog te boeken</h1>" in client.get("/open").get_data(as_text=True)  # cookie
         english = client.get("/open?lang=en", headers={"Accept-Language": "nl"})
         assert '<html lang="en">' in english.get_data(as_text=True)
         assert "<h1>Open</h1>" in client.get("/open?lang=xx").get_data(as_text=True)
     finally:
         h.close()
+
+
+def test_the_debtor_step_says_how_the_customer_was_found_in_the_merchants_words(sqlite_url):
+    """R6: matched by e-mail (R6.2), created (R6.3) or the payment method's fixed debtor
+    (R6.1); koppel never changes an existing relation, so no label may say it did."""
+    from flask_babel import force_locale
+
+    from web.i18n import event_label
+
+    h = Harness(sqlite_url)
+    try:
+        with h.web.test_request_context(), force_locale("nl"):
+            said = {action: event_label({"event": "DebtorResolved",
+                                         "fields": {"relation": {"action": action}}})
+                    for action in ("matched", "created", "fixed")}
+    finally:
+        h.close()
+    assert said == {"matched": "Debiteur gevonden in de boekhouding",
+                    "created": "Debiteur aangemaakt in de boekhouding",
+                    "fixed": "Geboekt op de vaste debiteur van de betaalmethode"}

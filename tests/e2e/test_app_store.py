@@ -102,7 +102,7 @@ def test_a_call_not_signed_with_the_app_secret_is_refused(store, path):
     body = b'{"api_public": "x", "api_secret": "y", "api_root": "https://evil.test", ' \
            b'"return_url": "https://evil.test"}'
     forged = app_hash("another-secret", f"{PUBLIC_URL}{path}", body)
-    for headers in ({"x-hash": forged}, {}):
+    for headers in ({"x-hash": forged}, {}, {"x-hash": forged[:-1] + "é"}):
         answer = store.client.post(path, data=body, headers={**headers,
                                                              "content-type": "application/json"})
         assert answer.status_code == 403
@@ -112,8 +112,11 @@ def test_a_call_not_signed_with_the_app_secret_is_refused(store, path):
 def test_an_install_link_not_signed_by_the_app_store_is_refused(store):
     store.shop.post("/__sandbox/appstore/install", json=URLS)  # a real handshake came first
     forged = app_hash("another-secret", URLS["install_url"], "demo-public-key")
-    answer = store.client.get(f"/ccv/install?api_public=demo-public-key&x-hash={forged}")
-    assert answer.status_code == 403 and _installed(store) is None
+    for x_hash in (forged, forged[:-1] + "é"):  # not even a hex digit: refused all the same
+        answer = store.client.get("/ccv/install", query_string={
+            "api_public": "demo-public-key", "x-hash": x_hash})
+        assert answer.status_code == 403
+    assert _installed(store) is None
 
 
 def test_a_handshake_that_lacks_the_keys_is_refused_and_records_nothing(store):
@@ -152,3 +155,45 @@ def test_someone_with_an_account_signs_in_to_take_the_shop(store):
 
 def test_the_account_form_needs_an_install_first(store):
     assert store.web.test_client().get("/ccv/account").status_code == 404
+
+
+def test_a_connection_removed_in_koppel_is_not_installed_again_and_its_uninstall_is_answered(
+        store):
+    from application import removal
+
+    _install(store, store.merchant)
+    connection = _installed(store)
+    removal.remove(store.runtime.connections, lambda conn_id: [], connection.id, by="m",
+                   erase=False)
+    events = len(store.runtime.app.history(connection.id))
+    answer = store.shop.post("/__sandbox/appstore/uninstall", json=URLS).json()
+    assert answer["uninstall_status"] == 200  # the App Store only informs: answered all the same
+    for lang, said in (("en", "was removed from koppel"), ("nl", "uit koppel verwijderd")):
+        store.merchant.get(f"/?lang={lang}")  # the language is remembered for the install page
+        again = _install(store, store.merchant)
+        assert again.status_code == 400 and said in again.get_data(as_text=True)
+    assert _installed(store).removed
+    assert len(store.runtime.app.history(connection.id)) == events  # nothing paused or changed
+
+
+def test_the_settings_page_says_why_an_installed_connection_waits_in_the_page_language(store):
+    _install(store, store.merchant)
+    connection = _installed(store)
+    settings = f"/connections/{connection.id}/settings"
+    english = store.merchant.get(f"{settings}?lang=en").get_data(as_text=True)
+    dutch = store.merchant.get(f"{settings}?lang=nl").get_data(as_text=True)
+    assert 'id="paused"' in english and "(ledger not connected yet)" in english
+    assert 'id="paused"' in dutch and "ledger not connected yet" not in dutch
+    # the Settings page and the connection page link to each other
+    assert f'href="/connections/{connection.id}" id="connection-link"' in dutch
+    page = store.merchant.get(f"/connections/{connection.id}").get_data(as_text=True)
+    assert f'href="{settings}" id="settings-link"' in page
+
+
+def test_the_app_stores_calls_are_not_answered_with_the_merchants_error_pages(store):
+    body = b"not json"
+    signed = app_hash(APP_SECRET, f"{PUBLIC_URL}/ccv/handshake", body)
+    answer = store.client.post("/ccv/handshake", data=body, headers={"x-hash": signed})
+    assert answer.status_code == 400 and b"koppel" not in answer.data  # not koppel's page
+    page = store.merchant.get("/no-such-page?lang=nl")  # a person still gets the page
+    assert page.status_code == 404 and "Pagina" in page.get_data(as_text=True)

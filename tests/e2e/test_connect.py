@@ -80,9 +80,9 @@ def test_a_new_token_is_saved_sealed_and_used(harness):
 
 def test_a_paused_connection_takes_documents_in_and_books_them_once_resumed(
         harness, paid_domestic_orders):
-    onboarding, conn_id = harness.runtime.onboarding, harness.connection.id
-    assert onboarding.pause(conn_id, by="merchant", reason="on holiday")
-    assert not onboarding.pause(conn_id, by="merchant", reason="again")
+    pausing, conn_id = harness.runtime.pausing, harness.connection.id
+    assert pausing.pause(conn_id, by="merchant", reason="on holiday")
+    assert not pausing.pause(conn_id, by="merchant", reason="again")
     processing = harness.runtime.processing
     shop_id = harness.put_order(paid_domestic_orders(1, seed=51)[0])["id"]
     doc_id = processing.intake(conn_id, "order", shop_id, "webhook")
@@ -91,7 +91,7 @@ def test_a_paused_connection_takes_documents_in_and_books_them_once_resumed(
     with pytest.raises(ConnectionPaused):
         processing.process(doc_id)
     assert harness.mutations() == [] and harness.rows()[0]["status"] == "received"
-    assert onboarding.resume(conn_id, by="merchant")
+    assert pausing.resume(conn_id, by="merchant")
     assert processing.process(doc_id).status == "posted"
 
 

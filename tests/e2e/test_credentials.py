@@ -28,6 +28,9 @@ def test_an_expired_token_makes_documents_wait_until_it_works_again(harness,
     assert problem.startswith("ledger: ") and "e-Boekhouden API token has expired" in problem
     page = harness.merchant.get("/").get_data(as_text=True)
     assert "Reconnect needed" in page and "Documents wait" in page
+    dutch = harness.merchant.get("/?lang=nl").get_data(as_text=True)
+    assert "Uw API-token van e-Boekhouden is verlopen" in dutch
+    assert "has expired" not in dutch
     assert harness.merchant.get("/errors").get_data(as_text=True).count("href=\"/documents/") == 0
 
     harness.ledger.post("/__sandbox/token/renew").raise_for_status()  # end date extended

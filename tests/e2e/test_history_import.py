@@ -186,3 +186,16 @@ def test_an_importer_killed_midway_loses_nothing_and_books_nothing_twice(sqlite_
     finally:
         h.clear_faults()
         h.close()
+
+
+def test_an_import_whose_connection_was_removed_stops_and_takes_nothing_in(harness):
+    from application import removal
+
+    _start_today(harness)
+    _history(harness, 12, seed=43, failing_share=0.0, unpaid_share=0.0)
+    imported = harness.runtime.imports.start(harness.connection.id, MARCH_ON, by="test")
+    assert imported.remaining  # documents to take in
+    removal.remove(harness.runtime.connections, lambda conn_id: [], harness.connection.id,
+                   by="m", erase=False)
+    harness.runtime.import_runner.run.fn(str(imported.id))  # a worker's slice: no error raised
+    assert harness.rows() == [] and harness.mutations() == []

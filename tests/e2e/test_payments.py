@@ -118,6 +118,46 @@ def test_an_amount_mismatch_fails_the_payment(h, paid_domestic_orders):
     assert len(h.mutations(3)) == 1  # only the one by hand
 
 
+
+def _pay_by_hand(h: Harness, document, amount: Decimal, description: str) -> None:
+    relation = document.relation["id"]
+    h.runtime.connections.ledger(h.connection).create_mutation({
+        "type": "3", "date": document.booking["date"], "ledgerId": "1100",
+        "relationId": relation, "invoiceNumber": document.number, "description": description,
+        "rows": [{"ledgerId": "1300", "vatCode": "GEEN", "amount": amount,
+                  "invoiceNumber": document.number, "relationId": relation}]})
+
+
+def test_a_payment_booked_by_hand_is_not_taken_for_koppels_own(h, paid_domestic_orders):
+    """No open item may mean koppel's payment is there already (a restored backup older than
+    it, tests/e2e/test_backup_restore.py), so koppel looks; a payment someone booked by hand
+    has another description and is not counted as koppel's: the payment fails, to be looked
+    at, and nothing is booked."""
+    document = _posted_without_payment(h, paid_domestic_orders(1)[0])
+    _pay_by_hand(h, document, Decimal(document.booking["total_incl"]), "by hand")
+    h.runtime.processing.process(document.id, recheck_payment=True)
+    document = h.runtime.app.document(document.id)
+    assert document.payment_failure["code"] == "PAYMENT_NO_OPEN_ITEM"
+    [looked] = [e for e in h.runtime.app.history(document.id)
+                if type(e).__name__ == "LookedUp" and e.subject == "payment"]
+    assert looked.found is None
+    assert len(h.mutations(3)) == 1  # only the one by hand
+
+
+def test_koppels_own_payment_found_without_an_open_item_is_recorded(h, paid_domestic_orders):
+    """The same with koppel's own description (what an attempt this event store does not
+    know booked): found by lookup, not failed and not booked again."""
+    document = _posted_without_payment(h, paid_domestic_orders(1)[0])
+    connection = h.runtime.connections.get(h.connection.id)
+    request = payment_request(document.kind, Booking.from_dict(document.booking),
+                              connection.settings, document.relation["id"])
+    h.runtime.connections.ledger(h.connection).create_mutation(request["body"])
+    h.runtime.processing.process(document.id, recheck_payment=True)
+    document = h.runtime.app.document(document.id)
+    assert document.payment_status == "posted" and document.payment_failure is None
+    assert h.runtime.app.history(document.id)[-1].found_by_lookup
+    assert len(h.mutations(3)) == 1
+
 def test_the_same_payment_on_two_workers_at_once_is_booked_once(h, paid_domestic_orders):
     document = _posted_without_payment(h, paid_domestic_orders(1)[0])
     h.arm(mode="latency", method="POST", path="/v1/mutation", seconds=0.5, count=4)

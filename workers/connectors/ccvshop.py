@@ -276,7 +276,10 @@ class CCVShopClient:
         if status in (401, 403):
             return CredentialsError(f"CCV Shop refused koppel's API key: {said}. Check the "
                                     "public key and secret (and this server's clock)",
-                                    code=code, detail=body)
+                                    code=code, detail=body,
+                                    message_nl=f"CCV Shop weigerde de API-sleutel van koppel: "
+                                    f"{said}. Controleer de publieke en de geheime sleutel (en "
+                                    "de klok van deze server)")
         if status == 404:
             return NotFoundError(text, code=code, detail=body)
         return RejectedError(text, code=code, detail=body)

@@ -397,6 +397,19 @@ class EBoekhoudenClient:
             self._ledger_ids[code] = int(match[0]["id"])
         return int(match[0]["id"])
 
+    def ledger_accounts(self) -> list[dict]:
+        """Every ledger account (``GET /v1/ledger``, all pages) as ``{code, description,
+        category}``, for the merchant to choose from on the Configuration page."""
+        return [{"code": str(item.get("code", "")), "description": item.get("description") or "",
+                 "category": item.get("category") or ""}
+                for item in self._all("/v1/ledger", {})]
+
+    def invoice_templates(self) -> list[str]:
+        """The names of the active invoice templates (``GET /v1/invoicetemplate``), for the
+        Configuration page."""
+        return sorted({str(t.get("name", "")).strip() for t in self._all("/v1/invoicetemplate", {})
+                       if t.get("active", True) and str(t.get("name", "")).strip()})
+
     def template_id(self, name: str) -> int:
         """The id of the invoice template with this name (``GET /v1/invoicetemplate``), cached;
         an active template wins over an inactive one of the same name."""

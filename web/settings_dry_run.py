@@ -1,0 +1,144 @@
+"""Try a settings change on history (issue 13.2): a draft of a connection's settings, a
+period, and what the rules would have booked with it next to what was booked.
+
+Who may do what (``domain.access``): the dry run and the correction list are ``EXPORT`` (the
+merchant on their own connections, an accountant on those shared with them, support on all);
+applying the draft is ``MANAGE`` (the merchant, support), always with a reason, which is
+recorded with the new settings version, every document run again and every correction. The
+ledger is never called in a request: documents and corrections go to the workers.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+import tomli_w
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_babel import gettext as _
+
+from application.apply_draft import DraftRefused, without_secrets
+from application.settings import SettingsError, load_settings_text
+from domain.access import Action
+from web import access
+from web.correction_list import to_csv, to_xlsx
+
+blueprint = Blueprint("settings_dry_run", __name__)
+
+MAX_DAYS = 366  # one request compares every document of the period
+MAX_DRAFT = 64 * 1024
+SHOWN = 200  # documents shown in detail on the page; the correction list has every one
+FORMATS = {
+    "csv": (to_csv, "text/csv; charset=utf-8"),
+    "xlsx": (to_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}
+
+
+def _runtime():
+    return current_app.extensions["koppel"]
+
+
+def _connection(connection_id: str, action: Action):
+    """The connection's aggregate when the signed-in person may do ``action`` on it (else
+    404, as for a connection that does not exist)."""
+    try:
+        conn_id = UUID(connection_id)
+    except ValueError:
+        abort(404)
+    access.require(action, conn_id)
+    aggregate = _runtime().app.find_connection(conn_id)
+    if aggregate is None:
+        abort(404)
+    return aggregate
+
+
+def _period() -> tuple[date, date] | None:
+    try:
+        start = date.fromisoformat(request.form.get("from") or "")
+        end = date.fromisoformat(request.form.get("to") or "")
+    except ValueError:
+        return None
+    if end < start or (end - start).days > MAX_DAYS:
+        return None
+    return start, end
+
+
+def _page(aggregate, draft_text: str, status: int = 200, **extra):
+    today = date.today()
+    return render_template(
+        "settings_dry_run.html", connection=aggregate, draft=draft_text,
+        date_from=request.form.get("from") or today.replace(month=1, day=1).isoformat(),
+        date_to=request.form.get("to") or today.isoformat(),
+        may_apply=access.me().may(Action.MANAGE, aggregate.id), shown=SHOWN, **extra), status
+
+
+def _compared(aggregate):
+    """The draft and the dry run of the posted form, or the page that says what is wrong."""
+    text = (request.form.get("draft") or "")[:MAX_DRAFT]
+    try:
+        draft = load_settings_text(text)
+    except SettingsError as error:
+        return None, None, _page(aggregate, text, 400, problems=error.problems)
+    if draft.name != aggregate.name:
+        return None, None, _page(aggregate, text, 400, problems=[
+            _("name: must stay %(name)s (the draft is for this connection)",
+              name=aggregate.name)])
+    period = _period()
+    if period is None:
+        return None, None, _page(aggregate, text, 400, problems=[
+            _("Choose the period's first and last day, at most a year apart.")])
+    result = _runtime().dry_runs.run(aggregate.id, draft, *period)
+    return draft, result, None
+
+
+@blueprint.get("/connections/<connection_id>/settings/dry-run")
+def draft_page(connection_id: str):
+    aggregate = _connection(connection_id, Action.EXPORT)
+    return _page(aggregate, tomli_w.dumps(without_secrets(aggregate.settings)))
+
+
+@blueprint.post("/connections/<connection_id>/settings/dry-run")
+def compare(connection_id: str):
+    aggregate = _connection(connection_id, Action.EXPORT)
+    _runtime().projector.catch_up()
+    draft, result, refused = _compared(aggregate)
+    if refused is not None:
+        return refused
+    return _page(aggregate, request.form["draft"], result=result)
+
+
+@blueprint.post("/connections/<connection_id>/settings/dry-run/list.<any(csv, xlsx):fmt>")
+def correction_list(connection_id: str, fmt: str):
+    aggregate = _connection(connection_id, Action.EXPORT)
+    draft, result, refused = _compared(aggregate)
+    if refused is not None:
+        return refused
+    render, mimetype = FORMATS[fmt]
+    name = f"koppel-corrections-{result.date_from}-{result.date_to}.{fmt}"
+    return Response(render(result, _), mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+@blueprint.post("/connections/<connection_id>/settings/dry-run/apply")
+def apply(connection_id: str):
+    aggregate = _connection(connection_id, Action.MANAGE)
+    reason = (request.form.get("reason") or "").strip()[:500]
+    text = (request.form.get("draft") or "")[:MAX_DRAFT]
+    if not reason:
+        return _page(aggregate, text, 400, problems=[
+            _("Say why the settings change: it is kept with your name.")])
+    draft, _result, refused = _compared(aggregate)
+    if refused is not None:
+        return refused
+    runtime = _runtime()
+    try:
+        applied = runtime.apply_draft.apply(
+            aggregate.id, draft, *_period(), by=access.me().email, reason=reason,
+            book_corrections=request.form.get("book_corrections") == "on",
+            queue=lambda doc_id: runtime.actors.process.send(str(doc_id)))
+    except DraftRefused as error:
+        return _page(aggregate, text, 400, problems=[str(error)])
+    for correction in applied.corrections:
+        runtime.correction_runner.book.send(str(correction))
+    return _page(runtime.app.find_connection(aggregate.id), text, applied=applied)
