@@ -6,6 +6,11 @@ book ``--orders`` generated paid orders of every scope, then deletes one booking
 another in the ledger's own screens (the fake's control API) and books one by hand under
 koppel's numbering. It times the reconciliation over the period, checks that it finds exactly
 those three with their kinds, prints the figures and drops the database.
+
+Measured 2026-11-30 on the shared 2-core machine (load average ~23), PostgreSQL, fakes on local
+ports: 2,000 orders reconciled in 7.5 s (shop list 2.9 s, koppel's read models 0.1 s, the
+ledger's 2,000 mutations listed and read 4.4 s, matching 0.1 s); all three found. Reading the
+ledger one mutation at a time took 88 s under the same load, hence ``connectors.reads``.
 """
 
 from __future__ import annotations
