@@ -9,8 +9,10 @@ those three with their kinds, prints the figures and drops the database.
 
 Measured 2026-11-30 on the shared 2-core machine (load average ~23), PostgreSQL, fakes on local
 ports: 2,000 orders reconciled in 7.5 s (shop list 2.9 s, koppel's read models 0.1 s, the
-ledger's 2,000 mutations listed and read 4.4 s, matching 0.1 s); all three found. Reading the
-ledger one mutation at a time took 88 s under the same load, hence ``connectors.reads``.
+ledger's 2,000 mutations listed and read 4.4 s, matching 0.1 s); all three found. Earlier runs
+under similar load: 87.8 s reading the ledger one mutation at a time with the sandbox shop
+rendering every order for each list page; 70.1 s with four reads at a time
+(``connectors.reads``), 59.6 s of it that shop fake's paging, since fixed.
 """
 
 from __future__ import annotations
