@@ -20,10 +20,13 @@ class Shop(Protocol):
     def fetch_invoice(self, invoice_id: int) -> dict:
         """R1.2: ``{"invoice": ..., "invoicerows": [...], "order": <linked order or None>}``."""
 
-    def list_orders(self, *, since: datetime | None = None) -> Iterator[dict]:
-        """Every order (the list items: at least ``id`` and ``create_date``), all pages."""
+    def list_orders(self, *, since: datetime | None = None,
+                    until: datetime | None = None) -> Iterator[dict]:
+        """Every order (the list items: at least ``id`` and ``create_date``), all pages;
+        ``since``/``until`` may widen to whole days, never narrow."""
 
-    def list_invoices(self, *, since: datetime | None = None) -> Iterator[dict]:
+    def list_invoices(self, *, since: datetime | None = None,
+                      until: datetime | None = None) -> Iterator[dict]:
         """Every invoice (the list items: at least ``id`` and ``create_date``), all pages."""
 
     def invoices_of_order(self, order_number: str) -> list[dict]:

@@ -484,8 +484,9 @@ def _render_invoicerow(row: dict, root: str) -> dict:
     return out
 
 
-def _page(items: list[dict], root: str) -> Response:
-    """One page of a collection, with ``first``/``previous``/``next`` links."""
+def _page(items: list[dict], root: str, render=None) -> Response:
+    """One page of a collection, with ``first``/``previous``/``next`` links; ``render(item,
+    root)`` shapes only the page's items (a shop of thousands renders one page, not all)."""
     try:
         start = int(request.args.get("start", 0))
         size = int(request.args.get("size", DEFAULT_PAGE_SIZE))
@@ -508,7 +509,8 @@ def _page(items: list[dict], root: str) -> Response:
         "first": link(0),
         "previous": link(max(0, start - size)) if start > 0 else None,
         "next": link(start + size) if start + size < len(items) else None,
-        "items": items[start:start + size],
+        "items": [render(i, root) for i in items[start:start + size]] if render
+                 else items[start:start + size],
     })
 
 
@@ -586,7 +588,7 @@ def _add_api_routes(app: Flask, shop: _Shop, deliverer: _Deliverer, root) -> Non
         docs = _equal_filters(docs, {"ordernumber": int, "status": int, "paymethod_id": int,
                                      "ordernumber_full": str, "transaction_id": str})
         docs = _ordered(_date_filters(docs), {"id", "create_date", "ordernumber", "status"})
-        return _page([_render_order(d, root()) for d in docs], root())
+        return _page(docs, root(), _render_order)
 
     @app.get(f"{API}/orders/<int:order_id>/", **opts)
     def get_order(order_id: int):
@@ -620,7 +622,7 @@ def _add_api_routes(app: Flask, shop: _Shop, deliverer: _Deliverer, root) -> Non
         docs = _equal_filters(docs, {"invoicenumber": int, "ordernumber": int, "status": str,
                                      "invoicenumber_full": str, "ordernumber_full": str})
         docs = _ordered(_date_filters(docs), {"id", "create_date", "invoicenumber"})
-        return _page([_render_invoice(d, root()) for d in docs], root())
+        return _page(docs, root(), _render_invoice)
 
     @app.get(f"{API}/invoices/<int:invoice_id>/", **opts)
     def get_invoice(invoice_id: int):

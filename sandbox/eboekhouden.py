@@ -838,6 +838,34 @@ class Administration:
         self._add_mutation(mutation)
         return mutation
 
+    # What a person does in e-Boekhouden's own screens (its API can neither change nor
+    # delete a mutation): how a test or the demo makes the ledger differ from koppel.
+
+    def delete_mutation(self, mutation_id: int) -> dict:
+        mutation = self.mutation_by_id.pop(mutation_id)
+        self.mutations.remove(mutation)
+        self.mutations_by_number[mutation["invoiceNumber"].casefold()].remove(mutation)
+        for payments in self.payments_by_number.values():
+            if mutation in payments:
+                payments.remove(mutation)
+        self.payment_references.discard(mutation["paymentReference"])
+        return mutation
+
+    def edit_mutation(self, mutation_id: int, body: dict) -> dict:
+        """New ``date`` and/or ``rows`` (the wire's shape, as on a POST); totals follow."""
+        mutation = self.mutation_by_id[mutation_id]
+        if body.get("date"):
+            mutation["date"] = _parse_date(body["date"], "MUT_004").isoformat()
+        if body.get("rows") is not None:
+            relation = self.relations.get(mutation["relationId"])
+            rows = self._mutation_rows(mutation["type"], body["rows"], mutation["inExVat"],
+                                       relation)
+            lines = [(r["vatCode"], r["amount"], r.get("vatAmount")) for r in rows]
+            excl, vat_total, incl, vat = _vat_totals(lines, mutation["inExVat"])
+            mutation.update(rows=rows, vat=vat, totalExcl=excl, vatAmount=vat_total,
+                            totalAmount=incl)
+        return mutation
+
     def _mutation_rows(self, kind: int, rows, in_ex: str, relation: dict | None) -> list[dict]:
         if not rows:
             raise _bad("MUT_100", "rows")
@@ -1553,6 +1581,24 @@ def _register_control(app: Flask, admin: Administration) -> None:
                                  for r in m["rows"]]
                 out.append(shown)
             return _json_response(out)
+
+    @app.delete("/__sandbox/mutations/<int:mutation_id>")
+    def control_mutation_delete(mutation_id: int):
+        with admin.lock:
+            if mutation_id not in admin.mutation_by_id:
+                raise ApiError(404, "MUT_300")
+            admin.delete_mutation(mutation_id)
+        return _json_response({"deleted": mutation_id})
+
+    @app.patch("/__sandbox/mutations/<int:mutation_id>")
+    def control_mutation_edit(mutation_id: int):
+        body = _body()
+        with admin.lock:
+            if mutation_id not in admin.mutation_by_id:
+                raise ApiError(404, "MUT_300")
+            if not isinstance(body, dict):
+                raise _bad("DATA_01")
+            return _json_response(_public_mutation(admin.edit_mutation(mutation_id, body)))
 
     @app.get("/__sandbox/relations")
     def control_relations():

@@ -8,7 +8,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from web import (access, appstore, auth, configure, connect, dashboard, documents_actions,
-                 errors, export, metrics, notices, onboarding, openapi, people, search,
+                 errors, export, metrics, notices, onboarding, openapi, people, reconcile, search,
                  settings_dry_run, sharing, webhooks)
 from web.logging_setup import bind_requests
 from web.logs import redact_loggers
@@ -48,7 +48,7 @@ def create_app(runtime) -> Flask:
     app.register_blueprint(appstore.blueprint)
     app.register_blueprint(onboarding.blueprint)
     app.register_blueprint(settings_dry_run.blueprint)
-    for daily_work in (documents_actions, search, export, notices):
+    for daily_work in (documents_actions, search, export, notices, reconcile):
         app.register_blueprint(daily_work.blueprint)
     app.register_blueprint(openapi.blueprint)
     metrics.install(app, runtime)

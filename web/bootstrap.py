@@ -27,10 +27,12 @@ from application.history_import import HistoryImports
 from application.onboarding import Onboarding
 from application.pausing import Pausing
 from application.processing import Processing
+from application.reconciliation import Reconciliations
 from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
 from projections import queries
 from projections.projector import Projector
+from projections.reconciliation import BookedDocuments
 from projections.queries import dry_run_candidates
 from projections.store import ReadStore
 from web import metrics
@@ -50,6 +52,7 @@ from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
 from workers.publisher import Publisher
 from workers.notifications import Notifier
+from workers.reconcile_schedule import MonthlyReconciliation
 from workers.scheduler import Intervals, Scheduler, SchedulerLock, build_scheduler
 from workers.sweep import Sweeper
 
@@ -124,9 +127,13 @@ class Runtime:
                              days=self.config.inbox_retention_days))
 
     def scheduler(self, intervals: Intervals | None = None, lock=None) -> Scheduler:
+        notifier = self.notifier if self.config.mail.configured else None
+        monthly = MonthlyReconciliation(
+            self.store, Reconciliations(self.connections, BookedDocuments(self.store)),
+            notifier, self.config.public_url) if notifier is not None else None
         return build_scheduler(self.store, self.actors, self.dispatcher, self.sweeper,
-                               intervals or self.intervals(), lock=lock,
-                               notifier=self.notifier if self.config.mail.configured else None)
+                               intervals or self.intervals(), lock=lock, notifier=notifier,
+                               monthly=monthly.run_once if monthly else None)
 
     def start_background(self, *, projector: bool = True,
                          schedule: Intervals | None = None) -> None:

@@ -14,6 +14,7 @@ import click
 from web.config import ConfigError, from_environment
 from web.dryrun_command import dryrun
 from web.preview_command import preview
+from web.reconcile_command import reconcile
 from web.users_command import connection_id_named, users
 
 # The scheduler's threads that use the database: the scheduler's and the projector's.
@@ -522,6 +523,7 @@ def doctor() -> None:
 
 main.add_command(preview)
 main.add_command(dryrun)
+main.add_command(reconcile)
 main.add_command(users)
 
 if __name__ == "__main__":

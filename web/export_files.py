@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from decimal import Decimal
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from openpyxl import Workbook
 
@@ -53,11 +53,23 @@ def _cell_text(value) -> str:
 
 
 def to_csv(report: PeriodReport, _: Callable[[str], str]) -> bytes:
+    return write_csv([_("Report"), report.date_from.isoformat(), report.date_to.isoformat()],
+                     sections(report, _))
+
+
+def to_xlsx(report: PeriodReport, _: Callable[[str], str]) -> bytes:
+    return write_xlsx(sections(report, _))
+
+
+Sections = Iterable[tuple[str, list, list]]
+
+
+def write_csv(first_row: list[str], tables: Sections) -> bytes:
     """One file, its tables one below the other; UTF-8 with a BOM so Excel reads the accents."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")  # Dutch Excel splits on semicolons
-    writer.writerow([_("Report"), report.date_from.isoformat(), report.date_to.isoformat()])
-    for title, header, rows in sections(report, _):
+    writer.writerow([neutral(str(value)) for value in first_row])
+    for title, header, rows in tables:
         writer.writerow([])
         writer.writerow([neutral(title)])
         writer.writerow(header)
@@ -65,11 +77,11 @@ def to_csv(report: PeriodReport, _: Callable[[str], str]) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(report: PeriodReport, _: Callable[[str], str]) -> bytes:
+def write_xlsx(tables: Sections) -> bytes:
     """One sheet per table; amounts are numbers with two decimals."""
     book = Workbook()
     book.remove(book.active)
-    for title, header, rows in sections(report, _):
+    for title, header, rows in tables:
         sheet = book.create_sheet(title[:31])  # Excel's limit on a sheet's name
         sheet.append(header)
         for row in rows:

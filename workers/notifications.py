@@ -144,6 +144,10 @@ class Notifier:
 
     # -- sending --------------------------------------------------------------------------
 
+    def deliver(self, person: Person, notice: str, subject: str, body: str) -> bool:
+        """Send one notice once (other jobs' mails too, e.g. the monthly reconciliation)."""
+        return self._deliver(person, notice, subject, body)
+
     def _deliver(self, person: Person, notice: str, subject: str, body: str) -> bool:
         with self.store.transaction() as cur:
             cur.execute("SELECT 1 FROM notices_sent WHERE user_id = ? AND notice = ?",

@@ -53,6 +53,7 @@ class Intervals:
     digest_hour: int = 7  # local time (workers.notifications.DIGEST_ZONE)
     inbox_retention: timedelta = timedelta(hours=24)  # how often handled webhooks are deleted
     keep_handled_webhooks: timedelta = timedelta(days=30)  # KOPPEL_INBOX_RETENTION_DAYS
+    reconcile: timedelta = timedelta(hours=24)  # asks daily; each month is reconciled once
 
 
 @dataclass
@@ -116,7 +117,8 @@ def forget_handled_webhooks(inbox: Inbox, keep: timedelta,
 def build_scheduler(store: ReadStore, actors: Actors, dispatcher: Dispatcher,
                     sweeper: Sweeper, intervals: Intervals = Intervals(),
                     lock: "SchedulerLock | None" = None, *,
-                    notifier: Notifier | None = None) -> Scheduler:
+                    notifier: Notifier | None = None,
+                    monthly: Callable[[], object] | None = None) -> Scheduler:
     jobs = [
         Job("requeue", intervals.requeue, dispatcher.run_once),
         Job("sweep", intervals.sweep, lambda: sweeper.run_once().__dict__),
@@ -130,6 +132,8 @@ def build_scheduler(store: ReadStore, actors: Actors, dispatcher: Dispatcher,
         jobs += [Job("reconnect notices", intervals.reconnect_notices, notifier.send_reconnects),
                  Job("digest", intervals.digest,
                      lambda: notifier.send_due_digests(intervals.digest_hour))]
+        if monthly is not None:  # the monthly reconciliation mails when something differs
+            jobs.append(Job("reconcile", intervals.reconcile, monthly))
     return Scheduler(lock=lock, jobs=jobs)
 
 

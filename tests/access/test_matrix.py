@@ -77,6 +77,8 @@ DECISIONS = {
     "appstore.install": "App Store signature (tests/e2e/test_app_store.py)",
     "appstore.uninstall": "App Store signature (tests/e2e/test_app_store.py)",
     "appstore.account": "an install's signed link, in this session",
+    "reconcile.reconcile_page": "connection: export (support says why)",
+    "reconcile.reconcile_file": "connection: export (support says why)",
 }
 
 
@@ -619,3 +621,36 @@ def test_a_settings_post_without_the_csrf_token_is_refused(scene):
                                                 data={"reason": "no token"})
     assert response.status_code == 400
     assert scene.h.runtime.connections.get(UUID(conn)).paused is None
+
+
+# -- reconciliation (issue 13.1) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_reconciliation(scene, role, target):
+    """Whoever may read a connection may reconcile it and download the result (the merchant,
+    their accountant, support after saying why); anyone else is refused before the shop or
+    the ledger is asked anything."""
+    client, conn = scene.clients[role], scene.connections[target]
+    asked = len(scene.h.billit.get("/__sandbox/requests").json())
+    if role == "support":
+        give_reason(client, conn, f"reconciling {target}")
+    page = client.get(f"/connections/{conn}/reconcile")
+    file = client.get(f"/connections/{conn}/reconcile.csv?from=2020-01-01&to=2020-12-31")
+    if target in READ[role]:
+        assert page.status_code == 200 and 'id="reconcile"' in page.get_data(as_text=True)
+        assert file.status_code == 200, file.status_code
+        assert file.headers["Content-Type"].startswith("text/csv")
+    else:
+        assert _refused(role, page) and _refused(role, file), (page.status_code,
+                                                               file.status_code)
+        assert len(scene.h.billit.get("/__sandbox/requests").json()) == asked
+
+
+def test_support_says_why_before_reconciling(scene):
+    support = scene.h.web.test_client()
+    assert sign_in(support, "support@example.test", PASSWORD).status_code == 302
+    conn = scene.connections["B"]
+    page = support.get(f"/connections/{conn}/reconcile?from=2020-01-01&to=2020-01-31")
+    assert page.status_code == 200 and 'id="reason"' in page.get_data(as_text=True)
+    assert 'id="reconcile"' not in page.get_data(as_text=True)
+    assert support.get(f"/connections/{conn}/reconcile.csv").status_code == 404

@@ -53,6 +53,16 @@ def test_list_orders_since_filters_on_create_date(control, client):
     assert listed == kept  # the date filter is coarse (a whole UTC day): never misses one
 
 
+def test_list_orders_until_keeps_the_whole_last_day(control, client):
+    kept = [seed_order(control, {"create_date": d})["id"]
+            for d in ("2026-03-01T00:00:00Z", "2026-03-04T23:59:59Z")]
+    seed_order(control, {"create_date": "2026-03-05T00:00:00Z"})
+    listed = [o["id"] for o in client.list_orders(
+        since=datetime(2026, 3, 1, tzinfo=timezone.utc),
+        until=datetime(2026, 3, 4, 9, 0, tzinfo=timezone.utc))]
+    assert listed == kept  # coarse (whole UTC days) on both ends: never narrower
+
+
 def test_unfinished_checkouts_are_not_listed(control, client):
     seed_order(control, {"is_completed": False})
     done = seed_order(control, {})["id"]

@@ -194,6 +194,8 @@ def test_every_json_route_is_described(installation):
              "/documents/process", "/documents/<doc_id>/report-problem", "/search",
              "/<any(orders, invoices):kinds>/<path:number>", "/export",
              "/export/report.<any(csv, xlsx):fmt>",  # a file for a spreadsheet, not JSON
+             "/connections/<connection_id>/reconcile",  # the reconciliation: a page
+             "/connections/<connection_id>/reconcile.<any(csv, xlsx):fmt>",  # and its file
              "/account/notifications",
              # a connection's own page and its forms (the import's progress is JSON: described)
              "/connections/<connection_id>", "/connections/<connection_id>/check",

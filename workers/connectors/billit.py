@@ -35,6 +35,7 @@ import httpx
 from application.errors import (CredentialsError, DuplicateError, NotFoundError, RejectedError,
                                 TransientError)
 from workers.connectors import exchange
+from workers.connectors.reads import read_each
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +263,16 @@ class BillitClient:
         if not exact:
             return None
         return self.get_order(exact[0]["OrderID"]) or _with_id(exact[0])
+
+    def income_between(self, first, last) -> list[dict]:
+        """Every income order (invoice or credit note) dated ``first``..``last`` (both
+        included), in full: list items carry no lines, so each is read again."""
+        items = self._items("/v1/orders", {
+            "$filter": (f"OrderDirection eq 'Income' and OrderDate ge DateTime'{first}' "
+                        f"and OrderDate le DateTime'{last}'"),
+            "$orderby": "OrderID asc"})
+        full = read_each(self.get_order, [i["OrderID"] for i in items if i.get("OrderID")])
+        return [order for order in full if order is not None]
 
     def mark_paid(self, order_id: int, paid_date: date | datetime | str, *,
                   payment_method: str | None = None) -> None:

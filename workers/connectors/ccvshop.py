@@ -150,11 +150,13 @@ class CCVShopClient:
                 order = None  # the order was deleted; the invoice stands on its own
         return {"invoice": invoice, "invoicerows": rows, "order": order}
 
-    def list_orders(self, *, since: datetime | None = None) -> Iterator[dict]:
-        return self._pages("/orders/", self._since(since))
+    def list_orders(self, *, since: datetime | None = None,
+                    until: datetime | None = None) -> Iterator[dict]:
+        return self._pages("/orders/", self._since(since, until))
 
-    def list_invoices(self, *, since: datetime | None = None) -> Iterator[dict]:
-        return self._pages("/invoices/", self._since(since))
+    def list_invoices(self, *, since: datetime | None = None,
+                      until: datetime | None = None) -> Iterator[dict]:
+        return self._pages("/invoices/", self._since(since, until))
 
     def invoices_of_order(self, order_number: str) -> list[dict]:
         return list(self._pages("/invoices/", {"ordernumber_full": order_number}))
@@ -187,14 +189,16 @@ class CCVShopClient:
     # -- plumbing ----------------------------------------------------------------------
 
     @staticmethod
-    def _since(since: datetime | None) -> dict:
+    def _since(since: datetime | None, until: datetime | None = None) -> dict:
         # Ascending ids keep paging stable while new orders arrive (they land on the last
         # page). The date filter is sent as a UTC date: coarser than asked, so the sweep sees
         # a superset and never misses a document [the real API's accepted format is unknown].
+        # ``until`` likewise, as a whole UTC day (a date means the day through its end).
         params: dict = {"orderby": "id"}
-        if since is not None:
-            moment = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
-            params["min_create_date"] = moment.astimezone(timezone.utc).date().isoformat()
+        for name, moment in (("min_create_date", since), ("max_create_date", until)):
+            if moment is not None:
+                moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+                params[name] = moment.astimezone(timezone.utc).date().isoformat()
         return params
 
     def _pages(self, path: str, params: dict | None = None) -> Iterator[dict]:

@@ -20,6 +20,7 @@ import re
 import threading
 import time
 from datetime import date, datetime
+from typing import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
@@ -27,6 +28,7 @@ import httpx
 from application.errors import (CredentialsError, DuplicateError, NotFoundError, RejectedError,
                                 TransientError)
 from workers.connectors import exchange
+from workers.connectors.reads import read_each
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +304,44 @@ class EBoekhoudenClient:
 
     def get_mutation(self, mutation_id: int) -> dict | None:
         return self._get_or_none(f"/v1/mutation/{int(mutation_id)}")
+
+    # -- reconciliation: the ledger's own sales of a period --------------------------------
+
+    def sales_between(self, first, last) -> Iterator[dict]:
+        """Every sales (type 2) mutation dated ``first``..``last`` (both included), in full:
+        the list has no rows, so each is read again (``GET /v1/mutation/{id}``). Each row
+        gets its ``ledgerCode`` beside the id, as koppel's bookings name accounts by code."""
+        codes = self.ledger_codes()
+        listed = list(self._all("/v1/mutation", {"type": 2,
+                                                 "date[range]": f"{first},{last}"}))
+        for detail in read_each(self.get_mutation, [item["id"] for item in listed]):
+            if detail is not None:  # gone between the list and the read: not there
+                yield _with_codes(detail, codes)
+
+    def invoices_between(self, first, last) -> Iterator[dict]:
+        """Every invoice dated ``first``..``last`` (R7.2 without booking it as a mutation),
+        in full (``GET /v1/invoice/{id}`` for its items), ledger codes beside the ids."""
+        codes = self.ledger_codes()
+        listed = list(self._all("/v1/invoice", {"date[range]": f"{first},{last}"}))
+        for detail in read_each(lambda i: self._get_or_none(f"/v1/invoice/{int(i)}"),
+                                [item["id"] for item in listed]):
+            if detail is not None:
+                yield _with_codes(detail, codes, "items")
+
+    def invoice_numbered(self, invoice_number: str) -> dict | None:
+        """The invoice with this number on any date, in full with ledger codes (or None)."""
+        found = self.find_invoice(invoice_number)
+        detail = self._get_or_none(f"/v1/invoice/{int(found['id'])}") if found else None
+        return _with_codes(detail, self.ledger_codes(), "items") if detail else None
+
+    def sale_numbered(self, invoice_number: str) -> dict | None:
+        """The sales mutation with this number on any date, with ledger codes (or None)."""
+        found = self.find_mutation(invoice_number)
+        return _with_codes(found, self.ledger_codes()) if found else None
+
+    def ledger_codes(self) -> dict[int, str]:
+        """Every ledger account's code by its id (``GET /v1/ledger``, all pages)."""
+        return {int(i["id"]): str(i.get("code", "")) for i in self._all("/v1/ledger", {})}
 
     # -- invoices and open items -----------------------------------------------------------
 
@@ -604,3 +644,10 @@ def _encode(value, key: str | None) -> str:
         return _encode(Decimal(repr(value)), key)
     return json.dumps(value, ensure_ascii=False)
 
+
+def _with_codes(booked: dict, codes: dict[int, str], lines: str = "rows") -> dict:
+    """A mutation's ``rows`` or an invoice's ``items`` with each ledger's code beside its id."""
+    rows = [dict(row, ledgerCode=codes.get(int(row["ledgerId"]), str(row["ledgerId"])))
+            if row.get("ledgerId") is not None else dict(row)
+            for row in booked.get(lines) or []]
+    return {**booked, lines: rows}
