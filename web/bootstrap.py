@@ -22,6 +22,7 @@ from application.app_store import AppStore
 from application.history_import import HistoryImports
 from application.onboarding import Onboarding
 from application.processing import Processing
+from application.replay import LedgerReplays
 from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
 from projections.projector import Projector
@@ -39,6 +40,7 @@ from workers.import_runner import ImportRunner
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
 from workers.publisher import Publisher
+from workers.replay_runner import ReplayRunner
 from workers.notifications import Notifier
 from workers.scheduler import Intervals, Scheduler, SchedulerLock, build_scheduler
 from workers.sweep import Sweeper
@@ -66,6 +68,8 @@ class Runtime:
     onboarding: Onboarding = None  # set right after: it needs the runtime's webhook addresses
     app_store: AppStore = None
     import_runner: ImportRunner = None
+    replays: LedgerReplays = None
+    replay_runner: ReplayRunner = None
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -95,7 +99,8 @@ class Runtime:
 
     def start_workers(self, threads: int | None = None) -> dramatiq.Worker:
         worker = dramatiq.Worker(self.broker, worker_threads=threads or self.config.worker_threads,
-                                 queues={*self.actors.queues, self.import_runner.queue})
+                                 queues={*self.actors.queues, self.import_runner.queue,
+                                         self.replay_runner.queue})
         worker.start()
         self._workers.append(worker)
         return worker
@@ -183,4 +188,7 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     runtime.onboarding = Onboarding(app, directory, runtime.webhook_address, EVENTS)
     runtime.app_store = AppStore(app, directory, runtime.onboarding)
     runtime.import_runner = ImportRunner(broker, imports, actors, prefix=config.queue_prefix)
+    runtime.replays = LedgerReplays(app, directory, processing)
+    runtime.replay_runner = ReplayRunner(broker, runtime.replays, prefix=config.queue_prefix)
+    actors.on_posted = runtime.replays.follow
     return runtime
