@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from web.config import ConfigError, from_environment
+from web.ledgers_command import ledgers
 from web.preview_command import preview
 from web.users_command import connection_id_named, users
 
@@ -476,6 +477,7 @@ def export_connection(name: str) -> None:
 
 main.add_command(preview)
 main.add_command(users)
+main.add_command(ledgers)
 
 if __name__ == "__main__":
     main()
