@@ -7,8 +7,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from web import (access, appstore, auth, connect, dashboard, documents_actions, export, notices,
-                 onboarding, people, search, sharing, webhooks)
+from web import (access, appstore, auth, connect, dashboard, documents_actions, export, ledgers,
+                 notices, onboarding, people, search, sharing, webhooks)
 from web.logs import redact_loggers
 from web.security import secure
 
@@ -43,6 +43,7 @@ def create_app(runtime) -> Flask:
     app.register_blueprint(connect.blueprint)
     app.register_blueprint(appstore.blueprint)
     app.register_blueprint(onboarding.blueprint)
+    app.register_blueprint(ledgers.blueprint)
     for daily_work in (documents_actions, search, export, notices):
         app.register_blueprint(daily_work.blueprint)
 

@@ -61,6 +61,11 @@ DECISIONS = {
     "onboarding.start_import": "connection: manage",
     "onboarding.pause_or_resume": "connection: manage",
     "onboarding.import_progress": "connection: manage",
+    "ledgers.ledgers_page": "connection: manage",
+    "ledgers.add": "connection: manage",
+    "ledgers.pause_or_resume": "connection: manage",
+    "ledgers.hand_over": "connection: manage",
+    "ledgers.progress": "connection: manage",
     "appstore.handshake": "App Store signature (tests/e2e/test_app_store.py)",
     "appstore.install": "App Store signature (tests/e2e/test_app_store.py)",
     "appstore.uninstall": "App Store signature (tests/e2e/test_app_store.py)",
@@ -235,6 +240,40 @@ def test_a_connections_own_page_and_actions(scene, role, target):
         refused = {name: a.status_code for name, a in answers.items() if not _refused(role, a)}
         assert not refused, refused
         assert len(app.history(__import__("uuid").UUID(conn))) == before  # nothing recorded
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_a_connections_further_ledgers(scene, role, target):
+    """Further ledgers (issue 13.3): for those who may manage the connection; anyone else is
+    refused, and nothing is recorded."""
+    client, conn = scene.clients[role], scene.connections[target]
+    app = scene.h.runtime.app
+    before = len(app.history(UUID(conn)))
+
+    def post(path: str, **data):
+        if role != "anonymous":
+            data["csrf_token"] = _form_token(client)
+        return client.post(f"/connections/{conn}/ledgers{path}", data=data)
+
+    answers = {
+        "page": client.get(f"/connections/{conn}/ledgers"),
+        # a day that is no date: refused past the door, nothing recorded
+        "add": post("", name="Copy", purpose="copy", system="billit", credential="k",
+                    party_id="1", **{"from": "maart"}),
+        "pause": post(f"/{conn}/pause"),
+        "switch": post(f"/{conn}/switch"),
+        "progress": client.get(f"/api/connections/{conn}/ledgers/{conn}"),
+    }
+    if target in MANAGE[role]:
+        assert answers["page"].status_code == 200
+        assert answers["add"].status_code == 400
+        assert answers["pause"].status_code == 404  # no such ledger
+        assert answers["switch"].status_code == 404
+        assert answers["progress"].status_code == 404
+    else:
+        refused = {name: a.status_code for name, a in answers.items() if not _refused(role, a)}
+        assert not refused, refused
+    assert len(app.history(UUID(conn))) == before  # nothing recorded
 
 
 @pytest.mark.parametrize("role, target", CELLS)
