@@ -18,8 +18,10 @@ following what the connection now books there itself.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -48,7 +50,9 @@ from domain.start_date import moment
 
 RECEIVED = Document.Received.TOPIC
 # Documents replayed between two recorded positions: what a killed replay does again.
-CHUNK = 10
+CHUNK = 20
+# Documents of a chunk sent at once (each with its own claim, as on several workers).
+THREADS = 4
 # How often the replay itself tries one document again (a 500, the settle window) before it
 # stops with the error; the same command (or the next worker slice) goes on from there.
 TRIES = 4
@@ -100,6 +104,7 @@ class LedgerReplays:
         self._lock = threading.Lock()
         self._ports: dict[tuple[UUID, int], object] = {}
         self._parsed: dict[tuple[UUID, int], Settings] = {}
+        self._targets: dict[UUID, LedgerTarget] = {}
 
     # -- adding a target -------------------------------------------------------------------
 
@@ -164,28 +169,33 @@ class LedgerReplays:
 
     def run(self, tid: UUID, on_progress: Callable[[LedgerTarget], None] | None = None,
             post: Callable[[UUID, UUID], object] | None = None,
-            keep_going: Callable[[], bool] = lambda: True) -> LedgerTarget:
+            keep_going: Callable[[], bool] = lambda: True,
+            threads: int = THREADS) -> LedgerTarget:
         """Replay from the recorded position until done, paused, or ``keep_going()`` says
-        stop (asked between chunks). A document that still fails transiently after a few
-        tries stops the run with that error: the same run again goes on from the chunk."""
+        stop (asked between chunks). The documents of a chunk go out ``threads`` at a time,
+        as several workers would send them (each posting is claimed on its own); the
+        position moves past a chunk when all of it is done. A document that still fails
+        transiently after a few tries stops the run with that error: the same run again goes
+        on from that chunk."""
         post = post or self._post_patiently
-        while True:
-            target = self.get(tid)  # a pause may come from another process
-            if target.state != ReplayState.RUNNING:
-                return target
-            if not target.remaining:
-                extra = self.listing(target.connection_id, moment(target.from_date))
-                if self._record(tid, lambda t: t.extend(extra)).remaining:
-                    continue
-                return self._record(tid, lambda t: t.finish())
-            if not keep_going():
-                return target
-            chunk = target.remaining[:CHUNK]
-            for doc_id in chunk:
-                post(tid, UUID(doc_id))
-            target = self._record(tid, lambda t, n=len(chunk): t.advance(t.position + n))
-            if on_progress:
-                on_progress(target)
+        with ThreadPoolExecutor(max(1, threads), thread_name_prefix="replay") as pool:
+            while True:
+                target = self.get(tid)  # a pause may come from another process
+                if target.state != ReplayState.RUNNING:
+                    return target
+                if not target.remaining:
+                    extra = self.listing(target.connection_id, moment(target.from_date))
+                    if self._record(tid, lambda t: t.extend(extra)).remaining:
+                        continue
+                    return self._record(tid, lambda t: t.finish())
+                if not keep_going():
+                    return target
+                chunk = target.remaining[:CHUNK]
+                for outcome in [pool.submit(post, tid, UUID(doc_id)) for doc_id in chunk]:
+                    outcome.result()  # the first error stops the run, after the whole chunk
+                target = self._record(tid, lambda t, n=len(chunk): t.advance(t.position + n))
+                if on_progress:
+                    on_progress(target)
 
     def _post_patiently(self, tid: UUID, doc_id: UUID) -> str:
         for attempt in range(TRIES):
@@ -414,10 +424,27 @@ class LedgerReplays:
         return found if isinstance(found, LedgerTarget) else None
 
     def get(self, tid: UUID) -> LedgerTarget:
-        found = self.find(tid)
-        if found is None:
-            raise LookupError(f"no ledger target {tid}")
-        return found
+        """The target as it is now, to read (never to change: ``_record`` changes a copy).
+        Asked for every document, so the last one read is kept and brought up to date with
+        the events recorded since: a long replay records a position every chunk, and
+        reading them all again each time would make a replay quadratic."""
+        with self._lock:
+            known = self._targets.get(tid)
+        if known is None:
+            target = self.find(tid)
+            if target is None:
+                raise LookupError(f"no ledger target {tid}")
+        else:
+            news = list(self.app.events.get(tid, gt=known.version))
+            if not news:
+                return known
+            target = copy.deepcopy(known)
+            for event in news:
+                target = event.mutate(target)
+        with self._lock:
+            if tid not in self._targets or self._targets[tid].version < target.version:
+                self._targets[tid] = target
+        return target
 
     def named(self, conn_id: UUID, name: str) -> LedgerTarget | None:
         return self.find(target_id(conn_id, name))
@@ -445,7 +472,7 @@ class LedgerReplays:
 
     def _record(self, tid: UUID, command: Callable[[LedgerTarget], object]) -> LedgerTarget:
         for _ in range(CONFLICT_RETRIES):
-            target = self.get(tid)
+            target = copy.deepcopy(self.get(tid))
             command(target)
             if not target.pending_events:
                 return target

@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 
 from application.errors import TransientError
-from application.replay import HandOverBlocked
+from application.replay import CHUNK, HandOverBlocked
 from domain.ledger_target import Purpose
 from sandbox.generator import generate
 from tests.harness import Harness, test_settings
@@ -67,7 +67,7 @@ def test_a_copy_into_a_second_administration_gets_each_booking_once(two, paid_do
     assert target.total == 10 and target.state == "running"
     seen = []
     done = replays.run(target.id, on_progress=lambda t: seen.append(t.position))
-    assert (done.state, done.position, seen) == ("finished", 10, [10])
+    assert (done.state, done.position, seen) == ("finished", 10, [10])  # one chunk
     assert sales(h.second) == first  # the same documents, once each
     assert sales(h.ledger) == first  # the old ledger untouched
 
@@ -149,13 +149,13 @@ def test_a_paused_replay_stops_and_goes_on_where_it_stopped(two, paid_domestic_o
                          Purpose.COPY, by="test")
 
     def pause_from_elsewhere(progress) -> None:
-        if progress.position == 10:
+        if progress.position == CHUNK:
             replays.pause(target.id, by="the page")  # as another process would
 
     paused = replays.run(target.id, pause_from_elsewhere)
-    assert (paused.state, paused.position) == ("paused", 10)
-    assert len(sales(h.second)) == 10
-    assert replays.run(target.id).position == 10  # paused: replays nothing
+    assert (paused.state, paused.position) == ("paused", CHUNK)
+    assert len(sales(h.second)) == CHUNK
+    assert replays.run(target.id).position == CHUNK  # paused: replays nothing
     resumed = replays.add(h.connection.id, "Accountant", second_settings(h), SINCE,
                           Purpose.COPY, by="test")  # asked again: goes on
     assert resumed.state == "running"
