@@ -49,6 +49,7 @@ from domain.source import DocumentError as UnreadableSource
 from domain.start_date import moment
 
 RECEIVED = Document.Received.TOPIC
+INTAKE_FAILED = Document.IntakeFailed.TOPIC
 # Documents replayed between two recorded positions: what a killed replay does again.
 CHUNK = 20
 # Documents of a chunk sent at once (each with its own claim, as on several workers).
@@ -153,16 +154,23 @@ class LedgerReplays:
             pair[0] or datetime.min.replace(tzinfo=timezone.utc), str(pair[1])))]
 
     def _documents(self, conn_id: UUID) -> Iterator[tuple[UUID, datetime | None]]:
+        """Every document of the connection, with when the shop created it. A document
+        whose first intake failed (``IntakeFailed``) has its source from a later event: it
+        is read whole (rare)."""
         start = 1
         while True:
             batch = self.app.recorder.select_notifications(start=start, limit=1000,
-                                                           topics=[RECEIVED])
+                                                           topics=[RECEIVED, INTAKE_FAILED])
             if not batch:
                 return
             for notification in batch:
                 event = self.app.mapper.to_domain_event(notification)
-                if event.connection_id == conn_id:
-                    yield event.originator_id, start_date.created_at(event.source)
+                if event.connection_id != conn_id:
+                    continue
+                source = getattr(event, "source", None)
+                if source is None:
+                    source = self.app.document(event.originator_id).source
+                yield event.originator_id, start_date.created_at(source) if source else None
             start = batch[-1].id + 1
 
     # -- the replay ------------------------------------------------------------------------
@@ -269,9 +277,24 @@ class LedgerReplays:
             self.app.save(posting)
         return posting.status
 
+    def _booked_source(self, document: Document) -> dict:
+        """The source the connection's ledger booked: a source the shop changed after
+        posting is only recorded (R5.7), so the new ledger gets what the old one got."""
+        if not document.changed_after_posting:
+            return document.source
+        source = checked = None
+        for event in self.app.history(document.id):
+            if isinstance(event, (Document.Received, Document.Refreshed)):
+                source = event.source
+            elif isinstance(event, Document.Checked):
+                checked = source
+            elif isinstance(event, Document.Posted):
+                return checked or document.source
+        return document.source
+
     def _check(self, context: TargetContext, document: Document) -> TargetPosting:
         try:
-            booking = build_booking(document.source, context.settings)
+            booking = build_booking(self._booked_source(document), context.settings)
         except UnreadableSource as error:
             posting = TargetPosting.check(context.id, document.id, document.number,
                                           {"error": str(error)}, context.version, ok=False)

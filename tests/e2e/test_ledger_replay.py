@@ -285,3 +285,29 @@ def test_a_switch_to_billit(two, paid_domestic_orders):
     expected = [str(replays.find_posting(target.id, i).id) for i in ids] + [str(new)]
     assert sorted(billit) == sorted(expected) and set(billit.values()) == {1}
     assert len(sales(h.ledger)) == 5  # e-Boekhouden: the five from before the switch
+
+
+def test_an_order_changed_in_the_shop_after_booking_is_replayed_as_it_was_booked(
+        two, paid_domestic_orders):
+    h = two
+    [order] = paid_domestic_orders(1)
+    shop_id = h.put_order(order)["id"]
+    doc_id = _intake(h, shop_id)
+    assert h.process(doc_id).status == "posted"
+    booked = h.runtime.app.document(doc_id).booking
+    h.shop.patch(f"/__sandbox/orders/{shop_id}", json={"total_price": 1.0, "customer": {
+        **order["order"]["customer"], "email": "someone.else@example.test"}}
+    ).raise_for_status()
+    _intake(h, shop_id)  # the shop's change is recorded, not booked (R5.7)
+    document = h.runtime.app.document(doc_id)
+    assert document.changed_after_posting
+    replays = h.runtime.replays
+    target = replays.add(h.connection.id, "Accountant", second_settings(h), SINCE,
+                         Purpose.COPY, by="test")
+    replays.run(target.id)
+    posting = replays.find_posting(target.id, doc_id)
+    assert posting.status == "posted"
+    assert posting.booking["customer"] == booked["customer"]  # as it was booked
+    assert document.source != replays._booked_source(document)  # the shop changed it
+    assert booked["customer"]["email"] != "someone.else@example.test"
+    assert posting.booking["total_incl"] == booked["total_incl"]
