@@ -311,3 +311,21 @@ def test_an_order_changed_in_the_shop_after_booking_is_replayed_as_it_was_booked
     assert document.source != replays._booked_source(document)  # the shop changed it
     assert booked["customer"]["email"] != "someone.else@example.test"
     assert posting.booking["total_incl"] == booked["total_incl"]
+
+
+def test_the_audit_shows_each_ledgers_posting(two, paid_domestic_orders):
+    from web.audit import document_history, history_text
+
+    h = two
+    [doc_id] = book(h, paid_domestic_orders(1))
+    replays = h.runtime.replays
+    target = replays.add(h.connection.id, "Accountant", second_settings(h), SINCE,
+                         Purpose.COPY, by="test")
+    replays.run(target.id)
+    history = document_history(h.runtime.app, doc_id)
+    [ledger] = history["further_ledgers"]
+    assert ledger["ledger"] == "Accountant"
+    assert [e["event"] for e in ledger["events"]] == ["Checked", "DebtorResolved",
+                                                      "PostingStarted", "Posted"]
+    text = history_text(history)
+    assert "== into Accountant (copy)" in text and SECOND not in text  # no secret shown
