@@ -115,6 +115,9 @@ class LedgerReplays:
         where it was (or, finished, lists anew: nothing reaches the target twice)."""
         existing = self.find(target_id(conn_id, name))
         if existing is not None:
+            # A process killed between recording the target and the connection's part.
+            self.connections.changed(conn_id, lambda c: c.add_ledger_target(
+                existing.id, existing.name, existing.purpose, by))
             if existing.state == ReplayState.PAUSED:
                 self.resume(existing.id, by)
             elif existing.state == ReplayState.FINISHED:
