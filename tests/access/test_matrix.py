@@ -334,7 +334,8 @@ def _every_route(scene):
               "token": "x", "event": "orders.created", "page": "report",
               "filename": "koppel.css", "kinds": "orders",
               "number": scene.h.runtime.app.document(UUID(scene.documents["A", "posted"])).number,
-              "fmt": "csv", "imp_id": scene.connections["A"], "action": "pause"}
+              "fmt": "csv", "imp_id": scene.connections["A"], "action": "pause",
+              "target_id": scene.connections["A"]}
     for rule in scene.h.web.url_map.iter_rules():
         path = rule.build({k: values[k] for k in rule.arguments})[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
