@@ -37,8 +37,8 @@ from application.connections import ConnectionDirectory, _get_path, _set_path
 from application.errors import (CredentialsError, DuplicateError, KoppelError, RejectedError,
                                 TransientError)
 from application.posting import sale_posting
-from application.processing import (CONFLICT_RETRIES, ClaimHeld, Processing, _reference,
-                                    _wait_for_claim, worker_name)
+from application.processing import (CONFLICT_RETRIES, ClaimHeld, ConnectionPaused, Processing,
+                                    _reference, _wait_for_claim, worker_name)
 from domain import start_date
 from domain.booking import Booking, build_booking
 from domain.document import Document, Status
@@ -106,6 +106,7 @@ class LedgerReplays:
         self._ports: dict[tuple[UUID, int], object] = {}
         self._parsed: dict[tuple[UUID, int], Settings] = {}
         self._targets: dict[UUID, LedgerTarget] = {}
+        self._handing_over: set[UUID] = set()  # connections this process pauses to switch
 
     # -- adding a target -------------------------------------------------------------------
 
@@ -258,6 +259,11 @@ class LedgerReplays:
         if document.status != Status.POSTED or not target.takes(document.settings_version) \
                 or created is None or created < moment(target.from_date):
             return "skipped"
+        connection = self.connections.get(target.connection_id)
+        if connection.paused is not None and target.connection_id not in self._handing_over:
+            # Paused (by a person, or its app uninstalled): nothing reaches any ledger.
+            raise ConnectionPaused(f"{connection.name} is paused ({connection.paused}); "
+                                   f"{document.number} waits for {target.name}")
         context = self.context(target)
         posting = self.find_posting(tid, doc_id)
         if posting is None:
@@ -401,6 +407,10 @@ class LedgerReplays:
         conn_id = target.connection_id
         paused_here = self.connections.changed(
             conn_id, lambda c: c.pause(by=by, reason=f"switching to ledger {target.name}"))
+        if not paused_here:
+            raise TransientError(f"{target.name}: the connection is paused; resume it first",
+                                 code="PAUSED")
+        self._handing_over.add(conn_id)
         try:
             documents = [self.app.document(doc_id) for doc_id, _ in self._documents(conn_id)]
             busy = [d.number for d in documents if _on_its_way(d)]
@@ -421,8 +431,8 @@ class LedgerReplays:
             return [d for d in (self._check_again(d.id, version, by, target.name)
                                 for d in documents) if d is not None]
         finally:
-            if paused_here:
-                self.connections.changed(conn_id, lambda c: c.resume(by=by))
+            self._handing_over.discard(conn_id)
+            self.connections.changed(conn_id, lambda c: c.resume(by=by))
 
     def _check_again(self, doc_id: UUID, version: int, by: str, name: str) -> UUID | None:
         """A document checked with the old ledger's settings and not booked is checked

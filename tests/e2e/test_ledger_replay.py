@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 
 from application.errors import TransientError
+from application.processing import ConnectionPaused
 from application.replay import CHUNK, HandOverBlocked
 from domain.ledger_target import Purpose
 from sandbox.generator import generate
@@ -329,3 +330,20 @@ def test_the_audit_shows_each_ledgers_posting(two, paid_domestic_orders):
                                                       "PostingStarted", "Posted"]
     text = history_text(history)
     assert "== into Accountant (copy)" in text and SECOND not in text  # no secret shown
+
+
+def test_a_paused_connection_books_into_no_ledger(two, paid_domestic_orders):
+    h = two
+    book(h, paid_domestic_orders(3))
+    h.runtime.connections.changed(h.connection.id, lambda c: c.pause(by="test", reason="why"))
+    replays = h.runtime.replays
+    target = replays.add(h.connection.id, "Second", second_settings(h), SINCE,
+                         Purpose.SWITCH, by="test")
+    with pytest.raises(ConnectionPaused):
+        replays.run(target.id)
+    assert sales(h.second) == Counter()
+    with pytest.raises(TransientError):
+        replays.hand_over(target.id, by="test")  # nor is it switched while paused
+    h.runtime.connections.changed(h.connection.id, lambda c: c.resume(by="test"))
+    assert replays.run(target.id).state == "finished"
+    assert sales(h.second) == sales(h.ledger) and set(sales(h.second).values()) == {1}
