@@ -105,8 +105,9 @@ def add(connection_id: str):
     runtime = _runtime()
     existing = runtime.replays.named(connection.id, name)
     if existing is not None and existing.purpose != purpose:
+        as_nl = {"copy": "kopie", "switch": "overstap"}[existing.purpose]
         return _page(connection, 422, problem=_message(
-            f"{name} bestaat al, als {existing.purpose}", f"{name} exists, as a {purpose}"))
+            f"{name} bestaat al, als {as_nl}", f"{name} exists already, as a {existing.purpose}"))
     target = runtime.replays.add(connection.id, name, settings,
                                  datetime.combine(day, time(), tzinfo=timezone.utc), purpose,
                                  by=access.me().email)
