@@ -347,3 +347,34 @@ def test_a_paused_connection_books_into_no_ledger(two, paid_domestic_orders):
     h.runtime.connections.changed(h.connection.id, lambda c: c.resume(by="test"))
     assert replays.run(target.id).state == "finished"
     assert sales(h.second) == sales(h.ledger) and set(sales(h.second).values()) == {1}
+
+
+def test_the_page_adds_a_copy_and_refuses_what_it_cannot_do(two, paid_domestic_orders):
+    from tests.harness import csrf_token
+
+    h = two
+    book(h, paid_domestic_orders(2))
+    page = f"/connections/{h.connection.id}/ledgers"
+
+    def post(path: str = "", **data):
+        token = csrf_token(h.merchant.get(page).get_data(as_text=True))
+        return h.merchant.post(page + path, data={"csrf_token": token, **data})
+
+    form = {"name": "Accountant", "purpose": "copy", "system": "eboekhouden",
+            "credential": SECOND, "from": "2020-01-01"}
+    assert post(**form).status_code == 303
+    target = h.runtime.replays.named(h.connection.id, "Accountant")
+    assert target.purpose == "copy" and target.total == 2
+    stored = json.dumps(target.settings)
+    assert SECOND not in stored and '"enc:' in stored  # the credential is sealed
+    assert h.runtime.replays.run(target.id).state == "finished"  # (the workers' part)
+    assert sales(h.second) == sales(h.ledger)
+    text = h.merchant.get(page).get_data(as_text=True)
+    assert "Accountant" in text and "2 / 2" in text and SECOND not in text
+
+    again = post(**{**form, "purpose": "switch"})
+    assert again.status_code == 422 and "exists already, as a copy" in again.get_data(
+        as_text=True)
+    refused = post(f"/{target.id}/switch")
+    assert refused.status_code == 409  # a copy never switches
+    assert h.runtime.connections.get(h.connection.id).paused is None
