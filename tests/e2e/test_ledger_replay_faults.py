@@ -127,3 +127,35 @@ def test_a_write_the_new_ledger_commits_late_is_booked_once(sqlite_url, servers,
     finally:
         second.close()
         h.close()
+
+
+def test_the_cli_switches_ledgers(sqlite_url, servers, tmp_path, paid_domestic_orders):
+    from click.testing import CliRunner
+
+    from web.cli import main
+
+    h = Harness(sqlite_url, servers=servers)
+    second = h.administration(SECOND)
+    try:
+        orders = paid_domestic_orders(5)
+        _book(h, orders[:4])
+        settings = tmp_path / "second.toml"
+        settings.write_text(_settings_text(h))
+        env = {"KOPPEL_DATABASE_URL": sqlite_url, "KOPPEL_SECRET_KEY": h.config.secret_key,
+               "KOPPEL_BROKER_URL": "", "KOPPEL_EBOEKHOUDEN_URL": h.ledger_url}
+        args = ["ledgers", "switch", "--connection", "Demo shop", "--ledger", "Second",
+                "--settings", str(settings), "--from", "2020-01-01"]
+        done = CliRunner().invoke(main, args, env=env)
+        assert done.exit_code == 0, done.output
+        assert "replayed 4 documents since 2020-01-01 into Second: 4 booked there" in done.output
+        assert "'Demo shop' books into Second from now on" in done.output
+        _book(h, orders[4:])  # the connection books into the second administration now
+        assert len(_sales(h.ledger)) == 4 and len(_sales(second)) == 5
+        assert set(_sales(second).values()) == {1}
+        wrong = CliRunner().invoke(main, [*args[:-1], "maart"], env=env)
+        assert wrong.exit_code != 0 and "maart" in wrong.output
+        copy = CliRunner().invoke(main, ["ledgers", "add-copy", *args[2:]], env=env)
+        assert copy.exit_code != 0 and "'Second' is a switch of 'Demo shop'" in copy.output
+    finally:
+        second.close()
+        h.close()
