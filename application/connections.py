@@ -41,6 +41,8 @@ class ConnectionContext:
     webhook_generation: int = 0
     span: BookedSpan = BookedSpan()
     paused: str | None = None
+    ledger_targets: tuple[str, ...] = ()  # further ledgers (application/replay.py)
+    ledger_since: int = 0  # the settings version it switched ledgers at (0: never)
 
 
 class Connectors(Protocol):
@@ -103,7 +105,9 @@ class ConnectionDirectory:
                     del self._parsed[older]
         context = ConnectionContext(conn_id, aggregate.name, aggregate.settings_version, parsed,
                                     aggregate.credentials_problem, aggregate.webhook_generation,
-                                    span=aggregate.booked_span, paused=aggregate.paused)
+                                    span=aggregate.booked_span, paused=aggregate.paused,
+                                    ledger_targets=aggregate.ledger_targets,
+                                    ledger_since=aggregate.ledger_since)
         with self._lock:
             self._current[conn_id] = (aggregate.version, context)
         return context

@@ -398,6 +398,8 @@ class Processing:
         retryable = {None, "interrupted", "posting"} | ({"failed"} if recheck else set())
         if document.payment_status not in retryable:
             return False
+        if (document.settings_version or 0) < connection.ledger_since:
+            return False  # its sale is in the ledger the connection switched away from
         booking = Booking.from_dict(document.booking)
         return payment_rules.payment_due(document.kind, booking, connection.settings)
 

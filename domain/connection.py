@@ -27,6 +27,12 @@ class Connection(Aggregate):
     erased: tuple = ()  # the tombstone of an erased history
     credentials_problem_nl: str | None = None  # the refused credentials' problem in Dutch
     paused: str | None = None  # why nothing is booked now (None: it runs)
+    # Further ledgers it books into (domain/ledger_target.py), as target ids. A class default
+    # for connections and snapshots from before targets existed.
+    ledger_targets: tuple[str, ...] = ()
+    # The settings version from which it books into the ledger it switched to (0: never
+    # switched): a sale booked before it got its payment from the old ledger's side.
+    ledger_since: int = 0
 
     class Created(Aggregate.Created):
         TOPIC = "koppel:Connection.Created:v1"
@@ -264,3 +270,41 @@ class Connection(Aggregate):
             raise ValueError("only a removed connection's history can be erased")
         self.trigger_event(self.HistoryErased, by=by, documents=documents)
         return True
+
+    # -- further ledgers (domain/ledger_target.py) ----------------------------------------
+
+    class LedgerTargetAdded(Aggregate.Event):
+        """A second ledger (a copy, or the ledger it switches to) gets this connection's
+        bookings too; its postings are kept per target."""
+
+        TOPIC = "koppel:Connection.LedgerTargetAdded:v1"
+        target_id: str
+        name: str
+        purpose: str
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.ledger_targets = (*connection.ledger_targets, self.target_id)
+
+    def add_ledger_target(self, target_id: UUID, name: str, purpose: str, by: str) -> bool:
+        if str(target_id) in self.ledger_targets:
+            return False
+        self.trigger_event(self.LedgerTargetAdded, target_id=str(target_id), name=name,
+                           purpose=purpose, by=by)
+        return True
+
+    class LedgerSwitched(Aggregate.Event):
+        """The connection books into the ledger of this target from settings ``version``
+        on; what the old ledger booked stays there (and in the documents' history)."""
+
+        TOPIC = "koppel:Connection.LedgerSwitched:v1"
+        target_id: str
+        version: int
+        by: str
+
+        def apply(self, connection: "Connection") -> None:
+            connection.ledger_since = self.version
+
+    def switch_ledger(self, target_id: UUID, version: int, by: str) -> None:
+        self.trigger_event(self.LedgerSwitched, target_id=str(target_id), version=version,
+                           by=by)

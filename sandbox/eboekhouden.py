@@ -1670,3 +1670,56 @@ def _register_control(app: Flask, admin: Administration) -> None:
 
     add_clock_and_request_log(app, admin)
     add_options(app, admin, OPTIONS)
+
+
+# -- several administrations behind one address -----------------------------------------------
+
+class Administrations:
+    """Several e-Boekhouden administrations behind one API address, as the real API has them:
+    the access token a session is opened with chooses the administration, and the session
+    token then carries it. Each administration is a whole fake of its own (its data, its
+    faults); the control endpoints (``/__sandbox/...``) reach the one named by the header
+    ``X-Sandbox-Administration`` (its access token), by default the first."""
+
+    HEADER = "HTTP_X_SANDBOX_ADMINISTRATION"
+
+    def __init__(self, api_tokens: list[str], seed: int = 1) -> None:
+        self.apps = {token: create_app(api_token=token, seed=seed + number)
+                     for number, token in enumerate(api_tokens)}
+        self.first = self.apps[api_tokens[0]]
+        self._sessions: dict[str, Flask] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        import io
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/__sandbox"):
+            app = self.apps.get(environ.get(self.HEADER, ""), self.first)
+            return app(environ, start_response)
+        if path == "/v1/session" and environ.get("REQUEST_METHOD") == "POST":
+            try:
+                token = json.loads(body or b"{}").get("accessToken")
+            except (ValueError, AttributeError):
+                token = None
+            app = self.apps.get(token, self.first) if isinstance(token, str) else self.first
+            answer = app(environ, start_response)
+            data = b"".join(answer)
+            getattr(answer, "close", lambda: None)()
+            try:
+                session = json.loads(data).get("token")
+            except (ValueError, AttributeError):
+                session = None
+            if session:
+                with self._lock:
+                    self._sessions[session] = app
+            return [data]
+        header = environ.get("HTTP_AUTHORIZATION", "").strip()
+        if header.lower().startswith("bearer "):
+            header = header[7:].strip()
+        with self._lock:
+            app = self._sessions.get(header, self.first)
+        return app(environ, start_response)

@@ -77,14 +77,16 @@ class Harness:
                  claim_lease: float = 10.0, settings=None, servers=None,
                  http_timeout: float = 5.0, ledger: str = "eboekhouden",
                  settle_window: float = 0.5, shop_rate_limit: str = "",
-                 ledger_rate_limit: str = "", config: dict | None = None) -> None:
+                 ledger_rate_limit: str = "", config: dict | None = None,
+                 administrations: tuple[str, ...] = ()) -> None:
         """``servers``: the (shop, ledger) fakes already running on ports, and a Billit fake
         as a third when a test needs one; by default all are made here and reached
         in-process. ``settle_window``: in-process a request cannot outlive its call; a test
         whose fake keeps a write longer (``late_commit``) sets a window that outlasts it. The
         fakes have no rate limit unless a test turns one on, so koppel's own
         (``shop_rate_limit``, ``ledger_rate_limit``) is off unless asked for too.
-        ``config``: more of ``Config`` changed."""
+        ``config``: more of ``Config`` changed. ``administrations``: the access tokens of
+        further e-Boekhouden administrations behind the same address (a second ledger)."""
         self.web = None
         self.billit_url = BILLIT_URL
         if servers is None:
@@ -93,7 +95,8 @@ class Harness:
                 public_key=SHOP_KEYS[0], secret=SHOP_KEYS[1], api_root=SHOP_URL,
                 webhook_client=httpx.Client(transport=_LateWSGI(lambda: self.web),
                                             base_url=PUBLIC_URL))
-            ledger_app = sandbox_ledger.create_app(api_token=LEDGER_TOKEN)
+            ledger_app = (sandbox_ledger.Administrations([LEDGER_TOKEN, *administrations])
+                          if administrations else sandbox_ledger.create_app(api_token=LEDGER_TOKEN))
             self.billit_app = sandbox_billit.create_app(
                 api_key=BILLIT_KEY, client_id=BILLIT_CLIENT[0], client_secret=BILLIT_CLIENT[1],
                 party_id=int(BILLIT_PARTY))
@@ -170,6 +173,11 @@ class Harness:
         """What the ledger holds: sales (type 2) by default, payments are type 3."""
         return [m for m in self.ledger.get("/__sandbox/mutations").json()
                 if int(m["type"]) == kind]
+
+    def administration(self, token: str) -> httpx.Client:
+        """The control API of a further administration (see ``administrations``)."""
+        return httpx.Client(transport=self.ledger._transport, base_url=self.ledger_url,
+                            timeout=30, headers={"X-Sandbox-Administration": token})
 
     def arm(self, **fault) -> None:
         self.ledger.post("/__sandbox/faults", json=fault).raise_for_status()

@@ -8,8 +8,8 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from web import (access, appstore, auth, configure, connect, dashboard, documents_actions,
-                 errors, export, metrics, notices, onboarding, openapi, people, reconcile, search,
-                 settings_dry_run, sharing, webhooks)
+                 errors, export, ledgers, metrics, notices, onboarding, openapi, people,
+                 reconcile, search, settings_dry_run, sharing, webhooks)
 from web.logging_setup import bind_requests
 from web.logs import redact_loggers
 from web.security import secure
@@ -48,6 +48,7 @@ def create_app(runtime) -> Flask:
     app.register_blueprint(appstore.blueprint)
     app.register_blueprint(onboarding.blueprint)
     app.register_blueprint(settings_dry_run.blueprint)
+    app.register_blueprint(ledgers.blueprint)
     for daily_work in (documents_actions, search, export, notices, reconcile):
         app.register_blueprint(daily_work.blueprint)
     app.register_blueprint(openapi.blueprint)

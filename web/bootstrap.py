@@ -28,6 +28,7 @@ from application.onboarding import Onboarding
 from application.pausing import Pausing
 from application.processing import Processing
 from application.reconciliation import Reconciliations
+from application.replay import LedgerReplays
 from application.users import Accounts
 from application.secrets import SecretBox, webhook_token
 from projections import queries
@@ -51,6 +52,7 @@ from workers.import_runner import ImportRunner
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
 from workers.publisher import Publisher
+from workers.replay_runner import ReplayRunner
 from workers.notifications import Notifier
 from workers.reconcile_schedule import MonthlyReconciliation
 from workers.scheduler import Intervals, Scheduler, SchedulerLock, build_scheduler
@@ -84,6 +86,8 @@ class Runtime:
     corrections: Corrections = None
     apply_draft: ApplyDraft = None
     correction_runner: CorrectionRunner = None
+    replays: LedgerReplays = None
+    replay_runner: ReplayRunner = None
     publisher: Publisher = field(default_factory=Publisher)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
@@ -114,7 +118,8 @@ class Runtime:
     def start_workers(self, threads: int | None = None) -> dramatiq.Worker:
         worker = dramatiq.Worker(self.broker, worker_threads=threads or self.config.worker_threads,
                                  queues={*self.actors.queues, self.import_runner.queue,
-                                         self.correction_runner.queue})
+                                         self.correction_runner.queue,
+                                         self.replay_runner.queue})
         worker.start()
         self._workers.append(worker)
         return worker
@@ -232,4 +237,7 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
                                      runtime.corrections)
     runtime.correction_runner = CorrectionRunner(broker, runtime.corrections,
                                                  prefix=config.queue_prefix)
+    runtime.replays = LedgerReplays(app, directory, processing)
+    runtime.replay_runner = ReplayRunner(broker, runtime.replays, prefix=config.queue_prefix)
+    actors.on_posted = runtime.replays.follow
     return runtime

@@ -13,6 +13,7 @@ import click
 
 from web.config import ConfigError, from_environment
 from web.dryrun_command import dryrun
+from web.ledgers_command import ledgers
 from web.preview_command import preview
 from web.reconcile_command import reconcile
 from web.users_command import connection_id_named, users
@@ -525,6 +526,7 @@ main.add_command(preview)
 main.add_command(dryrun)
 main.add_command(reconcile)
 main.add_command(users)
+main.add_command(ledgers)
 
 if __name__ == "__main__":
     main()

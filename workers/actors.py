@@ -63,6 +63,9 @@ class Actors:
         self.inbox = inbox
         self.markers = markers
         self.prefix = prefix
+        # Set by the composition root: books a posted document into the connection's further
+        # ledgers (ledger targets); raises TransientError to be retried.
+        self.on_posted = None
         self.intake = dramatiq.actor(
             self._intake, broker=broker, actor_name=f"{prefix}.intake",
             queue_name=f"{prefix}.intake")
@@ -127,4 +130,11 @@ class Actors:
         except TransientError as error:
             log.info("document %s waits: %s", document_id, error.message)
             _retry(error, self.processing.claim_lease)
+        if outcome.status == "posted" and self.on_posted is not None:
+            try:  # the connection's further ledgers (application/replay.py) get it too
+                self.on_posted(UUID(document_id))
+            except TransientError as error:
+                log.info("document %s waits for a further ledger: %s", document_id,
+                         error.message)
+                _retry(error, self.processing.claim_lease)
         log.debug("document %s is %s", outcome.number, outcome.status)

@@ -73,6 +73,11 @@ DECISIONS = {
     "settings_dry_run.compare": "connection: export (accountant too)",
     "settings_dry_run.correction_list": "connection: export (accountant too)",
     "settings_dry_run.apply": "connection: manage, with a reason",
+    "ledgers.ledgers_page": "connection: manage",
+    "ledgers.add": "connection: manage",
+    "ledgers.pause_or_resume": "connection: manage",
+    "ledgers.hand_over": "connection: manage",
+    "ledgers.progress": "connection: manage",
     "appstore.handshake": "App Store signature (tests/e2e/test_app_store.py)",
     "appstore.install": "App Store signature (tests/e2e/test_app_store.py)",
     "appstore.uninstall": "App Store signature (tests/e2e/test_app_store.py)",
@@ -252,6 +257,40 @@ def test_a_connections_own_page_and_actions(scene, role, target):
 
 
 @pytest.mark.parametrize("role, target", CELLS)
+def test_a_connections_further_ledgers(scene, role, target):
+    """Further ledgers (issue 13.3): for those who may manage the connection; anyone else is
+    refused, and nothing is recorded."""
+    client, conn = scene.clients[role], scene.connections[target]
+    app = scene.h.runtime.app
+    before = len(app.history(UUID(conn)))
+
+    def post(path: str, **data):
+        if role != "anonymous":
+            data["csrf_token"] = _form_token(client)
+        return client.post(f"/connections/{conn}/ledgers{path}", data=data)
+
+    answers = {
+        "page": client.get(f"/connections/{conn}/ledgers"),
+        # a day that is no date: refused past the door, nothing recorded
+        "add": post("", name="Copy", purpose="copy", system="billit", credential="k",
+                    party_id="1", **{"from": "maart"}),
+        "pause": post(f"/{conn}/pause"),
+        "switch": post(f"/{conn}/switch"),
+        "progress": client.get(f"/api/connections/{conn}/ledgers/{conn}"),
+    }
+    if target in MANAGE[role]:
+        assert answers["page"].status_code == 200
+        assert answers["add"].status_code == 400
+        assert answers["pause"].status_code == 404  # no such ledger
+        assert answers["switch"].status_code == 404
+        assert answers["progress"].status_code == 404
+    else:
+        refused = {name: a.status_code for name, a in answers.items() if not _refused(role, a)}
+        assert not refused, refused
+    assert len(app.history(UUID(conn))) == before  # nothing recorded
+
+
+@pytest.mark.parametrize("role, target", CELLS)
 @pytest.mark.parametrize("path", ["/", "/errors", "/report", "/api/errors", "/api/report"])
 def test_lists_show_only_what_the_role_may_see(scene, role, target, path):
     response = scene.clients[role].get(path)
@@ -322,7 +361,8 @@ def _every_route(scene):
               "token": "x", "event": "orders.created", "page": "report",
               "filename": "koppel.css", "kinds": "orders",
               "number": scene.h.runtime.app.document(UUID(scene.documents["A", "posted"])).number,
-              "fmt": "csv", "imp_id": scene.connections["A"], "action": "pause"}
+              "fmt": "csv", "imp_id": scene.connections["A"], "action": "pause",
+              "target_id": scene.connections["A"]}
     for rule in scene.h.web.url_map.iter_rules():
         path = rule.build({k: values[k] for k in rule.arguments})[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 import schemathesis
@@ -13,8 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from application.history_import import period_of
+from domain.ledger_target import Purpose
 from sandbox.appstore import app_hash
 from tests.harness import MERCHANT, PUBLIC_URL, Harness, sign_in
+from tests.harness import test_settings as settings_with
 from web.openapi import description
 
 APP_SECRET = "the-app-secret-key"  # registered in the App Store: /ccv/* check signatures
@@ -33,6 +35,9 @@ def installation(tmp_path_factory, paid_domestic_orders_module):
     h.runtime.projector.catch_up()
     h.import_id = h.runtime.imports.start(
         h.connection.id, period_of(date(2020, 1, 1), date(2020, 1, 31)), by="test").id
+    h.target_id = h.runtime.replays.add(  # a copy in a further ledger, whose replay is read
+        h.connection.id, "Accountant", settings_with(h.shop_url),
+        datetime(2020, 1, 1, tzinfo=timezone.utc), Purpose.COPY, by="test").id
     yield h
     h.close()
 
@@ -62,10 +67,11 @@ def signed_in(installation):
 
 
 def _real_addresses(installation) -> dict:
-    """Path parameters that name what is there: the webhook's, and the import's."""
+    """Path parameters that name what is there: the webhook's, the import's and the further
+    ledger's."""
     return {**dict(zip(("connection_id", "token", "event"),
                        installation.webhook_path().split("/")[2:])),
-            "imp_id": str(installation.import_id)}
+            "imp_id": str(installation.import_id), "target_id": str(installation.target_id)}
 
 
 def _signed(path: str, payload: str) -> str:
@@ -154,7 +160,7 @@ def test_an_imports_progress_is_read_as_described(installation, api):
     assert answer.status_code == 200
     api["/api/connections/{connection_id}/imports/{imp_id}"]["get"].Case(
         path_parameters={"connection_id": str(installation.connection.id),
-                         "imp_id": str(installation.import_id)},
+                         "imp_id": str(installation.import_id), "target_id": str(installation.target_id)},
     ).validate_response(answer, excluded_checks=[ignored_auth])  # it probes with a Case's auth
     imported = installation.runtime.imports.get(installation.import_id)
     assert answer.get_json() == {"state": imported.state, "position": imported.position,
@@ -213,7 +219,11 @@ def test_every_json_route_is_described(installation):
              "/connections/<connection_id>/settings/dry-run/list.<any(csv, xlsx):fmt>",
              # the Settings page and its forms: pause, resume, remove
              "/connections/<connection_id>/settings", "/connections/<connection_id>/pause",
-             "/connections/<connection_id>/resume", "/connections/<connection_id>/remove"}
+             "/connections/<connection_id>/resume", "/connections/<connection_id>/remove",
+             # further ledgers: their page and its forms (the replay's progress is described)
+             "/connections/<connection_id>/ledgers",
+             "/connections/<connection_id>/ledgers/<target_id>/switch",
+             "/connections/<connection_id>/ledgers/<target_id>/<any(pause, resume):action>"}
     routes = set()
     for rule in installation.web.url_map.iter_rules():
         path = rule.rule
