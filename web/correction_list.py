@@ -10,15 +10,11 @@ numbers from ``Decimal``.
 
 from __future__ import annotations
 
-import csv
-import io
 from decimal import Decimal
 from typing import Callable, Iterator
 
-from openpyxl import Workbook
-
 from application.dryrun import DryRunResult
-from web.export_files import neutral
+from web.export_files import write_csv, write_xlsx
 
 Text = Callable[[str], str]
 
@@ -75,37 +71,10 @@ def _posted_totals(result: DryRunResult, which: str) -> dict[str, Decimal]:
     return {key: amount for key, amount in sorted(out.items()) if amount}
 
 
-def _cell_text(value) -> str:
-    return format(value, ".2f") if isinstance(value, Decimal) else neutral(str(value))
-
-
 def to_csv(result: DryRunResult, _: Text) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";")  # Dutch Excel splits on semicolons
-    writer.writerow([neutral(_("Correction list")), neutral(result.connection),
-                     result.date_from.isoformat(), result.date_to.isoformat()])
-    for title, header, rows in sections(result, _):
-        writer.writerow([])
-        writer.writerow([neutral(title)])
-        writer.writerow(header)
-        writer.writerows([_cell_text(value) for value in row] for row in rows)
-    return out.getvalue().encode("utf-8-sig")
+    return write_csv([_("Correction list"), result.connection, result.date_from.isoformat(),
+                      result.date_to.isoformat()], sections(result, _))
 
 
 def to_xlsx(result: DryRunResult, _: Text) -> bytes:
-    book = Workbook()
-    book.remove(book.active)
-    for title, header, rows in sections(result, _):
-        sheet = book.create_sheet(title[:31])
-        sheet.append(header)
-        for row in rows:
-            sheet.append([value if isinstance(value, Decimal) else neutral(str(value))
-                          for value in row])
-            for cell in sheet[sheet.max_row]:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"
-                else:
-                    cell.number_format = "0.00"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return write_xlsx(sections(result, _))
