@@ -204,7 +204,8 @@ def test_a_red_connection_shows_reconnect(koppel, page, screenshot):
     red = page.locator(".connection-red")  # turns red on the open page
     expect(red).to_contain_text("Reconnect needed")
     expect(red).to_contain_text("e-Boekhouden API token has expired")
-    expect(red).to_contain_text("koppel connections import settings.toml")
+    # no shell: the button opens the connection's page at its ledger form
+    expect(red.locator("a.reconnect-token")).to_have_text("Reconnect: paste a new API token")
     assert red.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(253, 226, 225)"
     assert page.evaluate("window.__same_page") is True
     expect(page.locator(".cards")).to_contain_text("1open")
@@ -213,6 +214,9 @@ def test_a_red_connection_shows_reconnect(koppel, page, screenshot):
     page.goto(f"{koppel.url}/?lang=nl")
     expect(page.locator(".connection-red")).to_contain_text("Opnieuw verbinden nodig")
     expect(page.locator(".connection-red")).to_contain_text("Documenten wachten")
+    page.click(".connection-red a.reconnect-token")
+    expect(page.locator("#ledger")).to_have_text("Boekhouding")
+    expect(page.locator("#api_token")).to_be_visible()
 
 
 def test_the_content_security_policy_is_enforced_and_the_pages_need_nothing_it_blocks(
