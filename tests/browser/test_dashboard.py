@@ -214,6 +214,8 @@ def test_a_red_connection_shows_reconnect(koppel, page, screenshot):
     page.goto(f"{koppel.url}/?lang=nl")
     expect(page.locator(".connection-red")).to_contain_text("Opnieuw verbinden nodig")
     expect(page.locator(".connection-red")).to_contain_text("Documenten wachten")
+    expect(page.locator(".connection-red a.reconnect-token")).to_have_text(
+        "Opnieuw verbinden: plak een nieuw API-token")
     page.click(".connection-red a.reconnect-token")
     expect(page.locator("#ledger")).to_have_text("Boekhouding")
     expect(page.locator("#api_token")).to_be_visible()
