@@ -198,9 +198,11 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     processing = Processing(app, directory, claim_lease=config.claim_lease,
                             settle_window=config.settle_window,
                             claim_taken_over=metrics.claim_taken_over)
-    # A rebuild (PostgreSQL) decodes the log in a process per core (projections.parallel).
+    # A rebuild (PostgreSQL) decodes the log in a process per core (projections.parallel);
+    # the parts only read the event store this process has made.
     projector = Projector(app, store, make_app=partial(Koppel, env=persistence_env(
-        config.database_url, 2)), rebuild_processes=min(4, os.cpu_count() or 1))
+        config.database_url, 2, create_tables=False)),
+        rebuild_processes=min(4, os.cpu_count() or 1))
     inbox = Inbox(store)
     broker = make_broker(config.broker_url, namespace=config.queue_prefix,
                          time_limit_ms=config.time_limit_ms)

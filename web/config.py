@@ -224,18 +224,23 @@ def _generated_secret_key(var_dir: Path) -> str:
     return key
 
 
-def persistence_env(database_url: str, pool_size: int = 8) -> dict[str, str]:
+def persistence_env(database_url: str, pool_size: int = 8,
+                    create_tables: bool = True) -> dict[str, str]:
     """The eventsourcing library's environment for the event store behind the URL. Its pool
-    keeps one connection and opens up to ``pool_size`` while that many threads need one."""
+    keeps one connection and opens up to ``pool_size`` while that many threads need one.
+    ``create_tables`` False: the tables are there already (a rebuild's part processes): on
+    PostgreSQL, creating them replaces a function, and two processes doing that at once fail
+    with "tuple concurrently updated"."""
     from projections.store import dialect_of, postgres_params, sqlite_path
 
     if dialect_of(database_url) == "sqlite":
         path = sqlite_path(database_url)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
-                "SQLITE_LOCK_TIMEOUT": "30"}
+                "SQLITE_LOCK_TIMEOUT": "30", "CREATE_TABLE": "yes" if create_tables else "no"}
     params = postgres_params(database_url)
     return {
+        "CREATE_TABLE": "yes" if create_tables else "no",
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": params["dbname"], "POSTGRES_HOST": params["host"],
         "POSTGRES_PORT": params["port"], "POSTGRES_USER": params["user"],

@@ -294,7 +294,7 @@ def _in_parts(runtime, parts: int, monkeypatch) -> tuple[Projector, list]:
 
     projector = Projector(runtime.app, runtime.store, rebuild_batch_size=5,
                           make_app=partial(Koppel, env=persistence_env(runtime.config.database_url,
-                                                                       2)),
+                                                                       2, create_tables=False)),
                           rebuild_processes=parts)
     projector.parallel_from = 0  # however short the log
     ran = []
