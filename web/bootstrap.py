@@ -35,7 +35,7 @@ from projections import queries
 from projections.projector import Projector
 from projections.reconciliation import BookedDocuments
 from projections.queries import dry_run_candidates
-from projections.store import ReadStore
+from projections.store import ReadStore, dialect_of, postgres_params
 from web import metrics
 from web.config import Config, persistence_env
 from web.connect_state import SpentStates
@@ -179,9 +179,31 @@ class Runtime:
         self.app.close()
 
 
+# Held while a process opens (and so creates) the PostgreSQL event store: "koppel"+1.
+STORE_LOCK_KEY = 0x6B6F7071
+
+
+def _open_event_store(config: Config) -> Koppel:
+    """Opening the event store creates its tables and replaces its function; two PostgreSQL
+    sessions replacing that function at once fail with "tuple concurrently updated", and the
+    processes of an installation start together (gunicorn's workers, ``koppel worker``'s
+    children): a web worker that fails to boot stops gunicorn. So they open it one at a time,
+    under an advisory lock that ends with its connection."""
+    env = persistence_env(config.database_url, config.pool_size)
+    if dialect_of(config.database_url) != "postgres":
+        return Koppel(env=env)
+    import psycopg
+
+    params = {k: v for k, v in postgres_params(config.database_url).items() if v}
+    with psycopg.connect(**params, autocommit=True, connect_timeout=10,
+                         application_name="koppel store lock") as lock:
+        lock.execute("SELECT pg_advisory_lock(%s)", [STORE_LOCK_KEY])
+        return Koppel(env=env)
+
+
 def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
               environ: Mapping[str, str] = os.environ) -> Runtime:
-    app = Koppel(env=persistence_env(config.database_url, config.pool_size))
+    app = _open_event_store(config)
     store = ReadStore(config.database_url, max_connections=config.pool_size)
     limits = RateLimits(CallLimiter(store), Rate.parse(config.shop_rate_limit),
                         Rate.parse(config.ledger_rate_limit),
