@@ -89,6 +89,7 @@ class ConnectionPaused(WaitingForReconnect):
 class Outcome:
     status: str
     number: str
+    connection_id: UUID | None = None
 
 
 def worker_name() -> str:
@@ -238,7 +239,7 @@ class Processing:
             self.intake(document.connection_id, document.kind, document.shop_id, "reprocess")
             document = self.app.document(doc_id)
             if document.next_step == "fetch":  # the shop no longer has it
-                return Outcome(document.status, document.number)
+                return Outcome(document.status, document.number, document.connection_id)
         connection = self.connections.get(document.connection_id)
         # Every line logged from here on (the connectors' too) says which document it is about.
         bind_contextvars(connection=connection.name, document=document.number,
@@ -263,7 +264,7 @@ class Processing:
             raise
         if document.pending_events:
             self.app.save(document)
-        return Outcome(document.status, document.number)
+        return Outcome(document.status, document.number, document.connection_id)
 
     def _keep_what_is_known(self, document: Document) -> None:
         """A document that must wait (a ledger outage, refused credentials) keeps its check,

@@ -223,9 +223,13 @@ class LedgerReplays:
                 time.sleep(0.2 * 2 ** attempt)
         raise AssertionError("unreachable")
 
-    def follow(self, doc_id: UUID) -> list[tuple[UUID, str]]:
+    def follow(self, doc_id: UUID, conn_id: UUID | None = None) -> list[tuple[UUID, str]]:
         """The connection booked this document: book it into each of its targets that takes
-        it (the workers call this after ``Posted``). Transient errors propagate (retry)."""
+        it (the workers call this after ``Posted``, naming the connection, so a connection
+        without further ledgers costs no reload of the document). Transient errors propagate
+        (retry)."""
+        if conn_id is not None and not self.connections.get(conn_id).ledger_targets:
+            return []
         document = self.app.document(doc_id)
         if document.status != Status.POSTED:
             return []

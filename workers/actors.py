@@ -132,7 +132,7 @@ class Actors:
             _retry(error, self.processing.claim_lease)
         if outcome.status == "posted" and self.on_posted is not None:
             try:  # the connection's further ledgers (application/replay.py) get it too
-                self.on_posted(UUID(document_id))
+                self.on_posted(UUID(document_id), outcome.connection_id)
             except TransientError as error:
                 log.info("document %s waits for a further ledger: %s", document_id,
                          error.message)

@@ -103,6 +103,23 @@ def billit_settings(h: Harness):
     return test_settings(h.shop_url, "billit")
 
 
+def test_following_costs_nothing_for_a_connection_without_further_ledgers(
+        two, paid_domestic_orders, monkeypatch):
+    """The workers follow every posted document; a connection with no further ledger is
+    answered from its cached context, without loading the document from the log."""
+    h = two
+    [doc_id] = book(h, paid_domestic_orders(1))
+    loads = []
+    real = h.runtime.app.document
+    monkeypatch.setattr(h.runtime.app, "document", lambda i: loads.append(i) or real(i))
+    assert h.runtime.replays.follow(doc_id, h.connection.id) == []
+    assert loads == []
+    target = h.runtime.replays.add(h.connection.id, "Accountant", second_settings(h), SINCE,
+                                   Purpose.COPY, by="test")
+    assert h.runtime.replays.follow(doc_id, h.connection.id) == [(target.id, "posted")]
+    assert loads and sales(h.second) == sales(h.ledger)
+
+
 def test_a_copy_into_billit_gets_each_booking_once(two, paid_domestic_orders):
     h = two
     ids = book(h, paid_domestic_orders(8))
