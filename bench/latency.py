@@ -33,7 +33,6 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from uuid import UUID
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Callable
 from uuid import UUID
 
-from projections import documents
 from projections.page import apply_page
 from projections.store import ReadStore
 

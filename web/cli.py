@@ -286,8 +286,6 @@ def reprocess(number: str, connection: str | None, by: str, reason: str) -> None
 def import_history(name: str, date_from: str, date_to: str, dry_run: bool, by: str) -> None:
     """Book the shop's documents of a period before the connection's start date. Ctrl-C
     pauses; the same command again goes on where it stopped, and books nothing twice."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from application.history_import import period_of
 
     try:

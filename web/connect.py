@@ -45,6 +45,17 @@ def _billit_connection(connection_id: str):
     return connection
 
 
+def managed_connection(connection_id: str):
+    """The connection, when the signed-in person may manage it; else 404, as for none at all
+    (an id that is no id too)."""
+    try:
+        connection = _runtime().connections.get(UUID(connection_id))
+    except (ValueError, LookupError):
+        abort(404)
+    require_manage(connection)
+    return connection
+
+
 def require_manage(connection) -> None:
     """Only a signed-in person who may manage this connection may (re)bind its ledger, for
     the start and the way back; anyone else gets 404, as for a connection that is not there."""

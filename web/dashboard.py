@@ -237,7 +237,7 @@ def reprocess(doc_id: str):
         flash(_("A posted document is not processed again."))
         return redirect(url_for("dashboard.document", doc_id=doc_id), 303)
     except KoppelError as error:  # the shop: unreachable, refused, or no such document
-        flash(error.message_nl if i18n.language() == "nl" else error.message)
+        flash(i18n.said(error.message_nl, error.message))
         return redirect(url_for("dashboard.document", doc_id=doc_id), 303)
     runtime.actors.process.send(history["id"])
     flash(_("Processing again; this page shows the outcome when it is there."))

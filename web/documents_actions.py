@@ -42,7 +42,7 @@ def _tell(asked: Asked) -> None:
         flash(_("Posted documents are not processed again: %(numbers)s.",
                 numbers=", ".join(asked.posted)))
     for number, error in asked.refused:
-        why = error.message_nl if i18n.language() == "nl" else error.message
+        why = i18n.said(error.message_nl, error.message)
         flash(_("%(number)s was not processed again: %(why)s", number=number, why=why))
 
 

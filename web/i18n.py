@@ -144,6 +144,11 @@ def problem(text) -> str:
     return message if where in ("ledger", "shop") and message else str(text or "")
 
 
+def said(nl: str | None, en: str) -> str:
+    """A message that has both languages, in the page's (Dutch when there is Dutch)."""
+    return nl if nl and language() == "nl" else en
+
+
 def in_language(row: dict, field: str) -> str:
     """``row[field + "_nl"]`` or ``_en``, whichever is the page's language (else the other)."""
     mine, other = ("nl", "en") if language() == "nl" else ("en", "nl")

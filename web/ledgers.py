@@ -1,7 +1,7 @@
 """A connection's further ledgers (issue 13, part 3): a copy for the accountant, or the
 ledger the connection switches to, each with its replay's progress.
 
-Everything here changes the connection, so every route asks ``_managed`` first (merchant of
+Everything here changes the connection, so every route asks ``connect.managed_connection`` first (merchant of
 the connection, support). The new ledger gets the connection's own settings (rules, accounts,
 VAT codes) with the ledger, its credential and the date the merchant fills in; another chart
 of accounts is a settings file for ``koppel ledgers``. The replay runs in the workers
@@ -15,14 +15,14 @@ from uuid import UUID
 
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
                    url_for)
-from flask_babel import get_locale
 
 from application import settings as settings_file
 from application.errors import KoppelError
 from application.settings import SettingsError
 from domain.ledger_target import Purpose
 from web import access
-from web.connect import require_manage
+from web.connect import managed_connection
+from web.i18n import said
 
 blueprint = Blueprint("ledgers", __name__)
 
@@ -30,14 +30,6 @@ blueprint = Blueprint("ledgers", __name__)
 def _runtime():
     return current_app.extensions["koppel"]
 
-
-def _managed(connection_id: str):
-    try:
-        connection = _runtime().connections.get(UUID(connection_id))
-    except (ValueError, LookupError):
-        abort(404)
-    require_manage(connection)
-    return connection
 
 
 def _target_of(connection, target_id: str):
@@ -50,9 +42,6 @@ def _target_of(connection, target_id: str):
     return target
 
 
-def _message(nl: str, en: str) -> str:
-    return nl if str(get_locale()) == "nl" else en
-
 
 def _page(connection, status: int = 200, **extra):
     replays = _runtime().replays
@@ -64,7 +53,7 @@ def _page(connection, status: int = 200, **extra):
 
 @blueprint.get("/connections/<connection_id>/ledgers")
 def ledgers_page(connection_id: str):
-    return _page(_managed(connection_id))
+    return _page(managed_connection(connection_id))
 
 
 def _new_ledger_settings(connection):
@@ -89,7 +78,7 @@ def _new_ledger_settings(connection):
 
 @blueprint.post("/connections/<connection_id>/ledgers")
 def add(connection_id: str):
-    connection = _managed(connection_id)
+    connection = managed_connection(connection_id)
     purpose = request.form.get("purpose", "")
     name = request.form.get("name", "").strip()
     if purpose not in (Purpose.COPY, Purpose.SWITCH) or not name:
@@ -106,7 +95,7 @@ def add(connection_id: str):
     existing = runtime.replays.named(connection.id, name)
     if existing is not None and existing.purpose != purpose:
         as_nl = {"copy": "kopie", "switch": "overstap"}[existing.purpose]
-        return _page(connection, 422, problem=_message(
+        return _page(connection, 422, problem=said(
             f"{name} bestaat al, als {as_nl}", f"{name} exists already, as a {existing.purpose}"))
     target = runtime.replays.add(connection.id, name, settings,
                                  datetime.combine(day, time(), tzinfo=timezone.utc), purpose,
@@ -118,7 +107,7 @@ def add(connection_id: str):
 
 @blueprint.post("/connections/<connection_id>/ledgers/<target_id>/<any(pause, resume):action>")
 def pause_or_resume(connection_id: str, target_id: str, action: str):
-    connection = _managed(connection_id)
+    connection = managed_connection(connection_id)
     target = _target_of(connection, target_id)
     runtime = _runtime()
     if action == "pause":
@@ -131,15 +120,14 @@ def pause_or_resume(connection_id: str, target_id: str, action: str):
 @blueprint.post("/connections/<connection_id>/ledgers/<target_id>/switch")
 def hand_over(connection_id: str, target_id: str):
     """The last step of a switch: from now on the connection books into the new ledger."""
-    connection = _managed(connection_id)
+    connection = managed_connection(connection_id)
     target = _target_of(connection, target_id)
     runtime = _runtime()
     try:
         reopened = runtime.replays.hand_over(target.id, by=access.me().email)
     except (KoppelError, ValueError) as error:
-        said = _message(getattr(error, "message_nl", str(error)),
-                        getattr(error, "message", str(error)))
-        return _page(connection, 409, problem=said)
+        return _page(connection, 409, problem=said(getattr(error, "message_nl", None),
+                                                   getattr(error, "message", str(error))))
     for doc_id in reopened:
         runtime.actors.process.send(str(doc_id))
     return redirect(url_for(".ledgers_page", connection_id=connection.id), 303)
@@ -147,7 +135,7 @@ def hand_over(connection_id: str, target_id: str):
 
 @blueprint.get("/api/connections/<connection_id>/ledgers/<target_id>")
 def progress(connection_id: str, target_id: str):
-    connection = _managed(connection_id)
+    connection = managed_connection(connection_id)
     target = _target_of(connection, target_id)
     response = jsonify({"state": target.state, "position": target.position,
                         "total": target.total})

@@ -1,7 +1,7 @@
 """A connection's own page: its two status dots, its start date, connecting its ledger, and
 importing its history (issue 10, "Install and connect").
 
-Everything here changes the connection, so every route asks ``_managed`` first. The import's
+Everything here changes the connection, so every route asks ``connect.managed_connection`` first. The import's
 progress is read from its events (``/api/connections/<id>/imports/<import>``), so the page
 shows it whichever process runs the import; ``static/onboarding.js`` polls it.
 """
@@ -13,13 +13,13 @@ from uuid import UUID
 
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
                    url_for)
-from flask_babel import get_locale
 
 from application.errors import KoppelError
 from application.history_import import period_of
 from domain.history_import import import_id
 from web import access
-from web.connect import require_manage
+from web.connect import managed_connection
+from web.i18n import said
 
 blueprint = Blueprint("onboarding", __name__)
 
@@ -28,23 +28,10 @@ def _runtime():
     return current_app.extensions["koppel"]
 
 
-def _managed(connection_id: str):
-    """The connection, when the signed-in person may manage it (else 404, as for none at all):
-    the same check as connecting its ledger (``connect.require_manage``)."""
-    try:
-        connection = _runtime().connections.get(UUID(connection_id))
-    except (ValueError, LookupError):
-        abort(404)
-    require_manage(connection)
-    return connection
-
 
 def _who() -> str:
     return access.me().email
 
-
-def _message(nl: str, en: str) -> str:
-    return nl if str(get_locale()) == "nl" else en
 
 
 def _day(name: str) -> date:
@@ -69,12 +56,12 @@ def _page(connection, **extra):
 
 @blueprint.get("/connections/<connection_id>")
 def connection_page(connection_id: str):
-    return _page(_managed(connection_id))
+    return _page(managed_connection(connection_id))
 
 
 @blueprint.post("/connections/<connection_id>/check")
 def check(connection_id: str):
-    connection = _managed(connection_id)
+    connection = managed_connection(connection_id)
     _runtime().onboarding.check_shop(connection.id)
     _runtime().onboarding.check_ledger(connection.id)
     return redirect(url_for(".connection_page", connection_id=connection.id), 303)
@@ -82,7 +69,7 @@ def check(connection_id: str):
 
 @blueprint.post("/connections/<connection_id>/start-date")
 def start_date(connection_id: str):
-    connection = _managed(connection_id)
+    connection = managed_connection(connection_id)
     day = _day("start_date")
     _runtime().connections.set_start_date(
         connection.id, datetime.combine(day, time(), tzinfo=timezone.utc), by=_who())
@@ -92,23 +79,23 @@ def start_date(connection_id: str):
 @blueprint.post("/connections/<connection_id>/ledger/token")
 def ledger_token(connection_id: str):
     """e-Boekhouden's API token or Billit's API key, pasted."""
-    connection = _managed(connection_id)
+    connection = managed_connection(connection_id)
     outcome = _runtime().onboarding.connect_ledger(
         connection.id, request.form.get("api_token", ""), by=_who())
     connection = _runtime().connections.get(connection.id)
     return _page(connection, token_outcome=outcome,
-                 token_message=_message(outcome.message_nl, outcome.message_en)), \
+                 token_message=said(outcome.message_nl, outcome.message_en)), \
         200 if outcome.ok else 422
 
 
 @blueprint.post("/connections/<connection_id>/imports/dry-run")
 def dry_run(connection_id: str):
-    connection = _managed(connection_id)
+    connection = managed_connection(connection_id)
     date_from, date_to = _day("from"), _day("to")
     try:
         result = _runtime().imports.dry_run(connection.id, period_of(date_from, date_to))
     except KoppelError as error:
-        return _page(connection, import_problem=_message(error.message_nl, error.message),
+        return _page(connection, import_problem=said(error.message_nl, error.message),
                      period=(date_from, date_to)), 502
     except ValueError:
         abort(400, "the period ends before it starts")
@@ -117,13 +104,13 @@ def dry_run(connection_id: str):
 
 @blueprint.post("/connections/<connection_id>/imports")
 def start_import(connection_id: str):
-    connection = _managed(connection_id)
+    connection = managed_connection(connection_id)
     runtime = _runtime()
     try:
         imported = runtime.imports.start(connection.id, period_of(_day("from"), _day("to")),
                                          by=_who())
     except KoppelError as error:
-        return _page(connection, import_problem=_message(error.message_nl, error.message)), 502
+        return _page(connection, import_problem=said(error.message_nl, error.message)), 502
     except ValueError:
         abort(400, "the period ends before it starts")
     runtime.import_runner.run.send(str(imported.id))
@@ -142,7 +129,7 @@ def _import_of(connection, imp_id: str):
 
 @blueprint.post("/connections/<connection_id>/imports/<imp_id>/<any(pause, resume):action>")
 def pause_or_resume(connection_id: str, imp_id: str, action: str):
-    connection = _managed(connection_id)
+    connection = managed_connection(connection_id)
     imported = _import_of(connection, imp_id)
     runtime = _runtime()
     if action == "pause":
@@ -154,7 +141,7 @@ def pause_or_resume(connection_id: str, imp_id: str, action: str):
 
 @blueprint.get("/api/connections/<connection_id>/imports/<imp_id>")
 def import_progress(connection_id: str, imp_id: str):
-    connection = _managed(connection_id)
+    connection = managed_connection(connection_id)
     imported = _import_of(connection, imp_id)
     response = jsonify({"state": imported.state, "position": imported.position,
                         "total": imported.total})
