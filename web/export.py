@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template
 from flask_babel import gettext
 
 from domain.access import Action
 from projections.period_report import period_report
 from web import access
 from web.export_files import to_csv, to_xlsx
+from web.periods import asked_period
 
 blueprint = Blueprint("export", __name__)
 
@@ -24,14 +25,8 @@ MAX_DAYS = 3 * 366  # one request reads every line of the period
 
 
 def _period() -> tuple[date, date]:
-    try:
-        start = date.fromisoformat(request.args.get("from") or "")
-        end = date.fromisoformat(request.args.get("to") or "")
-    except ValueError:
-        abort(400, gettext("Choose the period's first and last day, like 2026-03-14."))
-    if end < start or (end - start).days > MAX_DAYS:
-        abort(400, gettext("The period ends before it starts, or is longer than three years."))
-    return start, end
+    return asked_period(MAX_DAYS, gettext(
+        "The period ends before it starts, or is longer than three years."))
 
 
 @blueprint.get("/export")

@@ -23,6 +23,7 @@ from domain.access import Action, reason_required
 from domain.modes import booked_kind
 from projections.reconciliation import BookedDocuments
 from web import access
+from web.periods import asked_period
 from web.reconcile_files import changes_text, kind_text, sections, to_csv, to_xlsx
 
 blueprint = Blueprint("reconcile", __name__)
@@ -60,16 +61,11 @@ def _connection(connection_id: str):
 
 
 def _period() -> tuple[date, date] | None:
+    """None when the address names no period (the page then offers last month)."""
     if not request.args.get("from") and not request.args.get("to"):
         return None
-    try:
-        first = date.fromisoformat(request.args.get("from") or "")
-        last = date.fromisoformat(request.args.get("to") or "")
-    except ValueError:
-        abort(400, gettext("Choose the period's first and last day, like 2026-03-14."))
-    if last < first or (last - first).days > MAX_DAYS:
-        abort(400, gettext("The period ends before it starts, or is longer than a year."))
-    return first, last
+    return asked_period(MAX_DAYS, gettext(
+        "The period ends before it starts, or is longer than a year."))
 
 
 def _consulted(connection_id: str) -> bool:
