@@ -120,3 +120,19 @@ def test_a_rebuild_gives_the_same_report(harness, posted):
     assert [store.query(sql) for sql in tables] == rows
     after = period_report(store, date(2000, 1, 1), date(2100, 1, 1))
     assert after.documents == before.documents and after.by_account == before.by_account
+
+
+@pytest.mark.parametrize("path, asked, said", [
+    ("/export/report.csv", "from=2026-13-01&to=2026-12-31", "like 2026-03-14"),
+    ("/export/report.csv", "from=2026-03-01&to=2026-02-01", "longer than three years"),
+    ("/export/report.csv", "from=2020-01-01&to=2026-01-01", "longer than three years"),
+    ("/connections/{conn}/reconcile", "from=2025-01-01&to=2026-03-01", "longer than a year"),
+    ("/connections/{conn}/reconcile", "from=soon&to=2026-03-01", "like 2026-03-14"),
+])
+def test_a_period_that_cannot_be_read_is_refused_saying_why(harness, path, asked, said):
+    """Export and reconciliation read their period alike (web/periods.py), each with its own
+    longest period; nothing is read from the ledger for a refused one."""
+    answer = harness.merchant.get(f"{path.format(conn=harness.connection.id)}?{asked}")
+    assert answer.status_code == 400
+    assert said in answer.get_data(as_text=True)
+    assert harness.ledger.get("/__sandbox/requests").json() == []
