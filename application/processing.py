@@ -46,6 +46,7 @@ from application.errors import (
     CredentialsError, DuplicateError, NotFoundError, RejectedError, SignatureError,
     Throttled, TransientError,
 )
+from application.send_once import number_taken, reference, send_once
 from domain import billit as billit_rules
 from domain import payments as payment_rules
 from domain import shop_answers
@@ -368,27 +369,17 @@ class Processing:
 
     def _send_once(self, document: Document, posting, booking: Booking, request: dict) -> None:
         """The ledger call of one claimed attempt; records Posted or Failed on the document."""
-        if document.may_have_reached_ledger:
-            found = posting.find(booking, request)
-            document.record_lookup("sale", _reference(found) if found else None)
-            if found is not None:
-                self._found(document, posting, booking, request, found)
-                return
-        try:
-            response = posting.send(request)
-        except DuplicateError as error:
-            # The ledger's own guard: the number or key is taken. By an earlier attempt of
-            # ours, or by another document: only the first may count as posted.
-            found = posting.find(booking, request)
-            document.record_lookup("sale", _reference(found) if found else None)
-            if found is None:
-                self._fail_rejected(document, error, posting.rule)
-            else:
-                self._found(document, posting, booking, request, found)
-        except RejectedError as error:
-            self._fail_rejected(document, error, posting.rule)
+        sent = send_once(posting, booking, request,
+                         may_have_reached=document.may_have_reached_ledger,
+                         looked_up=lambda found: document.record_lookup("sale", found))
+        if sent.refused is not None:
+            self._fail_rejected(document, sent.refused, posting.rule)
+        elif sent.taken is not None:
+            document.fail("ledger", "NUMBER_TAKEN", "R2.1", *number_taken(booking.sales_number),
+                          detail=sent.taken)
         else:
-            document.record_posted(_reference(response), response, found_by_lookup=False)
+            document.record_posted(reference(sent.record), sent.record,
+                                   found_by_lookup=sent.found_by_lookup)
 
     # -- the payment (R8) ---------------------------------------------------------------
 
@@ -458,7 +449,7 @@ class Processing:
             document.fail_payment(error.code or "PAYMENT_REJECTED", "R8.2", error.message_nl,
                                   error.message, detail=error.detail)
         else:
-            document.record_payment(_reference(response), response, found_by_lookup=False)
+            document.record_payment(reference(response), response, found_by_lookup=False)
 
     def _found_payment(self, document: Document, ledger, booking: Booking,
                        described: str | None = None) -> bool:
@@ -467,27 +458,11 @@ class Processing:
         if described is not None and found is not None and \
                 found.get("description") != described:
             found = None
-        document.record_lookup("payment", _reference(found) if found else None)
+        document.record_lookup("payment", reference(found) if found else None)
         if found is None:
             return False
-        document.record_payment(_reference(found), found, found_by_lookup=True)
+        document.record_payment(reference(found), found, found_by_lookup=True)
         return True
-
-    def _found(self, document: Document, posting, booking: Booking, request: dict,
-               found: dict) -> None:
-        if posting.is_ours(found, request):
-            document.record_posted(_reference(found), found, found_by_lookup=True)
-            return
-        number = booking.sales_number
-        document.fail(
-            "ledger", "NUMBER_TAKEN", "R2.1",
-            f"De boekhouding heeft al een andere boeking met nummer {number} (andere klant "
-            f"of ander bedrag); koppel heeft er niets aan veranderd of toegevoegd. Gebruiken "
-            f"meer winkels deze administratie, stel dan shop.number_prefix in.",
-            f"The ledger already holds another booking numbered {number} (another customer "
-            f"or amount); koppel neither changed nor added to it. If several shops feed this "
-            f"ledger, set shop.number_prefix.",
-            detail=found)
 
     def _fail_rejected(self, document: Document, error: RejectedError, rule: str) -> None:
         document.fail("ledger", error.code or "LEDGER_REJECTED", rule, error.message_nl,
@@ -536,13 +511,6 @@ def _wait_for_claim(free_at: datetime | None, now: datetime, what: str) -> None:
         raise ClaimHeld(f"{what} may still reach the ledger from an earlier attempt; koppel "
                         f"tries again after {free_at.isoformat(timespec='seconds')}",
                         retry_after=(free_at - now).total_seconds())
-
-
-def _reference(found: dict) -> dict:
-    """What identifies the document in the ledger (shown on Report; the rest stays in the
-    event for the audit)."""
-    keys = ("id", "invoiceNumber", "mutationId")
-    return {key: found[key] for key in keys if found.get(key) is not None}
 
 
 def _shop_said(error: Exception) -> str:

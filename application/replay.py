@@ -34,11 +34,12 @@ from eventsourcing.persistence import RecordConflictError
 from application import settings as settings_file
 from application.app import Koppel
 from application.connections import ConnectionDirectory, _get_path, _set_path
-from application.errors import (CredentialsError, DuplicateError, KoppelError, RejectedError,
+from application.errors import (CredentialsError, KoppelError, RejectedError,
                                 TransientError)
 from application.posting import sale_posting
 from application.processing import (CONFLICT_RETRIES, ClaimHeld, ConnectionPaused, Processing,
-                                    _reference, _wait_for_claim, worker_name)
+                                    _wait_for_claim, worker_name)
+from application.send_once import number_taken, reference, send_once
 from domain import start_date
 from domain.booking import Booking, build_booking
 from domain.document import Document, Status
@@ -360,38 +361,16 @@ class LedgerReplays:
             raise
 
     def _send_once(self, posting: TargetPosting, sale, booking: Booking, request: dict) -> None:
-        if posting.may_have_reached_ledger:
-            found = sale.find(booking, request)
-            posting.record_lookup(_reference(found) if found else None)
-            if found is not None:
-                self._found(posting, sale, booking, request, found)
-                return
-        try:
-            response = sale.send(request)
-        except DuplicateError as error:
-            found = sale.find(booking, request)
-            posting.record_lookup(_reference(found) if found else None)
-            if found is None:
-                self._refused(posting, error, sale.rule)
-            else:
-                self._found(posting, sale, booking, request, found)
-        except RejectedError as error:
-            self._refused(posting, error, sale.rule)
+        sent = send_once(sale, booking, request, may_have_reached=posting.may_have_reached_ledger,
+                         looked_up=posting.record_lookup)
+        if sent.refused is not None:
+            self._refused(posting, sent.refused, sale.rule)
+        elif sent.taken is not None:
+            posting.fail("ledger", "NUMBER_TAKEN", "R2.1", *number_taken(booking.sales_number),
+                         detail=sent.taken)
         else:
-            posting.record_posted(_reference(response), response, found_by_lookup=False)
-
-    @staticmethod
-    def _found(posting: TargetPosting, sale, booking: Booking, request: dict,
-               found: dict) -> None:
-        if sale.is_ours(found, request):
-            posting.record_posted(_reference(found), found, found_by_lookup=True)
-            return
-        number = booking.sales_number
-        posting.fail("ledger", "NUMBER_TAKEN", "R2.1",
-                     f"De boekhouding heeft al een andere boeking met nummer {number}; koppel "
-                     f"heeft er niets aan veranderd of toegevoegd.",
-                     f"The ledger already holds another booking numbered {number}; koppel "
-                     f"neither changed nor added to it.", detail=found)
+            posting.record_posted(reference(sent.record), sent.record,
+                                  found_by_lookup=sent.found_by_lookup)
 
     @staticmethod
     def _refused(posting: TargetPosting, error: RejectedError, rule: str) -> None:
