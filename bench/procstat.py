@@ -7,6 +7,7 @@ A worker process's RSS is sampled over a run to see whether memory grows with th
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 import time
@@ -145,3 +146,65 @@ def _slope(points: list[tuple[int, float]]) -> float | None:
         return None
     cov = sum((x - mean_x) * (y - mean_y) for x, y in points)
     return round(cov / var * 1000, 3)
+
+
+class LagSampler:
+    """How far the read models trail the event log, in seconds, sampled every ``every``
+    seconds in a thread (issue 12: "a projected read model's lag behind the log").
+
+    Each sample reads the log's end (the newest notification id) and the projector's
+    position. Caught up, the lag is 0; otherwise it is the time since the log first held an
+    event the read models do not have yet. That moment is known only to a sampling interval:
+    the event arrived after the last sample that did not see it, so the lag is taken from
+    that earlier sample, an upper bound at most ``every`` too high, never too low."""
+
+    def __init__(self, end, position, every: float = 0.1) -> None:
+        self._end, self._position, self.every = end, position, every
+        self._times: list[float] = []  # every sample's time ...
+        self._ends: list[int] = []  # ... and the log's end it saw (it never falls)
+        self.lags: list[float] = []
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lag-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.sample()
+            except Exception:  # the database is busy or gone: this sample is skipped
+                self.errors += 1
+
+    def sample(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        position = int(self._position())
+        end = int(self._end() or 0)  # after the position: the end can only be later
+        self._times.append(now)
+        self._ends.append(max(end, self._ends[-1] if self._ends else 0))
+        lag = 0.0
+        if position < end:
+            # The first sample whose end was past the position saw the oldest missing event;
+            # it arrived after the sample before that one.
+            first = bisect.bisect_right(self._ends, position)
+            lag = now - self._times[max(first - 1, 0)]
+        self.lags.append(lag)
+        return lag
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def report(self) -> dict:
+        ordered = sorted(self.lags)
+
+        def quantile(q: float) -> float | None:
+            if not ordered:
+                return None
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+        return {"samples": len(ordered), "every_s": self.every, "p50_s": quantile(0.5),
+                "p99_s": quantile(0.99), "max_s": round(ordered[-1], 3) if ordered else None,
+                "behind_share": round(sum(1 for x in ordered if x > 0) / len(ordered), 3)
+                if ordered else None, "errors": self.errors}

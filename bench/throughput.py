@@ -38,6 +38,9 @@ ceiling
     requests are signed (the fake insists) but their answers are not verified; a process
     opens its own e-Boekhouden session and looks up the ledger codes once, as a koppel worker
     process does. Each mode is reported as a ratio to the matching ceiling.
+
+While the orders of embedded and production run, the read models' lag behind the event log
+is sampled every 0.1 s (``procstat.LagSampler``) and reported as p50 / p99 / max seconds.
 webhook
     POSTs of valid webhook bodies to the endpoint from ``--webhook-clients`` threads in a
     separate process, ``--webhooks`` of them after a short warm-up, with no workers running
@@ -415,6 +418,9 @@ def timed_orders(label: str, control: FakesControl, side: KoppelSide, documents:
         clock.start()
     if sampler is not None:
         sampler.start()
+    lag = procstat.LagSampler(side.runtime.app.recorder.max_notification_id,
+                              side.runtime.projector.position)
+    lag.start()
     started_wall = datetime.now(timezone.utc)
     started = time.monotonic()
     shop_ids = control.put_orders(documents)
@@ -446,6 +452,7 @@ def timed_orders(label: str, control: FakesControl, side: KoppelSide, documents:
     cpu_seconds = {name: clock.stop() for name, clock in clocks.items()}
     if sampler is not None:
         sampler.stop()
+    lag.stop()
     posted = [r for r in rows if r["status"] == "posted"]
 
     def seconds_to(column: str) -> float | None:
@@ -484,6 +491,7 @@ def timed_orders(label: str, control: FakesControl, side: KoppelSide, documents:
         result["cpu_ms_per_order"]["total"] = round(sum(cpu_seconds.values()) * 1000 / n, 1)
     if sampler is not None:
         result["rss"] = sampler.report()
+    result["projector_lag"] = lag.report()
     numbers = set(shop_ids.values())
     if set(sales) != numbers:
         result["ledger_mismatch"] = {"missing": sorted(numbers - set(sales))[:20],
@@ -764,6 +772,12 @@ def render(report: dict) -> str:
     if cpu:
         out.append("CPU ms per order (first put to all done): " + "; ".join(
             f"{m}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for m, c in cpu.items()))
+    lags = {m: report[m]["projector_lag"] for m in ("embedded", "production")
+            if report.get(m, {}).get("projector_lag", {}).get("samples")}
+    if lags:
+        out.append("read models behind the log (sampled every 0.1 s while orders ran): " +
+                   "; ".join(f"{m}: p50 {r['p50_s']} s, p99 {r['p99_s']} s, max {r['max_s']} s "
+                             f"({r['samples']} samples)" for m, r in lags.items()))
     rss = report.get("production", {}).get("rss")
     if rss:
         out.append("worker RSS: " + "; ".join(
