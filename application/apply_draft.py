@@ -6,7 +6,8 @@
    (``Processing.request_reprocess``, who and why recorded) and queued: the normal path checks
    them with the new version.
 3. Posted ones are never posted again (R5.7): they go on the correction list, and only when
-   asked (``book_corrections``) get correction bookings (application/corrections.py).
+   asked (``book_corrections``) get correction bookings (application/corrections.py), in
+   the kind of document they were booked as (R7.1, R7.2, R7.3).
 4. What was done is recorded with who and why (``DraftApplied``).
 """
 
@@ -23,7 +24,7 @@ from eventsourcing.persistence import RecordConflictError
 from application import settings as settings_file
 from application.app import Koppel
 from application.connections import ConnectionDirectory, _get_path, _set_path
-from application.corrections import CannotCorrect, Corrections, corrects_itself
+from application.corrections import CannotCorrect, Corrections
 from application.dryrun import DryRunResult, DryRuns, source_as_booked
 from application.errors import KoppelError
 from application.processing import Processing
@@ -110,8 +111,9 @@ class ApplyDraft:
             applied.reprocessed.append(comparison.number)
         for comparison in result.posted:
             correction = None
-            if book_corrections and corrects_itself(draft) and not comparison.draft_checks \
-                    and not comparison.problem:
+            # Corrections.request refuses (CannotCorrect) what it cannot correct: a draft
+            # that books another ledger system or kind of document, say; the list has it.
+            if book_corrections and not comparison.draft_checks and not comparison.problem:
                 correction = self._ask_correction(comparison.document_id, draft, version, by,
                                                   reason)
             if correction is None:
