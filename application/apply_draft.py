@@ -46,6 +46,8 @@ class Applied:
     refused: list[tuple[str, str]] = field(default_factory=list)   # (number, the shop's word)
     corrections: list[UUID] = field(default_factory=list)
     listed: list[str] = field(default_factory=list)   # posted: on the correction list only
+    # posted, asked to be corrected but not correctable by koppel: (number, NL, EN why)
+    not_corrected: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def stored_settings(draft: Settings, stored: dict) -> dict:
@@ -114,8 +116,12 @@ class ApplyDraft:
             # Corrections.request refuses (CannotCorrect) what it cannot correct: a draft
             # that books another ledger system or kind of document, say; the list has it.
             if book_corrections and not comparison.draft_checks and not comparison.problem:
-                correction = self._ask_correction(comparison.document_id, draft, version, by,
-                                                  reason)
+                try:
+                    correction = self._ask_correction(comparison.document_id, draft, version,
+                                                      by, reason)
+                except CannotCorrect as why:
+                    applied.not_corrected.append((comparison.number, why.message_nl,
+                                                  why.message))
             if correction is None:
                 applied.listed.append(comparison.number)
             else:
@@ -124,13 +130,11 @@ class ApplyDraft:
         return applied
 
     def _ask_correction(self, doc_id: UUID, draft: Settings, version: int, by: str,
-                        reason: str) -> UUID | None:
+                        reason: str) -> UUID:
+        """Raises ``CannotCorrect`` (with why) for a document koppel does not correct."""
         document = self.app.document(doc_id)
         proposed = build_booking(source_as_booked(self.app, document), draft)
-        try:
-            return self.corrections.request(doc_id, proposed, draft, version, by, reason)
-        except CannotCorrect:
-            return None
+        return self.corrections.request(doc_id, proposed, draft, version, by, reason)
 
     def _record(self, conn_id: UUID, version: int, by: str, reason: str, date_from: date,
                 date_to: date, applied: Applied) -> None:

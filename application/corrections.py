@@ -139,7 +139,7 @@ class Corrections:
                 f"overgestapt; koppel boekt daar niets meer in.",
                 f"{document.number} is in the ledger the connection switched away from; "
                 f"koppel books nothing there any more.")
-        posting = sale_posting(draft, self.connections.ledger(connection))
+        posting = sale_posting(draft, None)  # builds requests; the ledger is asked below
         numbers = {part: correction_number(posting.number(original), part, settings_version)
                    for part in PARTS}
         if any(len(number) > LONGEST_NUMBER for number in numbers.values()):
@@ -148,7 +148,8 @@ class Corrections:
                 f"toestaat ({LONGEST_NUMBER} tekens): corrigeer {document.number} met de hand.",
                 f"The correction number {numbers[REBOOKING]} is longer than the ledger allows "
                 f"({LONGEST_NUMBER} characters): correct {document.number} by hand.")
-        credited = self._ledger_number(posting, document)
+        credited = self._ledger_number(connection, draft, document) \
+            if posting.names_credited_invoice else None
         external = {part: part_external_id(wanted, part) for part in PARTS}
         rebooked = replace(proposed, number=numbers[REBOOKING], sales_number=numbers[REBOOKING])
         requests = {
@@ -165,12 +166,11 @@ class Corrections:
             pass  # asked at the same moment elsewhere: the same id, the same correction
         return wanted
 
-    @staticmethod
-    def _ledger_number(posting: SalePosting, document: Document) -> str | None:
+    def _ledger_number(self, connection, draft: Settings, document: Document) -> str:
         """R7.3: the number Billit gave the posted order, which its credit note names. Asked
-        once, when the correction is asked for; without it there is no correction."""
-        if not posting.names_credited_invoice:
-            return None
+        once, when the correction is asked for; without it there is no correction (a
+        transient failure too: applying a draft does not wait for Billit)."""
+        posting = sale_posting(draft, self.connections.ledger(connection))
         try:
             number = posting.ledger_number(document.ledger_reference or {})
         except KoppelError as error:

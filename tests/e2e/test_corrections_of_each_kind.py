@@ -236,6 +236,9 @@ def test_a_draft_of_another_document_kind_is_listed_not_corrected(sqlite_url,
             h.connection.id, _draft(h, "invoice-ledger-numbers"), *PERIOD, by="m",
             reason="invoices from now on", book_corrections=True)
         assert applied.corrections == [] and document.number in applied.listed
+        [(number, why_nl, why_en)] = applied.not_corrected
+        assert number == document.number
+        assert "invoice" in why_en and "factuur" in why_nl and "by hand" in why_en
         assert len(h.mutations()) == before and _documents(h, "invoice") == []
     finally:
         h.close()
@@ -252,5 +255,27 @@ def test_a_draft_into_another_ledger_system_is_a_switch_not_a_correction(
             h.runtime.corrections.request(document.id, proposed, billit, 9, "m", "to Billit")
         assert "switch" in refused.value.message and "overstap" in refused.value.message_nl
         assert document.number in refused.value.message
+    finally:
+        h.close()
+
+
+def test_a_billit_invoice_deleted_in_billit_is_listed_not_credited(sqlite_url,
+                                                                    paid_domestic_orders):
+    """R7.3: a credit note must name an invoice Billit knows (TheAboutInvoiceNumber...);
+    with the original deleted in Billit there is nothing to credit: listed, with why."""
+    h = _harness(sqlite_url, "billit")
+    try:
+        document = _posted_one(h, paid_domestic_orders(6))
+        [booked] = _titled(h, "billit", document.number)
+        deleted = h.billit.delete(f"/v1/orders/{booked['OrderID']}",
+                                  headers={"ApiKey": BILLIT_KEY})
+        assert deleted.status_code == 200, deleted.text
+        applied = h.runtime.apply_draft.apply(h.connection.id, _draft(h, "billit"), *PERIOD,
+                                              by="m", reason="new revenue account",
+                                              book_corrections=True)
+        assert applied.corrections == [] and document.number in applied.listed
+        [(number, why_nl, why_en)] = applied.not_corrected
+        assert number == document.number and "Billit" in why_en and "Billit" in why_nl
+        assert _documents(h, "billit") == []
     finally:
         h.close()
