@@ -6,7 +6,8 @@
    (``Processing.request_reprocess``, who and why recorded) and queued: the normal path checks
    them with the new version.
 3. Posted ones are never posted again (R5.7): they go on the correction list, and only when
-   asked (``book_corrections``) get correction bookings (application/corrections.py).
+   asked (``book_corrections``) get correction bookings (application/corrections.py), in
+   the kind of document they were booked as (R7.1, R7.2, R7.3).
 4. What was done is recorded with who and why (``DraftApplied``).
 """
 
@@ -23,7 +24,7 @@ from eventsourcing.persistence import RecordConflictError
 from application import settings as settings_file
 from application.app import Koppel
 from application.connections import ConnectionDirectory, _get_path, _set_path
-from application.corrections import CannotCorrect, Corrections, corrects_itself
+from application.corrections import CannotCorrect, Corrections
 from application.dryrun import DryRunResult, DryRuns, source_as_booked
 from application.errors import KoppelError
 from application.processing import Processing
@@ -45,6 +46,8 @@ class Applied:
     refused: list[tuple[str, str]] = field(default_factory=list)   # (number, the shop's word)
     corrections: list[UUID] = field(default_factory=list)
     listed: list[str] = field(default_factory=list)   # posted: on the correction list only
+    # posted, asked to be corrected but not correctable by koppel: (number, NL, EN why)
+    not_corrected: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def stored_settings(draft: Settings, stored: dict) -> dict:
@@ -110,10 +113,15 @@ class ApplyDraft:
             applied.reprocessed.append(comparison.number)
         for comparison in result.posted:
             correction = None
-            if book_corrections and corrects_itself(draft) and not comparison.draft_checks \
-                    and not comparison.problem:
-                correction = self._ask_correction(comparison.document_id, draft, version, by,
-                                                  reason)
+            # Corrections.request refuses (CannotCorrect) what it cannot correct: a draft
+            # that books another ledger system or kind of document, say; the list has it.
+            if book_corrections and not comparison.draft_checks and not comparison.problem:
+                try:
+                    correction = self._ask_correction(comparison.document_id, draft, version,
+                                                      by, reason)
+                except CannotCorrect as why:
+                    applied.not_corrected.append((comparison.number, why.message_nl,
+                                                  why.message))
             if correction is None:
                 applied.listed.append(comparison.number)
             else:
@@ -122,13 +130,11 @@ class ApplyDraft:
         return applied
 
     def _ask_correction(self, doc_id: UUID, draft: Settings, version: int, by: str,
-                        reason: str) -> UUID | None:
+                        reason: str) -> UUID:
+        """Raises ``CannotCorrect`` (with why) for a document koppel does not correct."""
         document = self.app.document(doc_id)
         proposed = build_booking(source_as_booked(self.app, document), draft)
-        try:
-            return self.corrections.request(doc_id, proposed, draft, version, by, reason)
-        except CannotCorrect:
-            return None
+        return self.corrections.request(doc_id, proposed, draft, version, by, reason)
 
     def _record(self, conn_id: UUID, version: int, by: str, reason: str, date_from: date,
                 date_to: date, applied: Applied) -> None:

@@ -1,17 +1,32 @@
 """Correction bookings for posted documents after a settings change: a reversal, then the new
 booking, each exactly once (domain/correction.py has the protocol's state).
 
-The protocol is the sale's (application/processing.py): the claim (``Started``) is saved
-before the ledger is called; an attempt after the first looks the part's number up and
-records it as posted when it is there; an unknown outcome (a timeout, a 5xx after the ledger
-committed) gives the claim back with a settle window, and no attempt starts before it ends;
-the ledger's own guard (e-Boekhouden's unique invoice number) comes on top: a "duplicate"
-means "look it up".
+Every kind of ledger document the connection books is corrected in its own kind, through the
+connection's ``SalePosting`` (application/posting.py):
 
-Only e-Boekhouden mutations (R7.1) are corrected by koppel: a reversal there is the same
-mutation with its amounts negated. An invoice of the invoicing module (R7.2) or a Billit order
-(R7.3) needs a credit invoice of the ledger's own, which koppel does not make yet: those go on
-the correction list for the accountant only.
+- R7.1 an e-Boekhouden mutation: the reversal is the same mutation with its amounts negated;
+- R7.2 an invoice of e-Boekhouden's invoicing module: the reversal is a credit invoice (the
+  same items with negative quantities); when the ledger numbers invoices, both parts are
+  found again by their ``reference``;
+- R7.3 a Billit order: the reversal is a ``CreditNote`` naming the posted invoice
+  (``AboutInvoiceNumber``, the number Billit gave it), with its own ``ExternalProviderID``.
+
+The new booking is the posting's own request for the booking the new settings make, under
+the correction's number (``domain.correction.correction_number``). Both parts are built from
+what was actually posted (the request of the attempt that posted it) when the correction is
+asked for, and fixed in ``Correction.Requested``: every attempt sends exactly the same.
+
+Each part is sent through ``application.send_once``, the piece every sale uses: the claim
+(``Started``) is saved before the ledger is called; an attempt after the first looks the part
+up and records it as posted when it is there; an unknown outcome (a timeout, a 5xx after the
+ledger committed) gives the claim back with a settle window, and no attempt starts before it
+ends; the ledger's own guard (e-Boekhouden's unique invoice number, Billit's Idempotency-Key)
+comes on top: a "duplicate" means "look it up".
+
+A draft that books another ledger system, or another kind of document, than the posted one
+is not a correction but a switch: such a document stays on the correction list for the
+accountant (``CannotCorrect`` says why), as does one koppel cannot reverse (its original no
+longer in Billit, say).
 """
 
 from __future__ import annotations
@@ -26,23 +41,32 @@ from eventsourcing.persistence import RecordConflictError
 
 from application.app import Koppel
 from application.connections import ConnectionDirectory
-from application.errors import DuplicateError, RejectedError, TransientError
-from application.posting import EBoekhoudenMutation
+from application.errors import KoppelError, TransientError
+from application.posting import SalePosting, kind_of, sale_posting
 from application.processing import ClaimHeld, worker_name
+from application.send_once import reference, send_once
 from domain.booking import Booking
 from domain.correction import (PARTS, REBOOKING, REVERSAL, Correction, correction_id,
-                               correction_number)
+                               correction_number, part_external_id)
 from domain.document import Document, Status
-from domain.eboekhouden import MUTATION_PATH, sale_request
 from domain.settings import Settings
+
+# e-Boekhouden's longest invoice number and reference (FACT_007, MUT_018, ``reference`` 50).
+LONGEST_NUMBER = 50
+
+# What each kind is called in the reasons a document is not corrected (NL, EN).
+_KINDS = {"R7.1": ("een boeking (mutatie) in e-Boekhouden", "an e-Boekhouden mutation"),
+          "R7.2": ("een factuur in e-Boekhouden", "an e-Boekhouden invoice"),
+          "R7.3": ("een order in Billit", "a Billit order")}
 
 
 class CannotCorrect(ValueError):
-    """This document cannot get correction bookings from koppel (the list still has it)."""
+    """This document cannot get correction bookings from koppel (the list still has it);
+    ``message_nl`` and ``message`` (English) say why."""
 
-
-def corrects_itself(settings: Settings) -> bool:
-    return not settings.is_billit and settings.ledger.document == "mutation"
+    def __init__(self, message_nl: str, message: str) -> None:
+        super().__init__(message)
+        self.message_nl, self.message = message_nl, message
 
 
 def posted_request(app: Koppel, doc_id: UUID) -> dict | None:
@@ -54,17 +78,36 @@ def posted_request(app: Koppel, doc_id: UUID) -> dict | None:
     return request
 
 
-def reversal_request(original: dict, number: str) -> dict:
-    """R7.1 negated: the same rows on the same accounts and VAT codes, amounts times -1."""
-    body = dict(original["body"])
-    body["invoiceNumber"] = number
-    body["description"] = f"{number} - correctie"[:50]
-    body["rows"] = [{**row, "amount": -Decimal(str(row["amount"]))} for row in body["rows"]]
-    return {"method": "POST", "path": MUTATION_PATH, "body": body}
+def corrects_itself(draft: Settings, posted: dict | None) -> bool:
+    """Does the draft book into the same ledger system and the same kind of document as the
+    posted original? Only then are a reversal and a new booking a correction; otherwise it is
+    a switch (a replay into the new ledger), not a correction."""
+    return posted is not None and sale_posting(draft, None).path == posted.get("path")
 
 
-def rebooking_request(proposed: Booking, draft: Settings, relation_id, number: str) -> dict:
-    return sale_request(replace(proposed, sales_number=number), draft, relation_id)
+def _refuse_other_kind(draft: Settings, posted: dict | None, number: str) -> None:
+    if posted is None:
+        raise CannotCorrect(f"Van {number} is geen geboekte aanvraag bewaard.",
+                            f"No posted request of {number} is kept.")
+    if corrects_itself(draft, posted):
+        return
+    booked, drafted = kind_of(posted), sale_posting(draft, None)
+    booked_nl, booked_en = _KINDS.get(booked.rule if booked else "", ("iets anders",
+                                                                     "something else"))
+    drafted_nl, drafted_en = _KINDS[drafted.rule]
+    if (booked is not None and booked.rule == "R7.3") != (drafted.rule == "R7.3"):
+        raise CannotCorrect(
+            f"{number} staat als {booked_nl} geboekt; de nieuwe instellingen boeken in een "
+            f"ander boekhoudpakket ({drafted_nl}). Dat is een overstap, geen correctie: "
+            f"corrigeer {number} met de hand of boek de periode opnieuw in het nieuwe pakket.",
+            f"{number} is booked as {booked_en}; the new settings book into another ledger "
+            f"({drafted_en}). That is a switch, not a correction: correct {number} by hand or "
+            f"replay the period into the new ledger.")
+    raise CannotCorrect(
+        f"{number} staat als {booked_nl} geboekt; de nieuwe instellingen boeken {drafted_nl}. "
+        f"koppel corrigeert alleen in dezelfde soort document: corrigeer {number} met de hand.",
+        f"{number} is booked as {booked_en}; the new settings book {drafted_en}. koppel "
+        f"corrects only within the same kind of document: correct {number} by hand.")
 
 
 class Corrections:
@@ -85,19 +128,35 @@ class Corrections:
             return wanted
         document = self.app.document(doc_id)
         if document.status != Status.POSTED:
-            raise CannotCorrect(f"{document.number} is {document.status}, not posted")
-        if not corrects_itself(draft):
-            raise CannotCorrect("koppel corrects e-Boekhouden mutations (R7.1) only")
+            raise CannotCorrect(f"{document.number} is {document.status}, niet geboekt.",
+                                f"{document.number} is {document.status}, not posted.")
         original = posted_request(self.app, doc_id)
-        if original is None or original.get("path") != MUTATION_PATH:
-            raise CannotCorrect(f"{document.number} was not booked as a mutation (R7.1)")
-        sales_number = original["body"]["invoiceNumber"]
+        _refuse_other_kind(draft, original, document.number)
+        connection = self.connections.get(document.connection_id)
+        if (document.settings_version or 0) < connection.ledger_since:
+            raise CannotCorrect(
+                f"{document.number} staat in de boekhouding waar de koppeling van is "
+                f"overgestapt; koppel boekt daar niets meer in.",
+                f"{document.number} is in the ledger the connection switched away from; "
+                f"koppel books nothing there any more.")
+        posting = sale_posting(draft, None)  # builds requests; the ledger is asked below
+        numbers = {part: correction_number(posting.number(original), part, settings_version)
+                   for part in PARTS}
+        if any(len(number) > LONGEST_NUMBER for number in numbers.values()):
+            raise CannotCorrect(
+                f"Het correctienummer {numbers[REBOOKING]} is langer dan de boekhouding "
+                f"toestaat ({LONGEST_NUMBER} tekens): corrigeer {document.number} met de hand.",
+                f"The correction number {numbers[REBOOKING]} is longer than the ledger allows "
+                f"({LONGEST_NUMBER} characters): correct {document.number} by hand.")
+        credited = self._ledger_number(connection, draft, document) \
+            if posting.names_credited_invoice else None
+        external = {part: part_external_id(wanted, part) for part in PARTS}
+        rebooked = replace(proposed, number=numbers[REBOOKING], sales_number=numbers[REBOOKING])
         requests = {
-            REVERSAL: reversal_request(original, correction_number(
-                sales_number, REVERSAL, settings_version)),
-            REBOOKING: rebooking_request(proposed, draft, document.relation["id"],
-                                         correction_number(sales_number, REBOOKING,
-                                                           settings_version)),
+            REVERSAL: posting.reversal(original, numbers[REVERSAL], external[REVERSAL],
+                                       credited),
+            REBOOKING: posting.rebooking(rebooked, document.relation, external[REBOOKING],
+                                         original),
         }
         correction = Correction.request(doc_id, document.connection_id, document.number,
                                         settings_version, by, reason, _jsonable(requests))
@@ -106,6 +165,26 @@ class Corrections:
         except RecordConflictError:
             pass  # asked at the same moment elsewhere: the same id, the same correction
         return wanted
+
+    def _ledger_number(self, connection, draft: Settings, document: Document) -> str:
+        """R7.3: the number Billit gave the posted order, which its credit note names. Asked
+        once, when the correction is asked for; without it there is no correction (a
+        transient failure too: applying a draft does not wait for Billit)."""
+        posting = sale_posting(draft, self.connections.ledger(connection))
+        try:
+            number = posting.ledger_number(document.ledger_reference or {})
+        except KoppelError as error:
+            raise CannotCorrect(
+                f"Billit gaf het nummer van {document.number} niet ({error.message_nl}); "
+                f"vraag de correctie later opnieuw aan of corrigeer met de hand.",
+                f"Billit did not give the number of {document.number} ({error.message}); ask "
+                f"for the correction again later or correct it by hand.") from error
+        if not number:
+            raise CannotCorrect(
+                f"{document.number} staat niet (meer) in Billit: er is niets om te crediteren.",
+                f"{document.number} is not (or no longer) in Billit: there is nothing to "
+                f"credit.")
+        return number
 
     def get(self, correction: UUID) -> Correction:
         return self.app.repository.get(correction)
@@ -133,11 +212,11 @@ class Corrections:
                                 f"koppel tries again after {free_at.isoformat()}",
                                 retry_after=(free_at - now).total_seconds())
             connection = self.connections.get(correction.connection_id)
-            ledger = self.connections.ledger(connection)
+            posting = self.connections.posting(connection)
             correction.start(part, worker_name(), self.lease, now)
             self.app.save(correction)  # the claim: nothing reaches the ledger before it
             try:
-                self._send_once(correction, part, ledger, connection.settings)
+                self._send_once(correction, part, posting, connection.ledger_since)
             except TransientError as error:
                 correction.interrupt(part, error.message, error.outcome_unknown,
                                      self.clock() + timedelta(seconds=self.settle_window))
@@ -146,44 +225,41 @@ class Corrections:
             self.app.save(correction)
         return correction
 
-    def _send_once(self, correction: Correction, part: str, ledger, settings: Settings) -> None:
-        request = correction.requests[part]
-        number = request["body"]["invoiceNumber"]
-        if correction.may_have_reached_ledger(part) and self._found(correction, part, ledger,
-                                                                    settings, number, request):
+    def _send_once(self, correction: Correction, part: str, posting: SalePosting,
+                   ledger_since: int = 0) -> None:
+        """The ledger call of one claimed attempt at a part; records Posted or Failed."""
+        request = _numbers(correction.requests[part])
+        if posting.path != request["path"] or ledger_since > correction.settings_version:
+            # The connection books another kind of document, or into another ledger, since
+            # the correction was asked for (a switch): this part is not for that ledger.
+            correction.fail(part, "LEDGER_CHANGED",
+                            "De koppeling boekt sinds de aanvraag in een ander soort document "
+                            "of pakket; koppel heeft niets verstuurd. Corrigeer met de hand.",
+                            "The connection books another kind of document or ledger since "
+                            "the correction was asked for; koppel sent nothing. Correct it by "
+                            "hand.")
             return
-        try:
-            response = ledger.create_mutation(_decimals(request["body"]))
-        except DuplicateError as error:
-            if not self._found(correction, part, ledger, settings, number, request):
-                correction.fail(part, error.code or "DUPLICATE", error.message_nl,
-                                error.message, detail=error.detail)
-        except RejectedError as error:
+        sent = send_once(posting, request,
+                         may_have_reached=correction.may_have_reached_ledger(part),
+                         looked_up=lambda found: correction.record_lookup(part, found))
+        if sent.refused is not None:
+            error = sent.refused
             correction.fail(part, error.code or "LEDGER_REJECTED", error.message_nl,
                             error.message, detail=error.detail)
-        else:
-            correction.record_posted(part, {"id": response.get("id")}, response,
-                                     found_by_lookup=False)
-
-    def _found(self, correction: Correction, part: str, ledger, settings: Settings,
-               number: str, request: dict) -> bool:
-        found = ledger.find_mutation(number)
-        correction.record_lookup(part, {"id": found.get("id")} if found else None)
-        if found is None:
-            return False
-        if EBoekhoudenMutation(ledger, settings).is_ours(found, _decimals(request)):
-            correction.record_posted(part, {"id": found.get("id")}, found, found_by_lookup=True)
-        else:
+        elif sent.taken is not None:
+            number = posting.number(request)
             correction.fail(part, "NUMBER_TAKEN",
                             f"De boekhouding heeft al een andere boeking met nummer {number}; "
                             f"koppel heeft er niets aan veranderd.",
                             f"The ledger already holds another booking numbered {number}; "
-                            f"koppel changed nothing.", detail=found)
-        return True
+                            f"koppel changed nothing.", detail=sent.taken)
+        else:
+            correction.record_posted(part, reference(sent.record), sent.record,
+                                     found_by_lookup=sent.found_by_lookup)
 
 
 def _jsonable(value):
-    """Events keep amounts as strings (like ``Checked``'s booking); ``_decimals`` reverses."""
+    """Events keep amounts as strings (like ``Checked``'s booking); ``_numbers`` reverses."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dict):
@@ -193,14 +269,21 @@ def _jsonable(value):
     return value
 
 
-def _decimals(value):
+# The numbers of a ledger request (R7.1 rows, R7.2 items, R7.3 order lines), sent as JSON
+# numbers: Billit refuses an amount in a string.
+NUMBER_KEYS = frozenset({"amount", "quantity", "pricePerUnit", "Quantity", "UnitPriceIncl",
+                         "VATPercentage"})
+
+
+def _numbers(value):
     """The amounts of a stored request as ``Decimal`` again (R0.1: never float)."""
     if isinstance(value, dict):
-        return {key: (Decimal(inner) if key == "amount" else _decimals(inner))
+        return {key: (Decimal(str(inner)) if key in NUMBER_KEYS and inner is not None
+                      and not isinstance(inner, bool) else _numbers(inner))
                 for key, inner in value.items()}
     if isinstance(value, list):
-        return [_decimals(inner) for inner in value]
+        return [_numbers(inner) for inner in value]
     return value
 
 
-__all__ = ["CannotCorrect", "Corrections", "PARTS", "corrects_itself"]
+__all__ = ["CannotCorrect", "Corrections", "PARTS", "corrects_itself", "posted_request"]

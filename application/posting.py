@@ -2,7 +2,10 @@
 
 Processing needs three things of a ledger to keep I1: build the request (the domain's rules),
 find the document when an earlier attempt may have arrived, and send it. Each ledger document
-kind (an e-Boekhouden mutation or invoice, a Billit order) answers those its own way.
+kind (an e-Boekhouden mutation or invoice, a Billit order) answers those its own way. A lookup
+goes by what the request itself carries (its number, reference or external id), so the same
+piece finds a sale, a sale replayed into a further ledger, and a correction's parts
+(application/corrections.py), which each kind also knows how to reverse (``reversal``).
 """
 
 from __future__ import annotations
@@ -20,12 +23,27 @@ class SalePosting(Protocol):
     needs_debtor: bool
     rule: str  # the rule of mapping.md that says what is sent
     names_credited_invoice: bool  # a credit note names the invoice it credits (R7.3)
+    path: str  # the ledger's path its requests go to: which kind of document they make
 
     def request(self, booking: Booking, relation: dict, external_id: str,
                 credited: str | None = None) -> dict:
         """``credited``: the ledger's number of the invoice a credit note credits, if any."""
 
-    def find(self, booking: Booking, request: dict) -> dict | None: ...
+    def number(self, request: dict) -> str:
+        """The number koppel gave the document in this request (R2.1), that it is found by."""
+
+    def reversal(self, posted: dict, number: str, external_id: str,
+                 credited: str | None) -> dict:
+        """The request that reverses the posted one, under its own ``number`` (and, where the
+        ledger takes one, its own ``external_id``); ``credited``: the ledger's number of the
+        posted document, where the reversal names it (R7.3)."""
+
+    def rebooking(self, booking: Booking, relation: dict, external_id: str,
+                  posted: dict) -> dict:
+        """The request of a correction's new booking: ``booking`` as these settings book it,
+        under the correction's number; ``posted``: the request of the document it replaces."""
+
+    def find(self, request: dict) -> dict | None: ...
 
     def send(self, request: dict) -> dict: ...
 
@@ -39,12 +57,10 @@ def _rows_total(rows: list[dict]) -> Decimal:
     return sum((Decimal(str(row.get("amount") or 0)) for row in rows), Decimal(0))
 
 
-class EBoekhoudenMutation:
-    """R7.1: a type-2 mutation, found again by its invoice number (the sales number)."""
-
-    needs_debtor = True
-    rule = "R7.1"
-    names_credited_invoice = False
+class _EBoekhoudenSale:
+    """What both e-Boekhouden document kinds share: the request is the domain's sale request
+    (``ledger.document`` chooses R7.1 or R7.2), and a correction's new booking is just that
+    request under the correction's number."""
 
     def __init__(self, ledger, settings: Settings) -> None:
         self.ledger, self.settings = ledger, settings
@@ -53,8 +69,28 @@ class EBoekhoudenMutation:
                 credited: str | None = None) -> dict:
         return eboekhouden_rules.sale_request(booking, self.settings, relation["id"])
 
-    def find(self, booking: Booking, request: dict) -> dict | None:
-        return self.ledger.find_mutation(booking.sales_number)
+    def rebooking(self, booking: Booking, relation: dict, external_id: str,
+                  posted: dict) -> dict:
+        return self.request(booking, relation, external_id)
+
+
+class EBoekhoudenMutation(_EBoekhoudenSale):
+    """R7.1: a type-2 mutation, found again by its invoice number (the sales number)."""
+
+    needs_debtor = True
+    rule = "R7.1"
+    names_credited_invoice = False
+    path = eboekhouden_rules.MUTATION_PATH
+
+    def number(self, request: dict) -> str:
+        return request["body"]["invoiceNumber"]
+
+    def reversal(self, posted: dict, number: str, external_id: str,
+                 credited: str | None) -> dict:
+        return eboekhouden_rules.mutation_reversal(posted, number)
+
+    def find(self, request: dict) -> dict | None:
+        return self.ledger.find_mutation(self.number(request))
 
     def send(self, request: dict) -> dict:
         response = self.ledger.create_mutation(request["body"])
@@ -67,26 +103,30 @@ class EBoekhoudenMutation:
                 and _rows_total(found.get("rows") or []) == _rows_total(body["rows"]))
 
 
-class EBoekhoudenInvoice:
+class EBoekhoudenInvoice(_EBoekhoudenSale):
     """R7.2: an invoice of the invoicing module. With the shop's number it is found by that
     number; when the ledger numbers it, by the sales number kept in its ``reference``."""
 
     needs_debtor = True
     rule = "R7.2"
     names_credited_invoice = False
+    path = eboekhouden_rules.INVOICE_PATH
 
-    def __init__(self, ledger, settings: Settings) -> None:
-        self.ledger, self.settings = ledger, settings
+    def number(self, request: dict) -> str:
+        # The shop's number when it numbers the invoice (``ledger.invoice_number = "shop"``),
+        # else the reference that carries it (R7.2, eboekhouden.invoice_body).
+        body = request["body"]
+        return body.get("invoiceNumber") or body["reference"]
 
-    def request(self, booking: Booking, relation: dict, external_id: str,
-                credited: str | None = None) -> dict:
-        return eboekhouden_rules.sale_request(booking, self.settings, relation["id"])
+    def reversal(self, posted: dict, number: str, external_id: str,
+                 credited: str | None) -> dict:
+        return eboekhouden_rules.invoice_reversal(posted, number)
 
-    def find(self, booking: Booking, request: dict) -> dict | None:
-        if self.settings.ledger.invoice_number == "shop":
-            return self.ledger.find_invoice(booking.sales_number)
-        return self.ledger.find_invoice_by_reference(booking.sales_number,
-                                                     request["body"]["relationId"])
+    def find(self, request: dict) -> dict | None:
+        body = request["body"]
+        if body.get("invoiceNumber"):
+            return self.ledger.find_invoice(body["invoiceNumber"])
+        return self.ledger.find_invoice_by_reference(body["reference"], body["relationId"])
 
     def send(self, request: dict) -> dict:
         response = self.ledger.create_invoice(request["body"])
@@ -107,6 +147,7 @@ class BillitOrder:
     needs_debtor = False  # the customer travels inside the order
     rule = "R7.3"
     names_credited_invoice = True
+    path = billit_rules.ORDERS_PATH
 
     def __init__(self, client, settings: Settings) -> None:
         self.client, self.settings = client, settings
@@ -115,12 +156,26 @@ class BillitOrder:
                 credited: str | None = None) -> dict:
         return billit_rules.order_request(booking, self.settings, external_id, credited)
 
+    def rebooking(self, booking: Booking, relation: dict, external_id: str,
+                  posted: dict) -> dict:
+        # A new credit note names what the posted one named (R7.3), if anything.
+        credited = posted["body"].get("AboutInvoiceNumber")
+        return billit_rules.order_rebooking(self.request(booking, relation, external_id,
+                                                         credited))
+
     def ledger_number(self, reference: dict) -> str | None:
         """The number Billit gave a posted order (it numbers them itself)."""
         order = self.client.get_order(reference["id"]) if reference.get("id") else None
         return str(order["OrderNumber"]) if order and order.get("OrderNumber") else None
 
-    def find(self, booking: Booking, request: dict) -> dict | None:
+    def number(self, request: dict) -> str:
+        return request["body"]["OrderTitle"]  # R7.3: Billit numbers the order itself
+
+    def reversal(self, posted: dict, number: str, external_id: str,
+                 credited: str | None) -> dict:
+        return billit_rules.order_reversal(posted, number, external_id, credited)
+
+    def find(self, request: dict) -> dict | None:
         return self.client.find_order(request["body"]["ExternalProviderID"])
 
     def send(self, request: dict) -> dict:
@@ -131,11 +186,22 @@ class BillitOrder:
         return self.client.create_order(body, idempotency_key=key)
 
     def is_ours(self, found: dict, request: dict) -> bool:
-        # Found by ExternalProviderID, which is this document's own id: nobody else's.
+        # Found by ExternalProviderID, which is this document's (or correction part's) own id:
+        # nobody else's.
         return found.get("ExternalProviderID") == request["body"]["ExternalProviderID"]
 
 
+KINDS = (EBoekhoudenMutation, EBoekhoudenInvoice, BillitOrder)
+
+
+def kind_of(request: dict) -> type | None:
+    """The kind of ledger document a request makes (by the path it goes to)."""
+    return next((kind for kind in KINDS if kind.path == request.get("path")), None)
+
+
 def sale_posting(settings: Settings, ledger) -> SalePosting:
+    """The posting of the documents these settings book (``ledger``: the client to reach
+    them; None where only requests are built)."""
     if settings.ledger.system == "billit":
         return BillitOrder(ledger, settings)
     if settings.ledger.document == "invoice":

@@ -369,7 +369,7 @@ class Processing:
 
     def _send_once(self, document: Document, posting, booking: Booking, request: dict) -> None:
         """The ledger call of one claimed attempt; records Posted or Failed on the document."""
-        sent = send_once(posting, booking, request,
+        sent = send_once(posting, request,
                          may_have_reached=document.may_have_reached_ledger,
                          looked_up=lambda found: document.record_lookup("sale", found))
         if sent.refused is not None:

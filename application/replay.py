@@ -361,7 +361,7 @@ class LedgerReplays:
             raise
 
     def _send_once(self, posting: TargetPosting, sale, booking: Booking, request: dict) -> None:
-        sent = send_once(sale, booking, request, may_have_reached=posting.may_have_reached_ledger,
+        sent = send_once(sale, request, may_have_reached=posting.may_have_reached_ledger,
                          looked_up=posting.record_lookup)
         if sent.refused is not None:
             self._refused(posting, sent.refused, sale.rule)

@@ -1,7 +1,8 @@
 """One claimed attempt at a sale's ledger write, which must land exactly once (I1).
 
 The decision is the same wherever a sale is booked (the connection's own ledger in
-``application.processing``, a further ledger in ``application.replay``): when an earlier
+``application.processing``, a further ledger in ``application.replay``) and wherever a posted
+one is corrected (both parts of ``application.corrections``): when an earlier
 attempt may have reached the ledger, look first; send; when the ledger's own guard says the
 number or key is taken, look again, because only a booking that is ours counts as posted. The
 callers record the outcome as events of their own aggregate.
@@ -14,7 +15,6 @@ from typing import Callable
 
 from application.errors import DuplicateError, RejectedError
 from application.posting import SalePosting
-from domain.booking import Booking
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,12 @@ def reference(found: dict) -> dict:
     return {key: found[key] for key in keys if found.get(key) is not None}
 
 
-def send_once(sale: SalePosting, booking: Booking, request: dict, *, may_have_reached: bool,
+def send_once(sale: SalePosting, request: dict, *, may_have_reached: bool,
               looked_up: Callable[[dict | None], None]) -> Sent:
     """``looked_up(reference or None)`` is told of every lookup (the audit's ``LookedUp``).
     Transient errors propagate: the caller gives the claim back."""
     if may_have_reached:
-        found = sale.find(booking, request)
+        found = sale.find(request)
         looked_up(reference(found) if found else None)
         if found is not None:
             return _found(sale, request, found)
@@ -60,7 +60,7 @@ def send_once(sale: SalePosting, booking: Booking, request: dict, *, may_have_re
     except DuplicateError as error:
         # The ledger's own guard: the number or key is taken, by an earlier attempt of ours
         # or by another document: only the first may count as posted.
-        found = sale.find(booking, request)
+        found = sale.find(request)
         looked_up(reference(found) if found else None)
         return Sent(refused=error) if found is None else _found(sale, request, found)
     except RejectedError as error:

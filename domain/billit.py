@@ -8,6 +8,7 @@ booked names it (``AboutInvoiceNumber``, by the number Billit gave it).
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -119,3 +120,34 @@ def order_request(booking: Booking, settings: Settings, external_id: str,
         body["Currency"] = booking.currency
     return {"method": "POST", "path": ORDERS_PATH,
             "headers": {"Idempotency-Key": external_id}, "body": body}
+
+
+def _open_item(body: dict) -> dict:
+    """A correction's part is never marked paid: the payment stays with the posted order, and
+    the reversal and the new booking are two open items that settle each other."""
+    return {key: value for key, value in body.items() if key not in ("Paid", "PaidDate")}
+
+
+def order_reversal(posted: dict, number: str, external_id: str,
+                   about_invoice_number: str | None) -> dict:
+    """R7.3 reversed: the posted order's lines as they were sent (amounts positive, as Billit
+    requires), as a ``CreditNote`` naming the posted invoice (``AboutInvoiceNumber``: the number
+    Billit gave it); the reversal of a credit note is an ``Invoice``. ``number`` is its
+    ``OrderTitle`` and ``PaymentReference`` (where R7.3 puts the shop number; Billit numbers the
+    order itself), ``external_id`` its ``ExternalProviderID`` and ``Idempotency-Key``."""
+    body = _open_item(deepcopy(posted["body"]))
+    reverses_invoice = body["OrderType"] != "CreditNote"
+    body["OrderType"] = "CreditNote" if reverses_invoice else "Invoice"
+    body["OrderTitle"] = body["PaymentReference"] = number
+    body["ExternalProviderID"] = external_id
+    body.pop("AboutInvoiceNumber", None)
+    if reverses_invoice and about_invoice_number:
+        body["AboutInvoiceNumber"] = about_invoice_number
+    return {"method": "POST", "path": ORDERS_PATH,
+            "headers": {"Idempotency-Key": external_id}, "body": body}
+
+
+def order_rebooking(request: dict) -> dict:
+    """R7.3 for a correction's new booking: the order as the settings make it, an open item
+    (see ``_open_item``)."""
+    return {**request, "body": _open_item(request["body"])}

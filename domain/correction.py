@@ -1,10 +1,11 @@
 """A correction of a posted booking after a settings change: a reversal, then a new booking.
 
 A posted document is never posted twice (R5.7); when a merchant applies new settings and asks
-for it, koppel books two new ledger documents instead: the reversal of what was booked (the
-same rows, amounts negated) and the booking the new settings make. Each has its own number,
-derived from the sales number and the settings version (``<number>-R<v>``, ``<number>-C<v>``),
-so each is found again in the ledger by that number, and each goes through the same claim
+for it, koppel books two new ledger documents instead: the reversal of what was booked (R7.1 the same
+rows with amounts negated, R7.2 a credit invoice, R7.3 a credit note) and the booking the new settings make. Each has its own number,
+derived from the sales number and the settings version (``<number>-R<v>``, ``<number>-C<v>``,
+see ``correction_number``), so each is found again in the ledger by that number (a Billit
+order by its own external id, ``part_external_id``), and each goes through the same claim
 protocol as a sale (I1): the claim is saved before the ledger is called, an attempt after the
 first looks the number up first, and after an unknown outcome no attempt starts before the
 settle window ends. The aggregate id is derived from the document and the settings version:
@@ -31,8 +32,24 @@ def correction_id(document_id: UUID, settings_version: int) -> UUID:
 
 
 def correction_number(sales_number: str, part: str, settings_version: int) -> str:
-    """The ledger number of a part: unique per document and settings version."""
+    """The ledger number of a part: unique per document and settings version.
+
+    mapping.md has no rule for it; it derives from R2.1 (every ledger document has a unique
+    number, the shop's number with the connection's prefix) and the document kinds of R7.x:
+    ``<number>-R<v>`` for the reversal and ``<number>-C<v>`` for the new booking, ``<number>``
+    the posted document's own. It ends in a digit, as e-Boekhouden requires of an invoice
+    number (FACT_009). Where it goes: R7.1 the mutation's ``invoiceNumber``; R7.2 the
+    invoice's ``invoiceNumber`` when the shop numbers invoices and always its ``reference`` (by
+    which it is found when the ledger numbers it); R7.3 the order's ``OrderTitle`` and
+    ``PaymentReference`` (where R7.3 puts the shop number; Billit numbers the order itself and
+    finds it by ``part_external_id``)."""
     return f"{sales_number}-{'R' if part == REVERSAL else 'C'}{settings_version}"
+
+
+def part_external_id(correction: UUID, part: str) -> str:
+    """R7.3: a part's ``ExternalProviderID`` and ``Idempotency-Key``, derived from the
+    correction and the part, so every attempt sends the same and a lookup finds it again."""
+    return str(uuid5(KOPPEL_NAMESPACE, f"correction-part:{correction}:{part}"))
 
 
 class Correction(Aggregate):

@@ -8,6 +8,9 @@ them as JSON numbers.
 
 from __future__ import annotations
 
+from copy import deepcopy
+from decimal import Decimal
+
 from .booking import Booking
 from .ledger_lines import amount_in, quantity_and_price
 from .settings import Settings
@@ -89,6 +92,41 @@ def sale_request(booking: Booking, settings: Settings, relation_id: object) -> d
                 "body": invoice_body(booking, settings, relation_id)}
     return {"method": "POST", "path": MUTATION_PATH,
             "body": mutation_body(booking, settings, relation_id)}
+
+
+def _correction_description(number: str) -> str:
+    return f"{number} - correctie"[:50]  # the limit of ``_description``
+
+
+def mutation_reversal(posted: dict, number: str) -> dict:
+    """R7.1 reversed: the posted mutation's rows on the same accounts and VAT codes, amounts
+    times -1, under ``number`` (its own unique invoice number, R2.1, so it is found again)."""
+    body = dict(posted["body"])
+    body["invoiceNumber"] = number
+    body["description"] = _correction_description(number)
+    body["rows"] = [{**row, "amount": -Decimal(str(row["amount"]))} for row in body["rows"]]
+    return {"method": "POST", "path": MUTATION_PATH, "body": body}
+
+
+def invoice_reversal(posted: dict, number: str) -> dict:
+    """R7.2 reversed: a credit invoice of the invoicing module. e-Boekhouden has no credit
+    type (eboekhouden-api.md 1.6): a credit invoice is an invoice whose lines are negative,
+    made here the way its own screen makes one, by negating each item's ``quantity`` and
+    keeping its unit price, account and VAT code, so every line and the total are the posted
+    ones times -1. ``number`` goes where the posted invoice had the sales number: the
+    ``invoiceNumber`` when the shop numbers invoices, and always the ``reference`` (when the
+    ledger numbers it, the reference is how it is found again, I1); a booking of it
+    (``mutation``) gets it as its payment reference, which e-Boekhouden keeps unique."""
+    body = deepcopy(posted["body"])
+    if body.get("invoiceNumber"):
+        body["invoiceNumber"] = number
+    body["reference"] = number
+    body["items"] = [{**item, "quantity": -Decimal(str(item["quantity"]))}
+                     for item in body["items"]]
+    if isinstance(body.get("mutation"), dict):
+        body["mutation"] = {**body["mutation"], "paymentReference": number,
+                            "description": _correction_description(number)}
+    return {"method": "POST", "path": INVOICE_PATH, "body": body}
 
 
 # The sale VAT codes e-Boekhouden accepts on a sale's rows (eboekhouden-api.md §2, "VAT codes

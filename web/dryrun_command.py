@@ -149,6 +149,8 @@ def _apply(runtime, conn_id, draft, first, last, by, reason, book_corrections, _
     if applied.listed:
         click.echo(_("On the correction list only: %(numbers)s")
                    % {"numbers": ", ".join(applied.listed)})
+    for number, why_nl, why_en in applied.not_corrected:
+        click.echo(f"  {number}: {why_nl if lang == 'nl' else why_en}")
     for correction in applied.corrections:
         done = _retrying(lambda: runtime.corrections.run(correction))
         if done is None or not done.done:

@@ -18,7 +18,7 @@ class Ledger:
     def __init__(self, holds=None, answer=None):
         self.holds, self.answer, self.sent, self.finds = holds, answer, 0, 0
 
-    def find(self, booking, request):
+    def find(self, request):
         self.finds += 1
         return self.holds
 
@@ -34,7 +34,7 @@ class Ledger:
 
 def run(ledger, may_have_reached):
     lookups = []
-    return send_once(ledger, None, {}, may_have_reached=may_have_reached,
+    return send_once(ledger, {}, may_have_reached=may_have_reached,
                      looked_up=lookups.append), lookups
 
 
