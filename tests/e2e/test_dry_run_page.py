@@ -1,0 +1,146 @@
+"""Issue 13.2 from the dashboard: the dry run of a settings draft runs in the workers as a
+job, the page shows its progress and then the very result ``DryRuns.run`` gives, and only a
+valid draft becomes a job. Embedded mode (the in-process broker and its workers), as
+``koppel serve`` and ``koppel demo`` run it."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from uuid import UUID
+
+import tomli_w
+
+from application.apply_draft import without_secrets
+from application.settings import load_settings_text
+from tests.e2e.test_dry_run import MOVED, _posted
+from tests.harness import LEDGER_TOKEN, csrf_token
+
+TYPED_SECRET = "typed-in-the-draft-0123456789"
+PERIOD = (date(2026, 1, 1), date(2026, 12, 31))  # the generator's orders; a page's at most
+
+
+def _draft_text(h) -> str:
+    text = tomli_w.dumps(without_secrets(h.runtime.app.find_connection(h.connection.id).settings))
+    for old, new in MOVED.items():
+        text = text.replace(old, new)
+    return text
+
+
+def _post(h, draft: str, date_from: str = PERIOD[0].isoformat(),
+          date_to: str = PERIOD[1].isoformat()):
+    address = f"/connections/{h.connection.id}/settings/dry-run"
+    token = csrf_token(h.merchant.get(address).get_data(as_text=True))
+    return h.merchant.post(address, data={"draft": draft, "from": date_from, "to": date_to,
+                                          "csrf_token": token})
+
+
+def _jobs(h) -> list[dict]:
+    return h.runtime.store.query("SELECT * FROM settings_dry_runs")
+
+
+def test_the_page_runs_the_dry_run_in_the_workers_with_its_progress(harness,
+                                                                     paid_domestic_orders,
+                                                                     monkeypatch):
+    h = harness
+    posted = _posted(h, paid_domestic_orders(4))
+    h.runtime.projector.catch_up()
+    # A credential typed into the draft (here the ledger's token) is never kept with the job.
+    draft = _draft_text(h).replace('api_token = ""', f'api_token = "{TYPED_SECRET}"', 1)
+    assert TYPED_SECRET in draft
+    # One document a slice, and a message a slice: every step of the progress is seen.
+    monkeypatch.setattr("workers.dryrun_jobs.SLICE", 1)
+    monkeypatch.setattr("workers.dryrun_runner.SLICE_SECONDS", 0.0)
+
+    answer = _post(h, draft)
+
+    assert answer.status_code == 303
+    found = re.fullmatch(rf"/connections/{h.connection.id}/settings/dry-run/([0-9a-f-]+)",
+                         answer.headers["Location"])
+    assert found, answer.headers["Location"]
+    job_id = found.group(1)
+    page = h.merchant.get(answer.headers["Location"])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="dry-run-progress"' in html
+    assert '<noscript><meta http-equiv="refresh"' in html  # reloads itself without JavaScript
+    assert 'id="summary"' not in html
+    progress_url = f"/api/connections/{h.connection.id}/settings/dry-run/{job_id}"
+    first = h.merchant.get(progress_url)
+    assert first.headers["Cache-Control"] == "no-store"
+    assert first.get_json() == {"state": "running", "position": 0, "total": len(posted)}
+
+    h.runtime.start_workers(1)  # embedded: the in-process broker's worker
+    seen = [0]
+
+    def finished():
+        progress = h.merchant.get(progress_url).get_json()
+        if progress["position"] != seen[-1]:
+            seen.append(progress["position"])
+        return progress["state"] == "finished"
+
+    h.wait_until(finished, timeout=60, interval=0.02)
+    assert seen == sorted(seen) and seen[-1] == len(posted)
+    assert len(seen) > 2  # seen between its start and its end, not only at the end
+
+    job = h.runtime.dry_run_jobs.find(UUID(job_id))
+    shown = h.runtime.dry_run_jobs.result(job, h.connection.name)
+    expected = h.runtime.dry_runs.run(h.connection.id, load_settings_text(draft), *PERIOD)
+    assert shown == expected and expected.posted  # the same result, document by document
+
+    html = h.merchant.get(answer.headers["Location"]).get_data(as_text=True)
+    assert 'id="dry-run-progress"' not in html and "http-equiv" not in html
+    assert (f"{expected.examined} documents in the period; {len(expected.documents)} would "
+            f"be booked differently") in html
+    for comparison in expected.documents:
+        assert f'id="doc-{comparison.number}"' in html
+    assert 'id="apply"' in html and TYPED_SECRET not in html
+    listed = h.merchant.get(f"/connections/{h.connection.id}/settings/dry-run/{job_id}/list.csv")
+    assert listed.status_code == 200 and listed.mimetype == "text/csv"
+    assert all(c.number in listed.get_data(as_text=True) for c in expected.documents)
+
+    [row] = _jobs(h)
+    stored = " ".join(str(value) for value in row.values())
+    assert TYPED_SECRET not in stored and LEDGER_TOKEN not in stored and "enc:" not in stored
+    assert "8005" in stored  # the draft itself is kept
+
+
+def test_only_a_valid_draft_becomes_a_job(harness):
+    h = harness
+    bad_toml = _post(h, "name = ")
+    assert bad_toml.status_code == 400 and 'id="problems"' in bad_toml.get_data(as_text=True)
+    too_long = _post(h, _draft_text(h), "2025-01-01", "2026-01-03")
+    assert too_long.status_code == 400
+    assert "at most a year apart" in too_long.get_data(as_text=True)
+    backwards = _post(h, _draft_text(h), "2026-02-01", "2026-01-01")
+    assert backwards.status_code == 400
+    assert _jobs(h) == []
+
+
+def test_a_slice_run_twice_compares_nothing_twice(harness, paid_domestic_orders, monkeypatch):
+    """A message delivered twice (a worker thought dead): the slice saved first stands, the
+    other's is dropped, and the result is still the dry run's own."""
+    h = harness
+    _posted(h, paid_domestic_orders(3))
+    h.runtime.projector.catch_up()
+    monkeypatch.setattr("workers.dryrun_jobs.SLICE", 1)
+    jobs, draft = h.runtime.dry_run_jobs, load_settings_text(_draft_text(h))
+    job = jobs.start(h.connection.id, draft, *PERIOD, by="test")
+    real = h.runtime.dry_runs.compare_documents
+    raced = []
+
+    def meanwhile_another_worker_runs_it(*args, **kwargs):
+        real(*args, **kwargs)
+        if not raced:
+            raced.append(None)
+            raced[0] = jobs.run(job.id, keep_going=lambda: False)
+
+    monkeypatch.setattr(h.runtime.dry_runs, "compare_documents", meanwhile_another_worker_runs_it)
+    after = jobs.run(job.id, keep_going=lambda: False)
+    assert raced[0].position == after.position == 1  # one slice went through, once
+    monkeypatch.undo()
+    while jobs.find(job.id).state == "running":
+        jobs.run(job.id)
+    done = jobs.find(job.id)
+    assert done.position == done.total == 3
+    assert jobs.result(done, h.connection.name) == h.runtime.dry_runs.run(
+        h.connection.id, draft, *PERIOD)
