@@ -126,6 +126,9 @@ class Runtime:
                                          self.replay_runner.queue, self.dry_run_runner.queue})
         worker.start()
         self._workers.append(worker)
+        if self.config.embedded:  # the in-process queue of the process before is gone:
+            for job_id in self.dry_run_jobs.unfinished():  # its dry runs go on here
+                self.dry_run_runner.run.send(str(job_id))
         return worker
 
     def intervals(self) -> Intervals:

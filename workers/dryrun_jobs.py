@@ -136,6 +136,12 @@ class DryRunJobs:
                                 [str(job_id)])
         return DryRunJob.from_row(rows[0]) if rows else None
 
+    def unfinished(self) -> list[UUID]:
+        """The dry runs still running, oldest first."""
+        return [UUID(row["id"]) for row in self.store.query(
+            "SELECT id FROM settings_dry_runs WHERE state = ? ORDER BY requested_at",
+            [State.RUNNING])]
+
     def run(self, job_id: UUID, keep_going: Callable[[], bool] = lambda: True) -> DryRunJob:
         """Compare the job's next documents, ``SLICE`` at a time while ``keep_going()`` (one
         slice at least), each slice's progress and changed documents saved together."""

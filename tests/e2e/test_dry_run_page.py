@@ -9,12 +9,14 @@ import re
 from datetime import date
 from uuid import UUID
 
+import pytest
 import tomli_w
 
 from application.apply_draft import without_secrets
 from application.settings import load_settings_text
 from tests.e2e.test_dry_run import MOVED, _posted
-from tests.harness import LEDGER_TOKEN, csrf_token
+from tests.e2e.processes import start_worker, stop
+from tests.harness import LEDGER_TOKEN, Harness, csrf_token
 
 TYPED_SECRET = "typed-in-the-draft-0123456789"
 PERIOD = (date(2026, 1, 1), date(2026, 12, 31))  # the generator's orders; a page's at most
@@ -116,6 +118,23 @@ def test_only_a_valid_draft_becomes_a_job(harness):
     assert _jobs(h) == []
 
 
+def test_an_embedded_restart_goes_on_with_the_dry_runs_still_running(harness,
+                                                                       paid_domestic_orders):
+    """Embedded, the queue lives in the process: a dry run whose process ended (its message
+    gone with it) goes on when the next one starts its workers."""
+    h = harness
+    _posted(h, paid_domestic_orders(2))
+    h.runtime.projector.catch_up()
+    jobs, draft = h.runtime.dry_run_jobs, load_settings_text(_draft_text(h))
+    job = jobs.start(h.connection.id, draft, *PERIOD, by="test")  # no message sent
+    assert job.state == "running" and job.total == 2
+
+    h.runtime.start_workers(1)
+
+    h.wait_until(lambda: jobs.find(job.id).state == "finished", timeout=60)
+    assert jobs.find(job.id).position == 2
+
+
 def test_a_slice_run_twice_compares_nothing_twice(harness, paid_domestic_orders, monkeypatch):
     """A message delivered twice (a worker thought dead): the slice saved first stands, the
     other's is dropped, and the result is still the dry run's own."""
@@ -144,3 +163,31 @@ def test_a_slice_run_twice_compares_nothing_twice(harness, paid_domestic_orders,
     assert done.position == done.total == 3
     assert jobs.result(done, h.connection.name) == h.runtime.dry_runs.run(
         h.connection.id, draft, *PERIOD)
+
+
+@pytest.mark.slow
+def test_in_production_a_worker_process_runs_the_dry_run_of_the_page(
+        postgres_url, rabbitmq_url, queue_prefix, fakes_on_ports, paid_domestic_orders):
+    """PostgreSQL and RabbitMQ, the dry run run by ``koppel worker`` as an operator starts it:
+    the page's job reaches its end there, with the result ``DryRuns.run`` gives."""
+    h = Harness(postgres_url, broker_url=rabbitmq_url, prefix=queue_prefix,
+                servers=fakes_on_ports)
+    worker = None
+    try:
+        _posted(h, paid_domestic_orders(3))
+        h.runtime.projector.catch_up()
+        draft = _draft_text(h)
+        answer = _post(h, draft)
+        assert answer.status_code == 303
+        job_id = UUID(answer.headers["Location"].rsplit("/", 1)[1])
+        worker = start_worker(h)
+        jobs = h.runtime.dry_run_jobs
+        h.wait_until(lambda: jobs.find(job_id).state == "finished", timeout=90)
+        job = jobs.find(job_id)
+        assert job.position == job.total == 3
+        assert jobs.result(job, h.connection.name) == h.runtime.dry_runs.run(
+            h.connection.id, load_settings_text(draft), *PERIOD)
+    finally:
+        if worker is not None:
+            stop(worker)
+        h.close()
