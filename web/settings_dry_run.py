@@ -138,8 +138,8 @@ def job_page(connection_id: str, job_id: str):
     aggregate = _connection(connection_id, Action.EXPORT)
     job = _job_of(aggregate, job_id)
     result = None
-    if job.state == "finished":
-        result = _runtime().dry_run_jobs.result(job, aggregate.name)
+    if job.state == "finished":  # the counts, the totals and the first SHOWN documents
+        result = _runtime().dry_run_jobs.summary(job, SHOWN)
     response = Response(*_page(aggregate, job.draft_text, job=job, result=result,
                                date_from=job.date_from.isoformat(),
                                date_to=job.date_to.isoformat()))

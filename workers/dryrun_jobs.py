@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Callable
 from uuid import UUID, uuid4
 
@@ -44,19 +45,26 @@ TABLES = (
         total INTEGER NOT NULL,
         position INTEGER NOT NULL,
         examined INTEGER NOT NULL,
+        changed INTEGER NOT NULL,
+        posted INTEGER NOT NULL,
+        accounts TEXT NOT NULL,
+        vat_codes TEXT NOT NULL,
         state TEXT NOT NULL,
         finished_at TEXT
     )""",
-    # The documents the draft books differently, as they are found (``Comparison.to_dict``).
+    # The documents the draft books differently, as they are found (``Comparison.to_dict``),
+    # with what the page orders them by.
     """CREATE TABLE IF NOT EXISTS settings_dry_run_documents (
         job_id TEXT NOT NULL,
         document_id TEXT NOT NULL,
+        booking_date TEXT NOT NULL,
+        number TEXT NOT NULL,
         comparison TEXT NOT NULL,
         PRIMARY KEY (job_id, document_id)
     )""",
 )
 COLUMNS = ("id, connection_id, requested_by, requested_at, date_from, date_to, draft, total, "
-           "position, examined, state, finished_at")
+           "position, examined, changed, posted, accounts, vat_codes, state, finished_at")
 
 
 class State:
@@ -77,6 +85,12 @@ class DryRunJob:
     total: int           # documents to go through
     position: int        # documents gone through
     examined: int        # of those, documents of the period with something to compare
+    changed: int         # of those, documents the draft books differently
+    posted: int          # of those, posted ones
+    # The difference per ledger account and per VAT code so far (draft - booked), so a page
+    # of a year's dry run never reads every changed document to show them.
+    accounts: dict[str, Decimal]
+    vat_codes: dict[str, Decimal]
     state: str
     finished_at: str | None
 
@@ -91,7 +105,40 @@ class DryRunJob:
                    row["requested_at"], date.fromisoformat(row["date_from"]),
                    date.fromisoformat(row["date_to"]), json.loads(row["draft"]),
                    int(row["total"]), int(row["position"]), int(row["examined"]),
-                   row["state"], row["finished_at"])
+                   int(row["changed"]), int(row["posted"]), _amounts(row["accounts"]),
+                   _amounts(row["vat_codes"]), row["state"], row["finished_at"])
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a dry run's page shows: the counts, the totals, and the first ``shown``
+    changed documents (the correction list has all of them: ``DryRunJobs.result``)."""
+
+    examined: int
+    changed: int
+    posted: int
+    shown: list[Comparison]
+    accounts: dict[str, Decimal]
+    vat_codes: dict[str, Decimal]
+
+    @property
+    def open(self) -> int:
+        return self.changed - self.posted
+
+    def totals(self, which: str = "accounts") -> dict[str, Decimal]:
+        """As ``DryRunResult.totals``: by key, the differences that are not zero."""
+        return {key: amount for key, amount in sorted(getattr(self, which).items()) if amount}
+
+
+def _amounts(text: str) -> dict[str, Decimal]:
+    return {key: Decimal(amount) for key, amount in json.loads(text).items()}
+
+
+def _added(text: str, more: dict[str, Decimal]) -> str:
+    out = _amounts(text)
+    for key, amount in more.items():
+        out[key] = out.get(key, Decimal(0)) + amount
+    return json.dumps({key: str(amount) for key, amount in out.items()})
 
 
 class _Overtaken(Exception):
@@ -124,7 +171,7 @@ class DryRunJobs:
             self._forget(cur, before=(datetime.now(timezone.utc) - KEEP).isoformat())
             cur.execute(
                 f"INSERT INTO settings_dry_runs ({COLUMNS}, candidates) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, '{}', '{}', ?, ?, ?)",
                 [str(job_id), str(conn_id), by, now, date_from.isoformat(),
                  date_to.isoformat(), json.dumps(without_secrets(settings_to_dict(draft))),
                  len(candidates), State.RUNNING if candidates else State.FINISHED,
@@ -177,21 +224,39 @@ class DryRunJobs:
               part: DryRunResult) -> None:
         finished = after >= total
         with self.store.transaction() as cur:
+            cur.execute("SELECT accounts, vat_codes FROM settings_dry_runs WHERE id = ?",
+                        [str(job_id)])
+            accounts, vat_codes = cur.fetchone()
+            # Guarded by the position: of two workers saving the same slice one moves it
+            # (the other's update waits for it, then finds the position moved on).
             moved = cur.execute(
-                "UPDATE settings_dry_runs SET position = ?, examined = examined + ?, state = ?, "
-                "finished_at = ? WHERE id = ? AND position = ? AND state = ?",
-                [after, part.examined, State.FINISHED if finished else State.RUNNING,
+                "UPDATE settings_dry_runs SET position = ?, examined = examined + ?, "
+                "changed = changed + ?, posted = posted + ?, accounts = ?, vat_codes = ?, "
+                "state = ?, finished_at = ? WHERE id = ? AND position = ? AND state = ?",
+                [after, part.examined, len(part.documents), len(part.posted),
+                 _added(accounts, part.totals("accounts")),
+                 _added(vat_codes, part.totals("vat_codes")),
+                 State.FINISHED if finished else State.RUNNING,
                  _now() if finished else None, str(job_id), before, State.RUNNING])
             if moved != 1:
                 raise _Overtaken()
-            cur.insert("settings_dry_run_documents", ("job_id", "document_id", "comparison"),
-                       [(str(job_id), str(c.document_id), json.dumps(c.to_dict()))
-                        for c in part.documents])
+            cur.insert("settings_dry_run_documents",
+                       ("job_id", "document_id", "booking_date", "number", "comparison"),
+                       [(str(job_id), str(c.document_id), c.date, c.number,
+                         json.dumps(c.to_dict())) for c in part.documents])
 
     def _stop(self, job: DryRunJob) -> DryRunJob:
         self.store.query("UPDATE settings_dry_runs SET state = ?, finished_at = ? WHERE id = ?",
                          [State.STOPPED, _now(), str(job.id)])
         return self.find(job.id)
+
+    def summary(self, job: DryRunJob, shown: int) -> Summary:
+        rows = self.store.query("SELECT comparison FROM settings_dry_run_documents "
+                                "WHERE job_id = ? ORDER BY booking_date, number LIMIT ?",
+                                [str(job.id), shown])
+        return Summary(job.examined, job.changed, job.posted,
+                       [Comparison.from_dict(json.loads(row["comparison"])) for row in rows],
+                       job.accounts, job.vat_codes)
 
     def result(self, job: DryRunJob, connection_name: str) -> DryRunResult:
         """What the job found so far (all of it once finished), as ``DryRuns.run`` gives it."""
