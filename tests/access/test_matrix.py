@@ -364,7 +364,7 @@ def _every_route(scene):
               "filename": "koppel.css", "kinds": "orders",
               "number": scene.h.runtime.app.document(UUID(scene.documents["A", "posted"])).number,
               "fmt": "csv", "imp_id": scene.connections["A"], "action": "pause",
-              "target_id": scene.connections["A"]}
+              "target_id": scene.connections["A"], "job_id": _finished_dry_run(scene, "A")}
     for rule in scene.h.web.url_map.iter_rules():
         path = rule.build({k: values[k] for k in rule.arguments})[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
