@@ -71,6 +71,7 @@ class State:
     RUNNING = "running"
     FINISHED = "finished"
     STOPPED = "stopped"  # its connection was removed meanwhile
+    FAILED = "failed"    # a slice kept failing (``workers/dryrun_runner.py``)
 
 
 @dataclass(frozen=True)
@@ -246,9 +247,16 @@ class DryRunJobs:
                          json.dumps(c.to_dict())) for c in part.documents])
 
     def _stop(self, job: DryRunJob) -> DryRunJob:
-        self.store.query("UPDATE settings_dry_runs SET state = ?, finished_at = ? WHERE id = ?",
-                         [State.STOPPED, _now(), str(job.id)])
+        self._end(job.id, State.STOPPED)
         return self.find(job.id)
+
+    def fail(self, job_id: UUID) -> None:
+        """Given up: the page says so (what was compared so far is not shown as a result)."""
+        self._end(job_id, State.FAILED)
+
+    def _end(self, job_id: UUID, state: str) -> None:
+        self.store.query("UPDATE settings_dry_runs SET state = ?, finished_at = ? "
+                         "WHERE id = ? AND state = ?", [state, _now(), str(job_id), State.RUNNING])
 
     def summary(self, job: DryRunJob, shown: int) -> Summary:
         rows = self.store.query("SELECT comparison FROM settings_dry_run_documents "

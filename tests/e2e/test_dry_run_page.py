@@ -142,6 +142,29 @@ def test_an_embedded_restart_goes_on_with_the_dry_runs_still_running(harness,
     assert jobs.find(job.id).position == 2
 
 
+def test_a_dry_run_that_keeps_failing_is_given_up_and_says_so(harness, paid_domestic_orders,
+                                                              monkeypatch):
+    h = harness
+    _posted(h, paid_domestic_orders(2))
+    h.runtime.projector.catch_up()
+
+    def a_rule_that_breaks(*args, **kwargs):
+        raise RuntimeError("a document the rules did not expect")
+
+    monkeypatch.setattr(h.runtime.dry_runs, "compare_documents", a_rule_that_breaks)
+    monkeypatch.setitem(h.runtime.dry_run_runner.run.options, "max_retries", 1)
+    answer = _post(h, _draft_text(h))
+    job_id = UUID(answer.headers["Location"].rsplit("/", 1)[1])
+    h.runtime.start_workers(1)
+
+    progress = f"/api/connections/{h.connection.id}/settings/dry-run/{job_id}"
+    h.wait_until(lambda: h.merchant.get(progress).get_json()["state"] == "failed", timeout=30)
+    html = h.merchant.get(answer.headers["Location"]).get_data(as_text=True)
+    assert 'id="failed"' in html and 'id="summary"' not in html
+    assert 'id="dry-run-progress"' not in html and "http-equiv" not in html
+    assert 'id="compare"' in html  # it may be asked for again
+
+
 def test_a_slice_run_twice_compares_nothing_twice(harness, paid_domestic_orders, monkeypatch):
     """A message delivered twice (a worker thought dead): the slice saved first stands, the
     other's is dropped, and the result is still the dry run's own."""
