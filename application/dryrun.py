@@ -167,9 +167,12 @@ class DryRuns:
 
     def compare_documents(self, result: DryRunResult, draft: Settings,
                           versions: dict[int, Settings], doc_ids: list[UUID],
-                          progress: Callable[[int, int], None] | None = None) -> None:
+                          progress: Callable[[int, int], None] | None = None,
+                          after_slice: Callable[[int], bool] | None = None) -> None:
         """Add the comparisons of ``doc_ids`` to ``result`` (its documents left unsorted);
-        ``progress(done, len(doc_ids))`` after each document."""
+        ``progress(done, len(doc_ids))`` after each document, ``after_slice(done)`` after
+        each ``SLICE`` of them, which stops there by answering False (a dry run in the
+        workers saves each slice there, and goes on in its next message when time is up)."""
         # Reading a document is a round trip to the event store, comparing is a little CPU:
         # a few reads in flight at once keep the database busy while the rules run.
         # In slices, so a long period never holds every document in memory at once.
@@ -182,6 +185,8 @@ class DryRuns:
                     done += 1
                     if progress is not None:
                         progress(done, len(doc_ids))
+                if after_slice is not None and not after_slice(done):
+                    return
 
     def _add(self, result: DryRunResult, document: Document | None, draft: Settings,
              versions: dict[int, Settings]) -> None:

@@ -25,7 +25,7 @@ from uuid import UUID, uuid4
 import tomli_w
 
 from application.apply_draft import without_secrets
-from application.dryrun import SLICE, Comparison, DryRunResult, DryRuns, settings_versions
+from application.dryrun import Comparison, DryRunResult, DryRuns, settings_versions
 from application.settings import settings_from_dict, settings_to_dict
 from domain.settings import Settings
 from projections.store import ReadStore
@@ -191,8 +191,9 @@ class DryRunJobs:
             [State.RUNNING])]
 
     def run(self, job_id: UUID, keep_going: Callable[[], bool] = lambda: True) -> DryRunJob:
-        """Compare the job's next documents, ``SLICE`` at a time while ``keep_going()`` (one
-        slice at least), each slice's progress and changed documents saved together."""
+        """Compare the job's next documents, a slice (``application.dryrun.SLICE``) at a time
+        while ``keep_going()`` (one slice at least), each slice's progress and changed
+        documents saved together."""
         rows = self.store.query(f"SELECT {COLUMNS}, candidates FROM settings_dry_runs "
                                 "WHERE id = ?", [str(job_id)])
         if not rows:
@@ -208,17 +209,22 @@ class DryRunJobs:
         draft = settings_from_dict(job.draft)
         versions = settings_versions(self.dry_runs.app, job.connection_id)
         position = job.position
-        while position < len(candidates):
-            part = DryRunResult(job.connection_id, "", job.date_from, job.date_to)
-            ids = candidates[position:position + SLICE]
-            self.dry_runs.compare_documents(part, draft, versions, ids)
-            try:
-                self._save(job.id, position, position + len(ids), len(candidates), part)
-            except _Overtaken:
-                break
-            position += len(ids)
-            if not keep_going():
-                break
+        part = DryRunResult(job.connection_id, "", job.date_from, job.date_to)
+
+        def save(done: int) -> bool:
+            """The slice just compared (``part``), saved; and whether to go on."""
+            nonlocal position
+            self._save(job.id, position, job.position + done, len(candidates), part)
+            position = job.position + done
+            part.documents.clear()
+            part.examined = 0
+            return keep_going()
+
+        try:
+            self.dry_runs.compare_documents(part, draft, versions, candidates[job.position:],
+                                            after_slice=save)
+        except _Overtaken:
+            pass
         return self.find(job.id)
 
     def _save(self, job_id: UUID, before: int, after: int, total: int,

@@ -51,7 +51,7 @@ def test_the_page_runs_the_dry_run_in_the_workers_with_its_progress(harness,
     draft = _draft_text(h).replace('api_token = ""', f'api_token = "{TYPED_SECRET}"', 1)
     assert TYPED_SECRET in draft
     # One document a slice, and a message a slice: every step of the progress is seen.
-    monkeypatch.setattr("workers.dryrun_jobs.SLICE", 1)
+    monkeypatch.setattr("application.dryrun.SLICE", 1)
     monkeypatch.setattr("workers.dryrun_runner.SLICE_SECONDS", 0.0)
 
     answer = _post(h, draft)
@@ -171,19 +171,19 @@ def test_a_slice_run_twice_compares_nothing_twice(harness, paid_domestic_orders,
     h = harness
     _posted(h, paid_domestic_orders(3))
     h.runtime.projector.catch_up()
-    monkeypatch.setattr("workers.dryrun_jobs.SLICE", 1)
+    monkeypatch.setattr("application.dryrun.SLICE", 1)
     jobs, draft = h.runtime.dry_run_jobs, load_settings_text(_draft_text(h))
     job = jobs.start(h.connection.id, draft, *PERIOD, by="test")
-    real = h.runtime.dry_runs.compare_documents
+    real = jobs._save
     raced = []
 
-    def meanwhile_another_worker_runs_it(*args, **kwargs):
-        real(*args, **kwargs)
+    def meanwhile_another_worker_saves_it_first(*args):
         if not raced:
             raced.append(None)
             raced[0] = jobs.run(job.id, keep_going=lambda: False)
+        real(*args)
 
-    monkeypatch.setattr(h.runtime.dry_runs, "compare_documents", meanwhile_another_worker_runs_it)
+    monkeypatch.setattr(jobs, "_save", meanwhile_another_worker_saves_it_first)
     after = jobs.run(job.id, keep_going=lambda: False)
     assert raced[0].position == after.position == 1  # one slice went through, once
     monkeypatch.undo()
