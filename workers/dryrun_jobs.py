@@ -265,8 +265,10 @@ class DryRunJobs:
                          "WHERE id = ? AND state = ?", [state, _now(), str(job_id), State.RUNNING])
 
     def summary(self, job: DryRunJob, shown: int) -> Summary:
+        # In the order of ``DryRunResult`` (Python's, by code point: PostgreSQL's "C").
+        number = 'number COLLATE "C"' if self.store.dialect == "postgres" else "number"
         rows = self.store.query("SELECT comparison FROM settings_dry_run_documents "
-                                "WHERE job_id = ? ORDER BY booking_date, number LIMIT ?",
+                                f"WHERE job_id = ? ORDER BY booking_date, {number} LIMIT ?",
                                 [str(job.id), shown])
         return Summary(job.examined, job.changed, job.posted,
                        [Comparison.from_dict(json.loads(row["comparison"])) for row in rows],
