@@ -85,6 +85,33 @@ class Comparison:
                 or self.booked_checks != self.draft_checks or bool(self.problem)
                 or any(self.accounts.values()) or any(self.vat_codes.values()))
 
+    def to_dict(self) -> dict:
+        """JSON-serialisable (amounts as strings); ``from_dict`` gives an equal comparison.
+        A dry run in the workers keeps its result this way (``workers/dryrun_jobs.py``)."""
+        return {
+            "document_id": str(self.document_id), "kind": self.kind, "number": self.number,
+            "status": self.status, "posted": self.posted, "date": self.date,
+            "booked_version": self.booked_version,
+            "lines": [{"booked": line.booked, "draft": line.draft,
+                       "changed": list(line.changed)} for line in self.lines],
+            "accounts": {key: str(amount) for key, amount in self.accounts.items()},
+            "vat_codes": {key: str(amount) for key, amount in self.vat_codes.items()},
+            "booked_checks": list(self.booked_checks), "draft_checks": list(self.draft_checks),
+            "problem": self.problem,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Comparison":
+        return cls(
+            UUID(data["document_id"]), data["kind"], data["number"], data["status"],
+            data["posted"], data["date"], data["booked_version"],
+            tuple(LineChange(line["booked"], line["draft"], tuple(line["changed"]))
+                  for line in data["lines"]),
+            {key: Decimal(amount) for key, amount in data["accounts"].items()},
+            {key: Decimal(amount) for key, amount in data["vat_codes"].items()},
+            booked_checks=tuple(data["booked_checks"]),
+            draft_checks=tuple(data["draft_checks"]), problem=data["problem"])
+
 
 @dataclass
 class DryRunResult:
@@ -120,26 +147,46 @@ class DryRuns:
     def run(self, conn_id: UUID, draft: Settings, date_from: date, date_to: date,
             progress: Callable[[int, int], None] | None = None) -> DryRunResult:
         """Compare every document of the period; ``progress(done, total)`` after each."""
+        result = self.start(conn_id, date_from, date_to)
+        candidates = self.candidates(conn_id, date_from, date_to)
+        self.compare_documents(result, draft, settings_versions(self.app, conn_id), candidates,
+                               progress)
+        result.documents.sort(key=lambda c: (c.date, c.number))
+        return result
+
+    def start(self, conn_id: UUID, date_from: date, date_to: date) -> DryRunResult:
+        """The empty result of a dry run of the connection (LookupError: there is none)."""
         connection = self.app.find_connection(conn_id)
         if connection is None:
             raise LookupError(f"no connection with id {conn_id}")
-        versions = settings_versions(self.app, conn_id)
-        result = DryRunResult(conn_id, connection.name, date_from, date_to)
-        candidates = list(self.index(conn_id, date_from, date_to))
+        return DryRunResult(conn_id, connection.name, date_from, date_to)
+
+    def candidates(self, conn_id: UUID, date_from: date, date_to: date) -> list[UUID]:
+        """The documents a dry run of the period goes through, in the order it does."""
+        return list(self.index(conn_id, date_from, date_to))
+
+    def compare_documents(self, result: DryRunResult, draft: Settings,
+                          versions: dict[int, Settings], doc_ids: list[UUID],
+                          progress: Callable[[int, int], None] | None = None,
+                          after_slice: Callable[[int], bool] | None = None) -> None:
+        """Add the comparisons of ``doc_ids`` to ``result`` (its documents left unsorted);
+        ``progress(done, len(doc_ids))`` after each document, ``after_slice(done)`` after
+        each ``SLICE`` of them, which stops there by answering False (a dry run in the
+        workers saves each slice there, and goes on in its next message when time is up)."""
         # Reading a document is a round trip to the event store, comparing is a little CPU:
         # a few reads in flight at once keep the database busy while the rules run.
         # In slices, so a long period never holds every document in memory at once.
         done = 0
         with ThreadPoolExecutor(max_workers=READERS) as readers:
-            for first in range(0, len(candidates), SLICE):
+            for first in range(0, len(doc_ids), SLICE):
                 for document in readers.map(self.app.find_document,
-                                            candidates[first:first + SLICE]):
+                                            doc_ids[first:first + SLICE]):
                     self._add(result, document, draft, versions)
                     done += 1
                     if progress is not None:
-                        progress(done, len(candidates))
-        result.documents.sort(key=lambda c: (c.date, c.number))
-        return result
+                        progress(done, len(doc_ids))
+                if after_slice is not None and not after_slice(done):
+                    return
 
     def _add(self, result: DryRunResult, document: Document | None, draft: Settings,
              versions: dict[int, Settings]) -> None:

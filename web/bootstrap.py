@@ -48,6 +48,8 @@ from workers.connectors.factory import (BillitApp, HttpConnectors, RateLimits, T
 from workers.connectors.rate_limit import CallLimiter, Rate
 from workers.dispatcher import Dispatcher
 from workers.correction_runner import CorrectionRunner
+from workers.dryrun_jobs import DryRunJobs
+from workers.dryrun_runner import DryRunRunner
 from workers.import_runner import ImportRunner
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
@@ -83,6 +85,8 @@ class Runtime:
     app_store: AppStore = None
     import_runner: ImportRunner = None
     dry_runs: DryRuns = None  # issue 13.2: a settings draft over history, and applying it
+    dry_run_jobs: DryRunJobs = None  # the page's dry runs, run by the workers
+    dry_run_runner: DryRunRunner = None
     corrections: Corrections = None
     apply_draft: ApplyDraft = None
     correction_runner: CorrectionRunner = None
@@ -119,9 +123,12 @@ class Runtime:
         worker = dramatiq.Worker(self.broker, worker_threads=threads or self.config.worker_threads,
                                  queues={*self.actors.queues, self.import_runner.queue,
                                          self.correction_runner.queue,
-                                         self.replay_runner.queue})
+                                         self.replay_runner.queue, self.dry_run_runner.queue})
         worker.start()
         self._workers.append(worker)
+        if self.config.embedded:  # the in-process queue of the process before is gone:
+            for job_id in self.dry_run_jobs.unfinished():  # its dry runs go on here
+                self.dry_run_runner.run.send(str(job_id))
         return worker
 
     def intervals(self) -> Intervals:
@@ -255,6 +262,9 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     runtime.import_runner = ImportRunner(broker, imports, actors, prefix=config.queue_prefix)
     runtime.dry_runs = DryRuns(app, lambda conn_id, first, last: dry_run_candidates(
         store, conn_id, first, last))
+    runtime.dry_run_jobs = DryRunJobs(store, runtime.dry_runs)
+    runtime.dry_run_runner = DryRunRunner(broker, runtime.dry_run_jobs,
+                                          prefix=config.queue_prefix)
     runtime.corrections = Corrections(app, directory, lease=processing.lease,
                                       settle_window=config.settle_window)
     runtime.apply_draft = ApplyDraft(app, directory, processing, runtime.dry_runs,

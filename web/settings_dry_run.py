@@ -1,11 +1,17 @@
 """Try a settings change on history (issue 13.2): a draft of a connection's settings, a
 period, and what the rules would have booked with it next to what was booked.
 
-Who may do what (``domain.access``): the dry run and the correction list are ``EXPORT`` (the
-merchant on their own connections, an accountant on those shared with them, support on all);
-applying the draft is ``MANAGE`` (the merchant, support), always with a reason, which is
-recorded with the new settings version, every document run again and every correction. The
-ledger is never called in a request: documents and corrections go to the workers.
+Who may do what (``domain.access``): the dry run, its progress, its page and the correction list
+are ``EXPORT`` (the merchant on their own connections, an accountant on those shared with them,
+support on all); applying the draft is ``MANAGE`` (the merchant, support), always with a reason,
+which is recorded with the new settings version, every document run again and every correction.
+The ledger is never called in a request: documents and corrections go to the workers.
+
+A year of a busy shop is tens of thousands of documents, too many for one request: the form
+is checked here (a draft that does not read, a period that is no period, are refused at once),
+then the dry run is recorded as a job that the workers run (``workers/dryrun_runner.py``) and
+the browser is sent to the job's page, which shows its progress (``static/onboarding.js``
+polls the JSON route; without JavaScript the page reloads itself) and then its result.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from datetime import date
 from uuid import UUID
 
 import tomli_w
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import (Blueprint, Response, abort, current_app, jsonify, redirect, render_template,
+                   request, url_for)
 from flask_babel import gettext as _
 
 from application.apply_draft import DraftRefused, without_secrets
@@ -25,9 +32,10 @@ from web.correction_list import to_csv, to_xlsx
 
 blueprint = Blueprint("settings_dry_run", __name__)
 
-MAX_DAYS = 366  # one request compares every document of the period
+MAX_DAYS = 366  # a year of documents, at most, in one dry run
 MAX_DRAFT = 64 * 1024
 SHOWN = 200  # documents shown in detail on the page; the correction list has every one
+RELOAD_SECONDS = 2  # a running job's page without JavaScript loads itself again this often
 FORMATS = {
     "csv": (to_csv, "text/csv; charset=utf-8"),
     "xlsx": (to_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
@@ -65,15 +73,17 @@ def _period() -> tuple[date, date] | None:
 
 def _page(aggregate, draft_text: str, status: int = 200, **extra):
     today = date.today()
+    extra.setdefault("date_from", request.form.get("from")
+                     or today.replace(month=1, day=1).isoformat())
+    extra.setdefault("date_to", request.form.get("to") or today.isoformat())
     return render_template(
         "settings_dry_run.html", connection=aggregate, draft=draft_text,
-        date_from=request.form.get("from") or today.replace(month=1, day=1).isoformat(),
-        date_to=request.form.get("to") or today.isoformat(),
-        may_apply=access.me().may(Action.MANAGE, aggregate.id), shown=SHOWN, **extra), status
+        may_apply=access.me().may(Action.MANAGE, aggregate.id), shown=SHOWN,
+        reload_seconds=RELOAD_SECONDS, **extra), status
 
 
-def _compared(aggregate):
-    """The draft and the dry run of the posted form, or the page that says what is wrong."""
+def _read_draft(aggregate):
+    """The draft and the period of the posted form, or the page that says what is wrong."""
     text = (request.form.get("draft") or "")[:MAX_DRAFT]
     try:
         draft = load_settings_text(text)
@@ -87,8 +97,19 @@ def _compared(aggregate):
     if period is None:
         return None, None, _page(aggregate, text, 400, problems=[
             _("Choose the period's first and last day, at most a year apart.")])
-    result = _runtime().dry_runs.run(aggregate.id, draft, *period)
-    return draft, result, None
+    return draft, period, None
+
+
+def _job_of(aggregate, job_id: str):
+    """The connection's dry run ``job_id`` (404 for one of another connection, as for one
+    that does not exist)."""
+    try:
+        job = _runtime().dry_run_jobs.find(UUID(job_id))
+    except ValueError:
+        abort(404)
+    if job is None or job.connection_id != aggregate.id:
+        abort(404)
+    return job
 
 
 @blueprint.get("/connections/<connection_id>/settings/dry-run")
@@ -99,20 +120,50 @@ def draft_page(connection_id: str):
 
 @blueprint.post("/connections/<connection_id>/settings/dry-run")
 def compare(connection_id: str):
+    """A valid draft becomes a job for the workers; the browser goes to its page (PRG)."""
     aggregate = _connection(connection_id, Action.EXPORT)
-    _runtime().projector.catch_up()
-    draft, result, refused = _compared(aggregate)
+    draft, period, refused = _read_draft(aggregate)
     if refused is not None:
         return refused
-    return _page(aggregate, request.form["draft"], result=result)
+    runtime = _runtime()
+    runtime.projector.catch_up()  # a document taken in a moment ago is compared too
+    job = runtime.dry_run_jobs.start(aggregate.id, draft, *period, by=access.me().email)
+    if job.state == "running":
+        runtime.dry_run_runner.run.send(str(job.id))
+    return redirect(url_for(".job_page", connection_id=aggregate.id, job_id=job.id), 303)
 
 
-@blueprint.post("/connections/<connection_id>/settings/dry-run/list.<any(csv, xlsx):fmt>")
-def correction_list(connection_id: str, fmt: str):
+@blueprint.get("/connections/<connection_id>/settings/dry-run/<job_id>")
+def job_page(connection_id: str, job_id: str):
     aggregate = _connection(connection_id, Action.EXPORT)
-    draft, result, refused = _compared(aggregate)
-    if refused is not None:
-        return refused
+    job = _job_of(aggregate, job_id)
+    result = None
+    if job.state == "finished":  # the counts, the totals and the first SHOWN documents
+        result = _runtime().dry_run_jobs.summary(job, SHOWN)
+    response = Response(*_page(aggregate, job.draft_text, job=job, result=result,
+                               date_from=job.date_from.isoformat(),
+                               date_to=job.date_to.isoformat()))
+    response.headers["Cache-Control"] = "no-store"  # it changes while the job runs
+    return response
+
+
+@blueprint.get("/api/connections/<connection_id>/settings/dry-run/<job_id>")
+def progress(connection_id: str, job_id: str):
+    """How far the job is: documents gone through out of those there are."""
+    aggregate = _connection(connection_id, Action.EXPORT)
+    job = _job_of(aggregate, job_id)
+    response = jsonify({"state": job.state, "position": job.position, "total": job.total})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/connections/<connection_id>/settings/dry-run/<job_id>/list.<any(csv, xlsx):fmt>")
+def correction_list(connection_id: str, job_id: str, fmt: str):
+    aggregate = _connection(connection_id, Action.EXPORT)
+    job = _job_of(aggregate, job_id)
+    if job.state != "finished":
+        abort(409, "the dry run has not finished yet")
+    result = _runtime().dry_run_jobs.result(job, aggregate.name)
     render, mimetype = FORMATS[fmt]
     name = f"koppel-corrections-{result.date_from}-{result.date_to}.{fmt}"
     return Response(render(result, _), mimetype=mimetype, headers={
@@ -128,13 +179,13 @@ def apply(connection_id: str):
     if not reason:
         return _page(aggregate, text, 400, problems=[
             _("Say why the settings change: it is kept with your name.")])
-    draft, _result, refused = _compared(aggregate)
+    draft, period, refused = _read_draft(aggregate)
     if refused is not None:
         return refused
     runtime = _runtime()
     try:
         applied = runtime.apply_draft.apply(
-            aggregate.id, draft, *_period(), by=access.me().email, reason=reason,
+            aggregate.id, draft, *period, by=access.me().email, reason=reason,
             book_corrections=request.form.get("book_corrections") == "on",
             queue=lambda doc_id: runtime.actors.process.send(str(doc_id)))
     except DraftRefused as error:

@@ -71,7 +71,9 @@ DECISIONS = {
     "onboarding.import_progress": "connection: manage",
     "settings_dry_run.draft_page": "connection: export (accountant too)",
     "settings_dry_run.compare": "connection: export (accountant too)",
-    "settings_dry_run.correction_list": "connection: export (accountant too)",
+    "settings_dry_run.job_page": "connection: export; the job of that connection only",
+    "settings_dry_run.progress": "connection: export; the job of that connection only",
+    "settings_dry_run.correction_list": "connection: export; the job of that connection only",
     "settings_dry_run.apply": "connection: manage, with a reason",
     "ledgers.ledgers_page": "connection: manage",
     "ledgers.add": "connection: manage",
@@ -362,7 +364,7 @@ def _every_route(scene):
               "filename": "koppel.css", "kinds": "orders",
               "number": scene.h.runtime.app.document(UUID(scene.documents["A", "posted"])).number,
               "fmt": "csv", "imp_id": scene.connections["A"], "action": "pause",
-              "target_id": scene.connections["A"]}
+              "target_id": scene.connections["A"], "job_id": _finished_dry_run(scene, "A")}
     for rule in scene.h.web.url_map.iter_rules():
         path = rule.build({k: values[k] for k in rule.arguments})[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -510,6 +512,20 @@ EXPORT = {"anonymous": set(), "merchant A": {"A"}, "merchant B": {"B"},
           "accountant of A": {"A"}, "support": BOTH, "admin": set()}
 
 
+def _finished_dry_run(scene, target: str) -> str:
+    """A dry run of ``target``'s connection, run to its end as a worker runs it."""
+    from datetime import date
+
+    from application.settings import settings_from_dict
+
+    jobs, conn = scene.h.runtime.dry_run_jobs, UUID(scene.connections[target])
+    draft = settings_from_dict(scene.h.runtime.app.find_connection(conn).settings)
+    job = jobs.start(conn, draft, date(2020, 1, 1), date(2020, 12, 31), by="test")
+    while jobs.run(job.id).state == "running":
+        pass
+    return str(job.id)
+
+
 @pytest.mark.parametrize("role, target", CELLS)
 def test_trying_and_applying_a_settings_draft(scene, role, target):
     import tomli_w
@@ -521,6 +537,7 @@ def test_trying_and_applying_a_settings_draft(scene, role, target):
     stored = app.find_connection(UUID(conn))
     draft = tomli_w.dumps(without_secrets(stored.settings))
     before = len(app.history(UUID(conn)))
+    jobs_before = scene.h.runtime.store.scalar("SELECT COUNT(*) FROM settings_dry_runs")
 
     def post(path: str, **data):
         data = {"draft": draft, "from": "2020-01-01", "to": "2020-12-31", **data}
@@ -529,20 +546,22 @@ def test_trying_and_applying_a_settings_draft(scene, role, target):
         return client.post(f"/connections/{conn}/settings/dry-run{path}", data=data)
 
     answers = {"page": client.get(f"/connections/{conn}/settings/dry-run"),
-               "compare": post(""), "list": post("/list.csv"),
+               "compare": post(""),
                "apply without a reason": post("/apply"),
                "apply": post("/apply", reason=f"{role} tries the matrix")}
+    jobs_after = scene.h.runtime.store.scalar("SELECT COUNT(*) FROM settings_dry_runs")
     if target in EXPORT[role]:
         page = answers["page"].get_data(as_text=True)
         assert answers["page"].status_code == 200 and 'id="draft"' in page
         for secret in ("demo-public-key", "demo-shop-secret", "enc:"):
             assert secret not in page  # a draft never shows a credential
-        assert answers["compare"].status_code == 200
-        assert answers["list"].status_code == 200
-        assert answers["list"].mimetype == "text/csv"
+        assert answers["compare"].status_code == 303  # to the job's page
+        assert f"/connections/{conn}/settings/dry-run/" in answers["compare"].headers["Location"]
+        assert jobs_after == jobs_before + 1
     else:
-        for name in ("page", "compare", "list"):
+        for name in ("page", "compare"):
             assert _refused(role, answers[name]), (name, answers[name].status_code)
+        assert jobs_after == jobs_before  # no job for whoever may not see the connection
     if target in MANAGE[role]:
         assert answers["apply without a reason"].status_code == 400
         assert answers["apply"].status_code == 200
@@ -551,6 +570,35 @@ def test_trying_and_applying_a_settings_draft(scene, role, target):
         for name in ("apply without a reason", "apply"):
             assert _refused(role, answers[name]), (name, answers[name].status_code)
         assert len(app.history(UUID(conn))) == before  # nothing recorded
+
+
+@pytest.mark.parametrize("role, target", CELLS)
+def test_a_dry_runs_page_progress_and_list(scene, role, target):
+    """Whoever may export the connection reads its dry runs; a dry run of another connection
+    is not there, even at the address of a connection this person may see."""
+    client, conn = scene.clients[role], scene.connections[target]
+    other = "B" if target == "A" else "A"
+    own, foreign = _finished_dry_run(scene, target), _finished_dry_run(scene, other)
+
+    def answers(job_id: str) -> dict:
+        base = f"/connections/{conn}/settings/dry-run/{job_id}"
+        return {"page": client.get(base),
+                "progress": client.get(f"/api/connections/{conn}/settings/dry-run/{job_id}"),
+                "list": client.get(f"{base}/list.csv")}
+
+    mine = answers(own)
+    if target in EXPORT[role]:
+        assert mine["page"].status_code == 200
+        assert 'id="summary"' in mine["page"].get_data(as_text=True)
+        assert mine["progress"].status_code == 200
+        assert mine["progress"].get_json()["state"] == "finished"
+        assert mine["list"].status_code == 200 and mine["list"].mimetype == "text/csv"
+    else:
+        for name, answer in mine.items():
+            assert _refused(role, answer), (name, answer.status_code)
+    for name, answer in {**answers(foreign), **{f"{k} (no id)": v for k, v in
+                                                  answers("not-an-id").items()}}.items():
+        assert _refused(role, answer), (name, answer.status_code)
 
 
 # -- the Settings page (issue 10) -------------------------------------------------------------

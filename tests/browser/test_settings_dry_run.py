@@ -1,7 +1,8 @@
 """Try a settings change on history in Chromium (issue 13.2), as a merchant does it: a draft
-with a mistake is refused with the settings file's own message; the corrected draft shows
-what changes, the correction list downloads, and applying it with correction bookings books a
-reversal and a new booking per posted order, once, by the workers."""
+with a mistake is refused with the settings file's own message; the corrected draft becomes a
+dry run the workers run, its page shows a progress bar and then what changes, the correction
+list downloads, and applying it with correction bookings books a reversal and a new booking
+per posted order, once, by the workers."""
 
 from __future__ import annotations
 
@@ -34,9 +35,19 @@ def test_a_merchant_tries_and_applies_a_settings_draft(koppel, page, paid_domest
     page.click("#compare")
     expect(page.locator("#problems")).to_contain_text("vat[0].rate: not a number")
 
+    expect(page.locator("#dry-run-progress")).to_have_count(0)
+
     page.fill("#draft", draft.replace('revenue_account = "8000"', 'revenue_account = "8005"'))
     h.ledger.delete("/__sandbox/requests")
     page.click("#compare")
+    # No worker runs yet: the job's page shows its progress bar at its start.
+    expect(page.locator("#dry-run-progress progress")).to_be_visible()
+    documents = h.runtime.store.scalar("SELECT COUNT(*) FROM documents")
+    expect(page.locator("#dry-run-progress .import-count")).to_have_text(f"0 / {documents}")
+    assert "/settings/dry-run/" in page.url
+    expect(page.locator("#draft")).to_contain_text('revenue_account = "8005"')
+    h.runtime.start_workers(2)  # embedded, as `koppel serve` and `koppel demo` run them
+    # The page follows the job and shows the result when it is done.
     expect(page.locator("#summary")).to_contain_text(
         f"{len(numbers)} would be booked differently ({len(numbers)} posted")
     for number in numbers:
@@ -53,7 +64,6 @@ def test_a_merchant_tries_and_applies_a_settings_draft(koppel, page, paid_domest
     assert {row[1] for row in lines} == set(numbers)
 
     before = {m["invoiceNumber"] for m in h.mutations()}
-    h.runtime.start_workers(2)
     page.fill("#apply-reason", "accountant: 21% revenue on 8005")
     page.check("#book-corrections")
     page.click("#apply-draft")

@@ -38,6 +38,9 @@ def installation(tmp_path_factory, paid_domestic_orders_module):
     h.target_id = h.runtime.replays.add(  # a copy in a further ledger, whose replay is read
         h.connection.id, "Accountant", settings_with(h.shop_url),
         datetime(2020, 1, 1, tzinfo=timezone.utc), Purpose.COPY, by="test").id
+    h.dry_run_id = h.runtime.dry_run_jobs.start(  # a settings dry run, whose progress is read
+        h.connection.id, settings_with(h.shop_url), date(2026, 1, 1), date(2026, 12, 31),
+        by="test").id
     yield h
     h.close()
 
@@ -67,11 +70,12 @@ def signed_in(installation):
 
 
 def _real_addresses(installation) -> dict:
-    """Path parameters that name what is there: the webhook's, the import's and the further
-    ledger's."""
+    """Path parameters that name what is there: the webhook's, the import's, the further
+    ledger's and the settings dry run's."""
     return {**dict(zip(("connection_id", "token", "event"),
                        installation.webhook_path().split("/")[2:])),
-            "imp_id": str(installation.import_id), "target_id": str(installation.target_id)}
+            "imp_id": str(installation.import_id), "target_id": str(installation.target_id),
+            "job_id": str(installation.dry_run_id)}
 
 
 def _signed(path: str, payload: str) -> str:
@@ -85,6 +89,30 @@ def _needs_sign_in(path: str, method: str) -> bool:
 # One test per described operation (schemathesis' own pytest loader does not run on pytest 9).
 OPERATIONS = [(path, method) for path, methods in description()["paths"].items()
               for method in methods]
+
+
+def test_a_settings_dry_runs_progress_is_read_as_described(installation, api):
+    """The dry run its page polls, read by the connection's merchant, before and after a
+    worker ran it: the answers match the description."""
+    address = f"/api/connections/{installation.connection.id}/settings/dry-run/" \
+              f"{installation.dry_run_id}"
+    operation = api["/api/connections/{connection_id}/settings/dry-run/{job_id}"]["get"]
+    jobs = installation.runtime.dry_run_jobs
+    for run_it in (False, True):
+        if run_it:
+            while jobs.run(installation.dry_run_id).state == "running":
+                pass
+        answer = installation.merchant.get(address)
+        assert answer.status_code == 200
+        operation.Case(path_parameters={"connection_id": str(installation.connection.id),
+                                        "job_id": str(installation.dry_run_id)},
+                       ).validate_response(answer, excluded_checks=[ignored_auth])
+        job = jobs.find(installation.dry_run_id)
+        assert answer.get_json() == {"state": job.state, "position": job.position,
+                                     "total": job.total}
+        assert answer.headers["Cache-Control"] == "no-store"
+    assert answer.get_json()["state"] == "finished"
+    assert answer.get_json()["position"] == answer.get_json()["total"] > 0
 
 
 @pytest.mark.parametrize("path, method", OPERATIONS,
@@ -213,10 +241,12 @@ def test_every_json_route_is_described(installation):
              # the form after an App Store install (its handshake, install and uninstall are
              # CCV's calls: described)
              "/ccv/account",
-             # trying a settings change over history: a page, its forms and a file
+             # trying a settings change over history: a page, its forms, the dry run's page
+             # and its file (the dry run's progress is JSON: described)
              "/connections/<connection_id>/settings/dry-run",
              "/connections/<connection_id>/settings/dry-run/apply",
-             "/connections/<connection_id>/settings/dry-run/list.<any(csv, xlsx):fmt>",
+             "/connections/<connection_id>/settings/dry-run/<job_id>",
+             "/connections/<connection_id>/settings/dry-run/<job_id>/list.<any(csv, xlsx):fmt>",
              # the Settings page and its forms: pause, resume, remove
              "/connections/<connection_id>/settings", "/connections/<connection_id>/pause",
              "/connections/<connection_id>/resume", "/connections/<connection_id>/remove",
