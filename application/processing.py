@@ -46,9 +46,9 @@ from application.errors import (
     CredentialsError, NotFoundError, RejectedError, SignatureError,
     Throttled, TransientError,
 )
+from application.credited import credited_invoice
 from application.pay_once import pay_once
 from application.send_once import number_taken, reference, send_once
-from domain import billit as billit_rules
 from domain import payments as payment_rules
 from domain import shop_answers
 from domain import start_date
@@ -352,21 +352,24 @@ class Processing:
 
     def _credited_invoice(self, document: Document, connection: ConnectionContext, posting,
                           booking: Booking) -> str | None:
-        """R7.3: the ledger's number of the invoice this credit invoice credits, when koppel
-        posted that invoice: the order's latest debit invoice before it that is posted."""
-        if not posting.names_credited_invoice or booking.total_incl >= 0:
-            return None
-        order_number = billit_rules.credited_order_number(document.kind, document.source)
-        if not order_number:
-            return None
-        with self._credentials_guard(connection, "shop"):
-            invoices = self.connections.shop(connection).invoices_of_order(order_number)
-        for shop_id in billit_rules.credited_candidates(invoices, document.shop_id):
-            original = self.app.document_of(document.connection_id, "invoice", shop_id)
-            if original is not None and original.status == Status.POSTED:
-                with self._credentials_guard(connection, "ledger"):
-                    return posting.ledger_number(original.ledger_reference or {})
-        return None
+        """R7.3 (application/credited.py): in the connection's own ledger the credited
+        invoice is known by the reference its ``Posted`` recorded."""
+        def ledger_number(reference: dict) -> str | None:
+            with self._credentials_guard(connection, "ledger"):
+                return posting.ledger_number(reference)
+
+        return credited_invoice(self.app, document, posting, booking,
+                                shop_invoices=self.shop_invoices(connection),
+                                booked=lambda original: original.ledger_reference,
+                                ledger_number=ledger_number)
+
+    def shop_invoices(self, connection: ConnectionContext) -> Callable[[str], list[dict]]:
+        """The shop's invoices of an order (R7.3), asked with the connection's credentials:
+        refused, the connection turns red and the document waits."""
+        def invoices(order_number: str) -> list[dict]:
+            with self._credentials_guard(connection, "shop"):
+                return self.connections.shop(connection).invoices_of_order(order_number)
+        return invoices
 
     def _send_once(self, document: Document, posting, booking: Booking, request: dict) -> None:
         """The ledger call of one claimed attempt; records Posted or Failed on the document."""

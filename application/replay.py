@@ -39,6 +39,7 @@ from application.app import Koppel
 from application.connections import ConnectionDirectory, _get_path, _set_path
 from application.errors import (CredentialsError, KoppelError, RejectedError,
                                 TransientError)
+from application.credited import credited_invoice
 from application.pay_once import pay_once
 from application.posting import sale_posting
 from application.processing import (CONFLICT_RETRIES, ClaimHeld, ConnectionPaused, Processing,
@@ -290,7 +291,7 @@ class LedgerReplays:
                 if posting.status == PostingState.CHECKED:
                     self._resolve_debtor(posting, context, document)
                 else:
-                    self._post(posting, context)
+                    self._post(posting, context, document, connection)
             if self._payment_due(posting, document.kind, context, recheck_payment):
                 self._pay(posting, document.kind, context)
         except TransientError:
@@ -353,14 +354,16 @@ class LedgerReplays:
         else:
             posting.resolve_debtor(relation)
 
-    def _post(self, posting: TargetPosting, context: TargetContext) -> None:
+    def _post(self, posting: TargetPosting, context: TargetContext, document: Document,
+              connection) -> None:
         now = self.clock()
         _wait_for_claim(posting.claim_free_at(now), now, posting.number)
         booking = Booking.from_dict(posting.booking)
         sale = sale_posting(context.settings, self.ledger(context))
+        credited = self._credited_invoice(context, document, connection, sale, booking)
         # The posting's own id is its external id (Billit's ExternalProviderID and
         # Idempotency-Key): one per document per target, the same on every attempt.
-        request = sale.request(booking, posting.relation, str(posting.id), None)
+        request = sale.request(booking, posting.relation, str(posting.id), credited)
         posting.start_posting(worker_name(), request, self.processing.lease, now)
         self.app.save(posting)  # the claim: nothing reaches the target before it is stored
         try:
@@ -372,6 +375,45 @@ class LedgerReplays:
             posting.interrupt_posting(error.message, error.outcome_unknown, self.clock()
                                       + timedelta(seconds=self.processing.settle_window))
             raise
+
+    def _credited_invoice(self, context: TargetContext, document: Document, connection, sale,
+                          booking: Booking) -> str | None:
+        """R7.3 (application/credited.py): in the target the credited invoice is known by its
+        own posting's reference there. The replay sends a chunk's documents at once, so the
+        invoice may not be in the target yet when its credit note is: one the target takes is
+        booked first (exactly once, as every posting), then named."""
+        def booked(original: Document) -> dict | None:
+            posting = self.find_posting(context.id, original.id)
+            if posting is None or posting.status != PostingState.POSTED:
+                self._post_first(context.id, original.id)
+                posting = self.find_posting(context.id, original.id)
+            return posting.reference if posting is not None and \
+                posting.status == PostingState.POSTED else None
+
+        def ledger_number(reference: dict) -> str | None:
+            with _credentials(context):
+                return sale.ledger_number(reference)
+
+        return credited_invoice(self.app, document, sale, booking,
+                                shop_invoices=self.processing.shop_invoices(connection),
+                                booked=booked, ledger_number=ledger_number)
+
+    def _post_first(self, tid: UUID, doc_id: UUID) -> None:
+        """Book a credited invoice into the target before its credit note. Its claim may be
+        held by another thread of the chunk sending it right now: wait for that, a little at a
+        time, as long as the claim asks (then the error: the credit note is tried again)."""
+        pause, deadline = 0.05, None
+        while True:
+            try:
+                self.post(tid, doc_id)
+                return
+            except ClaimHeld as held:
+                now = time.monotonic()
+                deadline = deadline or now + max(0.0, held.retry_after or 0.0)
+                if now >= deadline:
+                    raise
+                time.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, 1.0)
 
     def _send_once(self, posting: TargetPosting, sale, booking: Booking, request: dict) -> None:
         sent = send_once(sale, booking, request, may_have_reached=posting.may_have_reached_ledger,
