@@ -194,4 +194,10 @@ def test_the_audit_shows_the_payment_into_the_further_ledger(two, paid_domestic_
     [ledger] = document_history(h.runtime.app, doc_id)["further_ledgers"]
     assert [e["event"] for e in ledger["events"]][-2:] == ["PaymentStarted", "PaymentPosted"]
     assert replays.progress(target.id).paid == 1
+    # the read model goes past the target's payment events (its rows are the connection's
+    # own ledger's), live and rebuilt alike (I4)
+    shown = [(r["number"], r["status"], r["payment_status"]) for r in h.rows()]
+    assert shown == [(h.runtime.app.document(doc_id).number, "posted", "posted")]
+    h.runtime.projector.rebuild()
+    assert [(r["number"], r["status"], r["payment_status"]) for r in h.rows()] == shown
 
