@@ -43,11 +43,12 @@ from application.app import Koppel
 from application.connections import ConnectionContext, ConnectionDirectory
 from application.debtors import Debtors
 from application.errors import (
-    CredentialsError, DuplicateError, NotFoundError, RejectedError, SignatureError,
+    CredentialsError, NotFoundError, RejectedError, SignatureError,
     Throttled, TransientError,
 )
+from application.credited import credited_invoice
+from application.pay_once import pay_once
 from application.send_once import number_taken, reference, send_once
-from domain import billit as billit_rules
 from domain import payments as payment_rules
 from domain import shop_answers
 from domain import start_date
@@ -351,21 +352,24 @@ class Processing:
 
     def _credited_invoice(self, document: Document, connection: ConnectionContext, posting,
                           booking: Booking) -> str | None:
-        """R7.3: the ledger's number of the invoice this credit invoice credits, when koppel
-        posted that invoice: the order's latest debit invoice before it that is posted."""
-        if not posting.names_credited_invoice or booking.total_incl >= 0:
-            return None
-        order_number = billit_rules.credited_order_number(document.kind, document.source)
-        if not order_number:
-            return None
-        with self._credentials_guard(connection, "shop"):
-            invoices = self.connections.shop(connection).invoices_of_order(order_number)
-        for shop_id in billit_rules.credited_candidates(invoices, document.shop_id):
-            original = self.app.document_of(document.connection_id, "invoice", shop_id)
-            if original is not None and original.status == Status.POSTED:
-                with self._credentials_guard(connection, "ledger"):
-                    return posting.ledger_number(original.ledger_reference or {})
-        return None
+        """R7.3 (application/credited.py): in the connection's own ledger the credited
+        invoice is known by the reference its ``Posted`` recorded."""
+        def ledger_number(reference: dict) -> str | None:
+            with self._credentials_guard(connection, "ledger"):
+                return posting.ledger_number(reference)
+
+        return credited_invoice(self.app, document, posting, booking,
+                                shop_invoices=self.shop_invoices(connection),
+                                booked=lambda original: original.ledger_reference,
+                                ledger_number=ledger_number)
+
+    def shop_invoices(self, connection: ConnectionContext) -> Callable[[str], list[dict]]:
+        """The shop's invoices of an order (R7.3), asked with the connection's credentials:
+        refused, the connection turns red and the document waits."""
+        def invoices(order_number: str) -> list[dict]:
+            with self._credentials_guard(connection, "shop"):
+                return self.connections.shop(connection).invoices_of_order(order_number)
+        return invoices
 
     def _send_once(self, document: Document, posting, booking: Booking, request: dict) -> None:
         """The ledger call of one claimed attempt; records Posted or Failed on the document."""
@@ -418,51 +422,21 @@ class Processing:
                                        self._settle_until())
             raise
 
-    def _pay_once(self, document: Document, ledger, booking: Booking, request: dict,
+    @staticmethod
+    def _pay_once(document: Document, ledger, booking: Booking, request: dict,
                   connection: ConnectionContext) -> None:
-        if document.payment_may_have_reached_ledger and self._found_payment(document, ledger,
-                                                                             booking):
-            return
-        problem = payment_rules.check_open_item(ledger.find_outstanding(booking.sales_number),
-                                                booking)
-        if problem and not connection.settings.payments.without_open_item:
-            # No open item may mean the payment is booked already, by an attempt this event
-            # store does not know (restored from a backup older than the booking): look first;
-            # only a payment with koppel's own description counts, not one booked by hand (the
-            # ledger does not show the payment reference).
-            if not document.payment_may_have_reached_ledger and \
-                    self._found_payment(document, ledger, booking,
-                                        described=request["body"]["description"]):
-                return
-            document.fail_payment(problem.code, problem.rule, problem.message_nl,
-                                  problem.message_en)
-            return
-        try:
-            response = ledger.create_mutation(request["body"])
-        except RejectedError as error:
-            # A duplicate (MUTA_008): the payment reference is taken, by an earlier attempt of
-            # ours (found) or by a booking that is not this payment (it fails: the merchant
-            # looks).
-            if isinstance(error, DuplicateError) and self._found_payment(document, ledger,
-                                                                         booking):
-                return
-            document.fail_payment(error.code or "PAYMENT_REJECTED", "R8.2", error.message_nl,
-                                  error.message, detail=error.detail)
+        """The ledger calls of one claimed attempt (application/pay_once.py); records the
+        payment as posted or failed on the document."""
+        paid = pay_once(ledger, booking, request,
+                        may_have_reached=document.payment_may_have_reached_ledger,
+                        without_open_item=connection.settings.payments.without_open_item,
+                        looked_up=lambda found: document.record_lookup("payment", found))
+        if paid.problem is not None:
+            document.fail_payment(paid.problem.code, paid.problem.rule, paid.problem.message_nl,
+                                  paid.problem.message_en, detail=paid.detail)
         else:
-            document.record_payment(reference(response), response, found_by_lookup=False)
-
-    def _found_payment(self, document: Document, ledger, booking: Booking,
-                       described: str | None = None) -> bool:
-        """``described``: count only a payment with this description as koppel's."""
-        found = ledger.find_payment(booking.sales_number)
-        if described is not None and found is not None and \
-                found.get("description") != described:
-            found = None
-        document.record_lookup("payment", reference(found) if found else None)
-        if found is None:
-            return False
-        document.record_payment(reference(found), found, found_by_lookup=True)
-        return True
+            document.record_payment(reference(paid.record), paid.record,
+                                    found_by_lookup=paid.found_by_lookup)
 
     def _fail_rejected(self, document: Document, error: RejectedError, rule: str) -> None:
         document.fail("ledger", error.code or "LEDGER_REJECTED", rule, error.message_nl,

@@ -9,7 +9,10 @@ document the connection books later goes there too (``follow``, called by the wo
 with the claim protocol of processing.py: the claim is saved before the call, an unknown
 outcome waits out the settle window, every later attempt looks the document up first. So a
 killed replay, a worker that dies mid-call or a 500 after the ledger committed books nothing
-twice, and the old ledger's postings stay untouched in the documents' history.
+twice, and the old ledger's postings stay untouched in the documents' history. A sale the
+target's settings want paid (R8.1) gets its payment there after it, with the payment's own
+claim on the posting and the decision processing uses for the connection's own payments
+(application/pay_once.py): the target's open items end paid, as the connection's do.
 
 A switch ends with a hand-over (``hand_over``): the connection's own settings become the
 target's, documents not yet booked are checked again with them, and the target stops
@@ -36,10 +39,13 @@ from application.app import Koppel
 from application.connections import ConnectionDirectory, _get_path, _set_path
 from application.errors import (CredentialsError, KoppelError, RejectedError,
                                 TransientError)
+from application.credited import credited_invoice
+from application.pay_once import pay_once
 from application.posting import sale_posting
 from application.processing import (CONFLICT_RETRIES, ClaimHeld, ConnectionPaused, Processing,
                                     _wait_for_claim, worker_name)
 from application.send_once import number_taken, reference, send_once
+from domain import payments as payment_rules
 from domain import start_date
 from domain.booking import Booking, build_booking
 from domain.document import Document, Status
@@ -96,6 +102,8 @@ class Progress:
     from_date: str
     posted: int = 0
     failed: int = 0
+    paid: int = 0  # payments booked into the target (R8)
+    payments_failed: int = 0
 
 
 class LedgerReplays:
@@ -213,7 +221,9 @@ class LedgerReplays:
     def _post_patiently(self, tid: UUID, doc_id: UUID) -> str:
         for attempt in range(TRIES):
             try:
-                return self.post(tid, doc_id)
+                # A replay (asked again) also tries a payment that failed once more: the
+                # merchant may have booked the missing open item meanwhile (R8.2).
+                return self.post(tid, doc_id, recheck_payment=True)
             except ClaimHeld as held:
                 if attempt == TRIES - 1:
                     raise
@@ -246,18 +256,20 @@ class LedgerReplays:
 
     # -- one document into one target (I1) -----------------------------------------------
 
-    def post(self, tid: UUID, doc_id: UUID) -> str:
-        """Book the document into the target unless it is there: its posting's status, or
-        "skipped" when the target does not take it (yet): not booked by the connection, or
-        from before the target's date."""
+    def post(self, tid: UUID, doc_id: UUID, recheck_payment: bool = False) -> str:
+        """Book the document into the target unless it is there, and its payment after it
+        when the target's settings want one (R8.1): the sale's posting's status, or "skipped"
+        when the target does not take it (yet): not booked by the connection, or from before
+        the target's date. ``recheck_payment``: also try a payment that failed (R8.2: no open
+        item, another amount) once more."""
         for _ in range(CONFLICT_RETRIES):
             try:
-                return self._advance(tid, doc_id)
+                return self._advance(tid, doc_id, recheck_payment)
             except RecordConflictError:
                 continue  # another worker moved this posting on: reload and decide again
         raise TransientError("the posting kept changing under this worker; trying again")
 
-    def _advance(self, tid: UUID, doc_id: UUID) -> str:
+    def _advance(self, tid: UUID, doc_id: UUID, recheck_payment: bool = False) -> str:
         target = self.get(tid)
         document = self.app.document(doc_id)
         created = start_date.created_at(document.source) if document.source else None
@@ -279,7 +291,9 @@ class LedgerReplays:
                 if posting.status == PostingState.CHECKED:
                     self._resolve_debtor(posting, context, document)
                 else:
-                    self._post(posting, context)
+                    self._post(posting, context, document, connection)
+            if self._payment_due(posting, document.kind, context, recheck_payment):
+                self._pay(posting, document.kind, context)
         except TransientError:
             if posting.pending_events:
                 try:
@@ -340,14 +354,16 @@ class LedgerReplays:
         else:
             posting.resolve_debtor(relation)
 
-    def _post(self, posting: TargetPosting, context: TargetContext) -> None:
+    def _post(self, posting: TargetPosting, context: TargetContext, document: Document,
+              connection) -> None:
         now = self.clock()
         _wait_for_claim(posting.claim_free_at(now), now, posting.number)
         booking = Booking.from_dict(posting.booking)
         sale = sale_posting(context.settings, self.ledger(context))
+        credited = self._credited_invoice(context, document, connection, sale, booking)
         # The posting's own id is its external id (Billit's ExternalProviderID and
         # Idempotency-Key): one per document per target, the same on every attempt.
-        request = sale.request(booking, posting.relation, str(posting.id), None)
+        request = sale.request(booking, posting.relation, str(posting.id), credited)
         posting.start_posting(worker_name(), request, self.processing.lease, now)
         self.app.save(posting)  # the claim: nothing reaches the target before it is stored
         try:
@@ -360,6 +376,45 @@ class LedgerReplays:
                                       + timedelta(seconds=self.processing.settle_window))
             raise
 
+    def _credited_invoice(self, context: TargetContext, document: Document, connection, sale,
+                          booking: Booking) -> str | None:
+        """R7.3 (application/credited.py): in the target the credited invoice is known by its
+        own posting's reference there. The replay sends a chunk's documents at once, so the
+        invoice may not be in the target yet when its credit note is: one the target takes is
+        booked first (exactly once, as every posting), then named."""
+        def booked(original: Document) -> dict | None:
+            posting = self.find_posting(context.id, original.id)
+            if posting is None or posting.status != PostingState.POSTED:
+                self._post_first(context.id, original.id)
+                posting = self.find_posting(context.id, original.id)
+            return posting.reference if posting is not None and \
+                posting.status == PostingState.POSTED else None
+
+        def ledger_number(reference: dict) -> str | None:
+            with _credentials(context):
+                return sale.ledger_number(reference)
+
+        return credited_invoice(self.app, document, sale, booking,
+                                shop_invoices=self.processing.shop_invoices(connection),
+                                booked=booked, ledger_number=ledger_number)
+
+    def _post_first(self, tid: UUID, doc_id: UUID) -> None:
+        """Book a credited invoice into the target before its credit note. Its claim may be
+        held by another thread of the chunk sending it right now: wait for that, a little at a
+        time, as long as the claim asks (then the error: the credit note is tried again)."""
+        pause, deadline = 0.05, None
+        while True:
+            try:
+                self.post(tid, doc_id)
+                return
+            except ClaimHeld as held:
+                now = time.monotonic()
+                deadline = deadline or now + max(0.0, held.retry_after or 0.0)
+                if now >= deadline:
+                    raise
+                time.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, 1.0)
+
     def _send_once(self, posting: TargetPosting, sale, booking: Booking, request: dict) -> None:
         sent = send_once(sale, request, may_have_reached=posting.may_have_reached_ledger,
                          looked_up=posting.record_lookup)
@@ -371,6 +426,49 @@ class LedgerReplays:
         else:
             posting.record_posted(reference(sent.record), sent.record,
                                   found_by_lookup=sent.found_by_lookup)
+
+    # -- the payment (R8), as the connection's own ledger books it (application/pay_once.py) --
+
+    @staticmethod
+    def _payment_due(posting: TargetPosting, kind: str, context: TargetContext,
+                     recheck: bool) -> bool:
+        """After the sale is in the target, by the target's settings (R8.1): a payment not
+        booked yet, one an earlier attempt left (interrupted, or claimed by a worker that is
+        gone), and with ``recheck`` one that failed."""
+        if posting.status != PostingState.POSTED:
+            return False
+        retryable = {None, "interrupted", "posting"} | ({"failed"} if recheck else set())
+        if posting.payment_status not in retryable:
+            return False
+        return payment_rules.payment_due(kind, Booking.from_dict(posting.booking),
+                                         context.settings)
+
+    def _pay(self, posting: TargetPosting, kind: str, context: TargetContext) -> None:
+        now = self.clock()
+        _wait_for_claim(posting.payment_claim_free_at(now), now,
+                        f"the payment of {posting.number}")
+        booking = Booking.from_dict(posting.booking)
+        request = payment_rules.payment_request(kind, booking, context.settings,
+                                                posting.relation["id"])
+        posting.start_payment(worker_name(), request, self.processing.lease, now)
+        self.app.save(posting)  # the payment's claim, with the sale's Posted before it
+        try:
+            with _credentials(context):
+                paid = pay_once(self.ledger(context), booking, request,
+                                may_have_reached=posting.payment_may_have_reached_ledger,
+                                without_open_item=context.settings.payments.without_open_item,
+                                looked_up=posting.record_payment_lookup)
+        except TransientError as error:
+            # As for the sale: given back, and after an unknown outcome the settle window.
+            posting.interrupt_payment(error.message, error.outcome_unknown, self.clock()
+                                      + timedelta(seconds=self.processing.settle_window))
+            raise
+        if paid.problem is not None:
+            posting.fail_payment(paid.problem.code, paid.problem.rule, paid.problem.message_nl,
+                                 paid.problem.message_en, detail=paid.detail)
+        else:
+            posting.record_payment(reference(paid.record), paid.record,
+                                   found_by_lookup=paid.found_by_lookup)
 
     @staticmethod
     def _refused(posting: TargetPosting, error: RejectedError, rule: str) -> None:
@@ -480,14 +578,18 @@ class LedgerReplays:
 
     def progress(self, tid: UUID, count: bool = True) -> Progress:
         target = self.get(tid)
-        posted = failed = 0
+        posted = failed = paid = payments_failed = 0
         if count:
             for doc_id in target.document_ids[:target.position]:
                 posting = self.find_posting(tid, UUID(doc_id))
-                posted += posting is not None and posting.status == PostingState.POSTED
-                failed += posting is not None and posting.status == PostingState.FAILED
+                if posting is None:
+                    continue
+                posted += posting.status == PostingState.POSTED
+                failed += posting.status == PostingState.FAILED
+                paid += posting.payment_status == "posted"
+                payments_failed += posting.payment_status == "failed"
         return Progress(target.name, target.purpose, target.state, target.position,
-                        target.total, target.from_date, posted, failed)
+                        target.total, target.from_date, posted, failed, paid, payments_failed)
 
     def _record(self, tid: UUID, command: Callable[[LedgerTarget], object]) -> LedgerTarget:
         for _ in range(CONFLICT_RETRIES):

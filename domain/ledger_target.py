@@ -233,7 +233,8 @@ class PostingState:
 class TargetPosting(Aggregate):
     """One document's posting into one ledger target, with the claim protocol of the
     document's own (see ``domain.document``): ``PostingStarted`` saved before the call, an
-    interruption with its settle window, a lookup before every later attempt."""
+    interruption with its settle window, a lookup before every later attempt. Its payment
+    (R8) has a claim of its own, the same way (``PaymentStarted`` ... ``PaymentPosted``)."""
 
     TOPIC = "koppel:TargetPosting"
 
@@ -263,6 +264,10 @@ class TargetPosting(Aggregate):
         self.claim = Claim()
         self.reference: dict | None = None
         self.failure: dict | None = None
+        self.payment_status: str | None = None  # posting | posted | failed | interrupted
+        self.payment_claim = Claim()
+        self.payment_reference: dict | None = None
+        self.payment_failure: dict | None = None
 
     @staticmethod
     def create_id(target_id: UUID, document_id: UUID) -> UUID:
@@ -378,6 +383,117 @@ class TargetPosting(Aggregate):
             raise DocumentError("a posted document cannot fail")
         self.trigger_event(self.Failed, stage=stage, code=code, rule=rule,
                            message_nl=message_nl, message_en=message_en, detail=detail)
+
+    # -- the payment (R8) into the target, with the claim protocol of the document's own ----
+
+    class PaymentStarted(Aggregate.Event):
+        """The claim on booking the payment into the target (I1 for payments)."""
+
+        TOPIC = "koppel:TargetPosting.PaymentStarted:v1"
+        attempt: int
+        worker: str
+        request: dict
+        lease_seconds: float
+
+        def apply(self, posting: "TargetPosting") -> None:
+            posting.payment_status = "posting"
+            posting.payment_claim = posting.payment_claim.taken(self)
+
+    def payment_claim_free_at(self, now: datetime) -> datetime | None:
+        return self.payment_claim.busy_until(now, live=self.payment_status == "posting")
+
+    def start_payment(self, worker: str, request: dict, lease_seconds: float,
+                      now: datetime) -> int:
+        self._require(PostingState.POSTED)
+        if self.payment_status == "posted":
+            raise DocumentError(f"the payment of {self.number} is booked already")
+        if self.payment_claim_free_at(now) is not None:
+            raise DocumentError("another attempt may still reach the target with this payment")
+        self.trigger_event(self.PaymentStarted, attempt=self.payment_claim.attempt + 1,
+                           worker=worker, request=request, lease_seconds=lease_seconds)
+        return self.payment_claim.attempt
+
+    @property
+    def payment_may_have_reached_ledger(self) -> bool:
+        return self.payment_claim.may_have_reached_ledger
+
+    class PaymentInterrupted(Aggregate.Event):
+        """As ``PostingInterrupted``, for the payment: the next attempt waits out
+        ``settle_until`` and looks the payment up first."""
+
+        TOPIC = "koppel:TargetPosting.PaymentInterrupted:v1"
+        attempt: int
+        error: str
+        outcome_unknown: bool
+        settle_until: datetime | None = None
+
+        def apply(self, posting: "TargetPosting") -> None:
+            posting.payment_status = "interrupted"
+            posting.payment_claim = posting.payment_claim.given_back(self.settle_until)
+
+    def interrupt_payment(self, error: str, outcome_unknown: bool,
+                          settle_until: datetime | None) -> None:
+        self._require_payment("posting")
+        self.trigger_event(self.PaymentInterrupted, attempt=self.payment_claim.attempt,
+                           error=error, outcome_unknown=outcome_unknown,
+                           settle_until=settle_until if outcome_unknown else None)
+
+    class PaymentLookedUp(Aggregate.Event):
+        """An attempt asked the target whether the payment is there (``LookedUp`` is the
+        sale's): the ledger's reference or None."""
+
+        TOPIC = "koppel:TargetPosting.PaymentLookedUp:v1"
+        found: dict | None
+
+        def apply(self, posting: "TargetPosting") -> None:
+            pass  # the audit's record; PaymentPosted acts on what was found
+
+    def record_payment_lookup(self, found: dict | None) -> None:
+        self.trigger_event(self.PaymentLookedUp, found=found)
+
+    class PaymentPosted(Aggregate.Event):
+        TOPIC = "koppel:TargetPosting.PaymentPosted:v1"
+        reference: dict
+        response: Any
+        found_by_lookup: bool
+
+        def apply(self, posting: "TargetPosting") -> None:
+            posting.payment_status = "posted"
+            posting.payment_reference = self.reference
+            posting.payment_failure = None
+
+    def record_payment(self, reference: dict, response: Any, found_by_lookup: bool) -> None:
+        self._require_payment("posting")
+        self.trigger_event(self.PaymentPosted, reference=reference, response=response,
+                           found_by_lookup=found_by_lookup)
+
+    class PaymentFailed(Aggregate.Event):
+        """No open item, another amount (R8.2), or the target's refusal; the sale stays
+        posted. The replay asked again tries it once more."""
+
+        TOPIC = "koppel:TargetPosting.PaymentFailed:v1"
+        code: str
+        rule: str
+        message_nl: str
+        message_en: str
+        detail: Any
+
+        def apply(self, posting: "TargetPosting") -> None:
+            posting.payment_status = "failed"
+            posting.payment_failure = {"code": self.code, "rule": self.rule,
+                                       "message_nl": self.message_nl,
+                                       "message_en": self.message_en}
+
+    def fail_payment(self, code: str, rule: str, message_nl: str, message_en: str,
+                     detail: Any = None) -> None:
+        self._require_payment("posting")
+        self.trigger_event(self.PaymentFailed, code=code, rule=rule, message_nl=message_nl,
+                           message_en=message_en, detail=detail)
+
+    def _require_payment(self, *statuses: str) -> None:
+        if self.payment_status not in statuses:
+            raise DocumentError(f"the payment of {self.number} is {self.payment_status}, "
+                                f"expected one of {statuses}")
 
     class Retried(Aggregate.Event):
         """A person (or the replay asked again) runs a failed posting once more: the rules

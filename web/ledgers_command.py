@@ -112,7 +112,8 @@ def _replay(name: str, ledger_name: str, file: Path, date_from: str, by: str,
             return
         progress = replays.progress(target.id)
         click.echo(f"replayed {progress.total} documents since {date_from} into "
-                   f"{ledger_name}: {progress.posted} booked there, {progress.failed} failed")
+                   f"{ledger_name}: {progress.posted} booked there, {progress.failed} failed"
+                   f"{_payments(progress)}")
         if purpose == "switch" and target.state == "finished":
             reopened = replays.hand_over(target.id, by=by)
             for doc_id in reopened:  # checked again with the new ledger's settings
@@ -162,6 +163,14 @@ def status(name: str) -> None:
             progress = runtime.replays.progress(target.id)
             click.echo(f"{progress.name} ({progress.purpose}, since {progress.from_date}): "
                        f"{progress.state}, {progress.position} of {progress.total} replayed, "
-                       f"{progress.posted} booked, {progress.failed} failed")
+                       f"{progress.posted} booked, {progress.failed} failed"
+                       f"{_payments(progress)}")
     finally:
         runtime.stop()
+
+
+def _payments(progress) -> str:
+    """The payments booked into the target (R8), when it books any (not Billit's)."""
+    if not (progress.paid or progress.payments_failed):
+        return ""
+    return f"; payments: {progress.paid} booked, {progress.payments_failed} failed"

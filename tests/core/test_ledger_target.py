@@ -98,6 +98,60 @@ def test_a_posting_claims_before_it_sends_and_waits_out_the_settle_window():
         p.fail("ledger", "X", "R7.1", "nl", "en")  # a posted one never fails
 
 
+def test_a_payment_claims_after_the_sale_and_waits_out_its_own_settle_window():
+    """R8 into a target, with the payment's own claim (the sale's is done with)."""
+    p = posting()
+    p.resolve_debtor({"id": 7})
+    with pytest.raises(DocumentError):
+        p.start_payment("w1", {}, 30, NOW)  # the sale is not posted yet
+    p.start_posting("w1", {}, 30, NOW)
+    p.record_posted({"id": 9}, {"id": 9}, found_by_lookup=False)
+    assert p.payment_status is None and not p.payment_may_have_reached_ledger
+    assert p.start_payment("w1", {}, 30, NOW) == 1
+    with pytest.raises(DocumentError):
+        p.start_payment("w2", {}, 30, NOW + timedelta(seconds=10))  # a live claim
+    p.interrupt_payment("timeout", outcome_unknown=True,
+                        settle_until=NOW + timedelta(seconds=300))
+    assert p.payment_status == "interrupted"
+    assert p.payment_claim_free_at(NOW + timedelta(seconds=60)) == NOW + timedelta(seconds=300)
+    with pytest.raises(DocumentError):
+        p.start_payment("w2", {}, 30, NOW + timedelta(seconds=60))  # the write may still land
+    assert p.start_payment("w2", {}, 30, NOW + timedelta(seconds=301)) == 2
+    assert p.payment_may_have_reached_ledger  # so it looks the payment up first
+    p.record_payment_lookup(None)
+    p.fail_payment("PAYMENT_NO_OPEN_ITEM", "R8.2", "nl", "en")
+    assert (p.status, p.payment_status) == ("posted", "failed")  # the sale stays posted
+    assert p.payment_failure["code"] == "PAYMENT_NO_OPEN_ITEM"
+    assert p.start_payment("w3", {}, 30, NOW + timedelta(seconds=400)) == 3  # tried again
+    p.record_payment({"id": 11}, {"id": 11}, found_by_lookup=False)
+    assert (p.payment_status, p.payment_reference, p.payment_failure) == (
+        "posted", {"id": 11}, None)
+    with pytest.raises(DocumentError):
+        p.start_payment("w4", {}, 30, NOW + timedelta(seconds=500))  # never twice
+    with pytest.raises(DocumentError):
+        p.record_payment({"id": 12}, {}, found_by_lookup=False)  # without a claim
+
+
+def test_a_postings_payment_events_are_stored_and_read_back():
+    app = Application()
+    p = posting()
+    p.resolve_debtor({"id": 7})
+    p.start_posting("w1", {}, 30, NOW)
+    p.record_posted({"id": 9}, {"id": 9}, found_by_lookup=False)
+    p.start_payment("w1", {"body": {"amount": "1.00"}}, 30, NOW)
+    p.interrupt_payment("500", outcome_unknown=True, settle_until=NOW + timedelta(seconds=5))
+    p.start_payment("w1", {}, 30, NOW + timedelta(seconds=6))
+    p.record_payment_lookup({"id": 11})
+    p.record_payment({"id": 11}, {"id": 11}, found_by_lookup=True)
+    app.save(p)
+    again = app.repository.get(p.id)
+    assert (again.payment_status, again.payment_reference) == ("posted", {"id": 11})
+    assert again.payment_claim.attempt == 2
+    stored = [e.topic for e in app.recorder.select_events(p.id)]
+    assert stored[-5:] == [f"koppel:TargetPosting.Payment{name}:v1" for name in (
+        "Started", "Interrupted", "Started", "LookedUp", "Posted")]
+
+
 def test_two_claims_on_the_same_version_conflict_in_the_store():
     app = Application()
     p = posting()

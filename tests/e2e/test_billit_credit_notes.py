@@ -89,3 +89,74 @@ def test_a_credit_note_about_an_invoice_deleted_in_billit_stands_alone(billit):
     # Billit no longer shows the invoice: koppel cannot name it, and sends the note alone.
     assert credit.status == "posted", credit.failure
     assert [o["AboutInvoiceNumber"] for o in _orders(billit)] == [None]
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_a_billit_copy_names_the_replayed_invoice_on_its_credit_note(sqlite_url, threads):
+    """R7.3 in a further ledger: the connection books into e-Boekhouden, a copy goes to
+    Billit; the replayed credit note names the invoice by the number Billit gave *that
+    replay's* booking of it. The replay sends a chunk's documents at once (``threads``), so the
+    credit note may come before its invoice is in Billit: the invoice is booked first."""
+    from datetime import datetime, timezone
+
+    from domain.ledger_target import Purpose
+    from tests.harness import test_settings
+
+    h = Harness(sqlite_url)  # e-Boekhouden
+    try:
+        h.change_settings(**INVOICES_MODE)
+        debit_item = _item("invoice", 5)
+        [debit] = seed_items(h.shop, [debit_item], notify=False)
+        original = _process(h, debit["id"])
+        credit = _process(h, _credit_of(h, debit, debit_item, seed=6, number=8801))
+        assert (original.status, credit.status) == ("posted", "posted"), credit.failure
+        replays = h.runtime.replays
+        target = replays.add(h.connection.id, "Billit",
+                             test_settings(h.shop_url, "billit", **INVOICES_MODE),
+                             datetime(2020, 1, 1, tzinfo=timezone.utc), Purpose.COPY,
+                             by="test")
+        assert replays.run(target.id, threads=threads).state == "finished"
+        orders = _orders(h)
+        assert sorted(o["ExternalProviderID"] for o in orders) == sorted(
+            str(replays.find_posting(target.id, i).id) for i in (original.id, credit.id))
+        [invoice] = [o for o in orders if o["OrderType"] != "CreditNote"]
+        [note] = [o for o in orders if o["OrderType"] == "CreditNote"]
+        assert invoice["OrderNumber"] and note["AboutInvoiceNumber"] == invoice["OrderNumber"]
+        assert note["Received"]["body"]["AboutInvoiceNumber"] == invoice["OrderNumber"]
+        assert replays.find_posting(target.id, original.id).reference["id"] == invoice["OrderID"]
+    finally:
+        h.close()
+
+
+def test_a_credit_note_followed_into_billit_first_books_its_invoice_there(sqlite_url):
+    """``follow`` of the credit note before its invoice reached the copy (a worker's order):
+    the invoice is booked into Billit first, once, and named; following it later adds
+    nothing."""
+    from datetime import datetime, timezone
+
+    from domain.ledger_target import Purpose
+    from tests.harness import test_settings
+
+    h = Harness(sqlite_url)
+    try:
+        h.change_settings(**INVOICES_MODE)
+        debit_item = _item("invoice", 11)
+        [debit] = seed_items(h.shop, [debit_item], notify=False)
+        replays = h.runtime.replays
+        target = replays.add(h.connection.id, "Billit",
+                             test_settings(h.shop_url, "billit", **INVOICES_MODE),
+                             datetime(2020, 1, 1, tzinfo=timezone.utc), Purpose.COPY,
+                             by="test")  # nothing to replay yet: it follows
+        original = _process(h, debit["id"])
+        credit = _process(h, _credit_of(h, debit, debit_item, seed=12, number=8804))
+        assert (original.status, credit.status) == ("posted", "posted"), credit.failure
+        assert replays.follow(credit.id) == [(target.id, "posted")]
+        assert replays.follow(original.id) == [(target.id, "posted")]
+        orders = _orders(h)
+        assert len(orders) == 2
+        [invoice] = [o for o in orders if o["OrderType"] != "CreditNote"]
+        [note] = [o for o in orders if o["OrderType"] == "CreditNote"]
+        assert note["AboutInvoiceNumber"] == invoice["OrderNumber"]
+        assert invoice["OrderID"] < note["OrderID"]  # booked before its credit note
+    finally:
+        h.close()

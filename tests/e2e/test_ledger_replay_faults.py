@@ -25,6 +25,8 @@ from web.demo import demo_settings_text
 
 SECOND = "second-administration-token"
 SINCE = datetime(2020, 1, 1, tzinfo=timezone.utc)
+# A fault on a sale's POST alone (a payment takes the same path), or on a payment's alone.
+SALE, PAYMENT = '^\\{"type":"2"', "betaling "
 
 
 @pytest.fixture
@@ -107,7 +109,8 @@ def test_a_write_the_new_ledger_commits_late_is_booked_once(sqlite_url, servers,
         _book(h, paid_domestic_orders(3))
         second.post("/__sandbox/faults", json={
             "mode": "late_commit", "method": "POST", "path": "/v1/mutation", "count": 1,
-            "skip": 1, "answer_after": 2.5, "commit_after": commit_after}).raise_for_status()
+            "skip": 1, "answer_after": 2.5, "commit_after": commit_after,
+            "body": SALE}).raise_for_status()
         replays = h.runtime.replays
         target = replays.add(h.connection.id, "Accountant",
                              load_settings_text(_settings_text(h)), SINCE, Purpose.COPY,
@@ -123,7 +126,49 @@ def test_a_write_the_new_ledger_commits_late_is_booked_once(sqlite_url, servers,
         stop = next(e for e in history if type(e).__name__ == "PostingInterrupted")
         retry = [e for e in history if type(e).__name__ == "PostingStarted"][1]
         assert stop.outcome_unknown and retry.timestamp >= stop.settle_until
-        assert [type(e).__name__ for e in history][-2:] == ["LookedUp", "Posted"]
+        names = [type(e).__name__ for e in history]
+        assert names[names.index("Posted") - 1:names.index("Posted") + 1] == ["LookedUp",
+                                                                               "Posted"]
+    finally:
+        second.close()
+        h.close()
+
+
+def _payments(client) -> Counter:
+    return Counter(m["invoiceNumber"] for m in client.get("/__sandbox/mutations").json()
+                   if int(m["type"]) == 3)
+
+
+@pytest.mark.parametrize("commit_after", [2.0, 3.0])
+def test_a_payment_the_new_ledger_commits_late_is_booked_once(sqlite_url, servers, commit_after,
+                                                              paid_domestic_orders):
+    """R8 into a further ledger: the payment's call times out while its write is on its way
+    (or in already); the next attempt waits out the settle window and finds it."""
+    h = Harness(sqlite_url, servers=servers, http_timeout=1.0, settle_window=4.0)
+    second = h.administration(SECOND)
+    try:
+        _book(h, paid_domestic_orders(3))
+        second.post("/__sandbox/faults", json={
+            "mode": "late_commit", "method": "POST", "path": "/v1/mutation", "count": 1,
+            "answer_after": 2.5, "commit_after": commit_after, "body": PAYMENT}
+        ).raise_for_status()
+        replays = h.runtime.replays
+        target = replays.add(h.connection.id, "Accountant",
+                             load_settings_text(_settings_text(h)), SINCE, Purpose.COPY,
+                             by="test")
+        assert replays.run(target.id).state == "finished"
+        time.sleep(1.0)  # every late write has landed
+        assert _payments(second) == _sales(second) == _sales(h.ledger)
+        assert set(_payments(second).values()) == {1}
+        histories = [h.runtime.app.history(replays.find_posting(target.id, UUID(i)).id)
+                     for i in target.document_ids]
+        [history] = [events for events in histories
+                     if any(type(e).__name__ == "PaymentInterrupted" for e in events)]
+        stop = next(e for e in history if type(e).__name__ == "PaymentInterrupted")
+        retry = [e for e in history if type(e).__name__ == "PaymentStarted"][1]
+        assert stop.outcome_unknown and retry.timestamp >= stop.settle_until
+        assert [type(e).__name__ for e in history][-2:] == ["PaymentLookedUp", "PaymentPosted"]
+        assert history[-1].found_by_lookup
     finally:
         second.close()
         h.close()
