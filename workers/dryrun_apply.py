@@ -34,8 +34,9 @@ from projections.store import ReadStore
 from workers.dryrun_jobs import DryRunJob, DryRunJobs
 from workers.dryrun_jobs import State as DryRunState
 
-# Documents a slice: each one asked again fetches it from the shop first (an HTTP round trip),
-# so far fewer than a dry run's slice, to save the progress often within the time limit.
+# Documents between two saves of the progress: each one asked again fetches it from the shop
+# first (an HTTP round trip), so far fewer than a dry run's slice. The time is looked at after
+# every document, so a slow shop stops a slice early, well within the worker's time limit.
 SLICE = 20
 
 COLUMNS = ("job_id, requested_by, requested_at, reason, book_corrections, settings_version, "
@@ -137,9 +138,9 @@ class DryRunApplications:
     def run(self, job_id: UUID, queue: Callable[[UUID], None],
             book: Callable[[UUID], None],
             keep_going: Callable[[], bool] = lambda: True) -> Application:
-        """Apply the next documents a ``SLICE`` at a time while ``keep_going()`` (one slice at
-        least), each slice's outcome saved with the position; the last one records the
-        application. ``queue(doc_id)`` sends a document asked again to the workers,
+        """Apply the next documents while ``keep_going()`` (asked after each, one document at
+        least), the outcome saved with the position after each ``SLICE`` of them and where it
+        stops; the last records the application. ``queue(doc_id)`` sends a document asked again to the workers,
         ``book(correction_id)`` a correction, before the slice is saved: a worker stopped
         between the two sends them again, which runs nothing twice (both are idempotent), while
         one stopped after saving would have lost them."""
@@ -165,20 +166,26 @@ class DryRunApplications:
         try:
             while True:
                 comparisons = self._documents(job, position)
-                part = Applied(version, DryRunResult(job.connection_id, "", job.date_from,
-                                                     job.date_to))
-                self.apply_draft.handle(part, comparisons, draft, since,
-                                        by=application.requested_by, reason=application.reason,
-                                        book_corrections=application.book_corrections,
-                                        queue=queue)
-                for correction in part.corrections:
-                    book(correction)
                 if not comparisons:
                     self._finish(job, application, version)
                     break
-                self._save(job_id, position, position + len(comparisons), part)
-                position += len(comparisons)
-                if not keep_going():
+                part = Applied(version, DryRunResult(job.connection_id, "", job.date_from,
+                                                     job.date_to))
+                done = 0
+                for comparison in comparisons:  # a slow shop: the time is looked at each one
+                    self.apply_draft.handle(part, [comparison], draft, since,
+                                            by=application.requested_by,
+                                            reason=application.reason,
+                                            book_corrections=application.book_corrections,
+                                            queue=queue)
+                    done += 1
+                    if not keep_going():
+                        break
+                for correction in part.corrections:
+                    book(correction)
+                self._save(job_id, position, position + done, part)
+                position += done
+                if done < len(comparisons) or not keep_going():
                     break
         except _Overtaken:
             pass

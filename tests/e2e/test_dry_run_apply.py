@@ -106,22 +106,26 @@ def test_applying_a_dry_run_once_though_its_slices_run_twice_or_stop_half_way(
     assert h.runtime.store.scalar("SELECT COUNT(*) FROM settings_dry_run_applications") == 1
     assert _versions(h) == versions_before  # the request changes nothing: a worker does
 
-    # One document a slice; a worker runs the first slice and stops (its time is up).
-    monkeypatch.setattr("workers.dryrun_apply.SLICE", 1)
+    # A worker looks at its time after each document: up, it saves where it is and stops.
     apps = h.runtime.dry_run_applications
     queued, booked = [], []
 
     def run(keep_going=lambda: True):
         return apps.run(job_id, queued.append, booked.append, keep_going=keep_going)
 
-    order = [c.document_id for c in apps._documents(job, 0)] + [
-        c.document_id for position in range(1, job.changed)
-        for c in apps._documents(job, position)]
+    # Killed after it recorded the settings version, before it saved which one it was: the
+    # next try finds the settings equal to the draft and takes that version, records none.
+    monkeypatch.setattr(apps, "_write", lambda *args: (_ for _ in ()).throw(_Killed()))
+    with pytest.raises(_Killed):
+        run()
+    monkeypatch.undo()
+    assert _versions(h) == versions_before + 1 and apps.find(job_id).settings_version is None
+    order = [c.document_id for c in apps._documents(job, 0)]
     assert sorted(order) == sorted([*posted, waiting])
     while apps.find(job_id).position < order.index(waiting):
         assert run(keep_going=lambda: False).state == "running"  # its time was up
-    # The slice of the open document is done and the worker is killed before its progress
-    # is saved: the document was asked for again and queued, the position did not move.
+    # The rest is done in one slice and the worker is killed before its progress is saved:
+    # the open document was asked for again and queued, the position did not move.
     real = apps._save
     monkeypatch.setattr(apps, "_save", lambda *args: (_ for _ in ()).throw(_Killed()))
     with pytest.raises(_Killed):
