@@ -266,3 +266,28 @@ def test_apply_takes_the_result_of_a_dry_run_run_before(harness, paid_domestic_o
     assert applied.result is result and len(applied.corrections) == len(posted)
     assert applied.settings_version == h.runtime.app.find_connection(
         h.connection.id).settings_version == 2
+
+
+def test_applying_that_failed_goes_on_where_it_stopped_when_asked_again(harness,
+                                                                        paid_domestic_orders):
+    h = harness
+    posted = _with_21(h, paid_domestic_orders(4))
+    h.runtime.projector.catch_up()
+    page, job_id = _finished_dry_run(h)
+    assert _apply(h, page, reason=REASON, book_corrections="on").status_code == 303
+    apps, booked = h.runtime.dry_run_applications, []
+    apps.run(job_id, lambda doc_id: None, booked.append, keep_going=lambda: False)
+    apps.fail(job_id)  # Dramatiq's word that its slice kept failing
+    html = h.merchant.get(page).get_data(as_text=True)
+    assert 'id="apply-failed"' in html and 'id="apply-draft"' in html
+    assert 'id="applying"' not in html and "http-equiv" not in html
+
+    assert _apply(h, page, reason=REASON, book_corrections="on").status_code == 303
+
+    application = apps.find(job_id)
+    assert (application.state, application.position) == ("running", 1)
+    while apps.run(job_id, lambda doc_id: None, booked.append).state == "running":
+        pass
+    assert apps.find(job_id).state == "finished" and _versions(h) == 1  # version 2
+    assert len(booked) == len(set(booked)) == len(posted)
+    assert "Settings version 2 recorded." in h.merchant.get(page).get_data(as_text=True)
