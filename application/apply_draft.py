@@ -9,14 +9,19 @@
    asked (``book_corrections``) get correction bookings (application/corrections.py), in
    the kind of document they were booked as (R7.1, R7.2, R7.3).
 4. What was done is recorded with who and why (``DraftApplied``).
+
+Each step may be done again without doing anything twice (an apply in the workers tried again
+after a worker stopped half-way): the settings change is no change the second time, a
+document asked for again with the new version is not asked again, a correction and the
+record of the application have ids of their own (``correction_id``, ``application_id``).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Callable
+from datetime import date, datetime
+from typing import Callable, Iterable
 from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError
@@ -25,12 +30,13 @@ from application import settings as settings_file
 from application.app import Koppel
 from application.connections import ConnectionDirectory, _get_path, _set_path
 from application.corrections import CannotCorrect, Corrections
-from application.dryrun import DryRunResult, DryRuns, source_as_booked
+from application.dryrun import Comparison, DryRunResult, DryRuns, source_as_booked
 from application.errors import KoppelError
 from application.processing import Processing
 from domain.booking import build_booking
 from domain.correction import DraftApplied, application_id
-from domain.document import DocumentError
+from domain.connection import Connection
+from domain.document import Document, DocumentError, Status
 from domain.settings import Settings
 
 
@@ -80,10 +86,29 @@ class ApplyDraft:
 
     def apply(self, conn_id: UUID, draft: Settings, date_from: date, date_to: date, *,
               by: str, reason: str, book_corrections: bool = False,
-              queue: Callable[[UUID], None] = lambda doc_id: None) -> Applied:
-        """``queue(doc_id)`` hands a document asked for again to the workers."""
+              queue: Callable[[UUID], None] = lambda doc_id: None,
+              result: DryRunResult | None = None) -> Applied:
+        """All of it at once (the CLI): ``queue(doc_id)`` hands a document asked for again to
+        the workers. ``result``: the dry run of this draft over this period when it was run
+        already (else it is run here). The dashboard applies a dry run's result in the
+        workers, a slice at a time, through the same steps (``workers/dryrun_apply.py``)."""
         if not reason.strip():
             raise DraftRefused("say why the settings change (it is recorded)")
+        self.check(conn_id, draft)
+        if result is None:
+            result = self.dry_runs.run(conn_id, draft, date_from, date_to)
+        version = self.new_version(conn_id, draft, by)
+        applied = Applied(version, result)
+        since = self.version_since(conn_id, version)
+        for comparisons in (result.open, result.posted):
+            self.handle(applied, comparisons, draft, since, by=by, reason=reason,
+                        book_corrections=book_corrections, queue=queue)
+        self.record(conn_id, version, by, reason, date_from, date_to, applied)
+        return applied
+
+    def check(self, conn_id: UUID, draft: Settings) -> None:
+        """``DraftRefused`` for a draft that cannot be applied to this connection;
+        LookupError: no such connection."""
         connection = self.app.find_connection(conn_id)
         if connection is None:
             raise LookupError(f"no connection with id {conn_id}")
@@ -95,23 +120,40 @@ class ApplyDraft:
                                "a replay into the new ledger")
         if draft.shop.api_root != current["shop"]["api_root"]:
             raise DraftRefused("a draft cannot link the connection to another shop")
-        result = self.dry_runs.run(conn_id, draft, date_from, date_to)
-        stored = stored_settings(draft, connection.settings)
+
+    def new_version(self, conn_id: UUID, draft: Settings, by: str) -> int:
+        """The draft as the connection's settings, and their version. Nothing is recorded when
+        the settings are the draft already (as stored: the credentials kept), so an apply
+        tried again after it stopped half-way takes the version it recorded before."""
+        stored = stored_settings(draft, self.app.find_connection(conn_id).settings)
         self.connections.changed(conn_id, lambda c: c.change_settings(stored, by=by))
-        version = self.app.find_connection(conn_id).settings_version
-        applied = Applied(version, result)
-        for comparison in result.open:
-            try:
-                self.processing.request_reprocess(comparison.document_id, by=by, reason=reason)
-            except DocumentError:  # posted meanwhile: never again (R5.7)
-                applied.listed.append(comparison.number)
+        return self.app.find_connection(conn_id).settings_version
+
+    def version_since(self, conn_id: UUID, version: int) -> datetime:
+        """When settings version ``version`` was recorded: a document asked for again since
+        then is run with it (or a later one)."""
+        history = self.app.history(conn_id)
+        since, seen = history[0].timestamp, 1
+        for event in history:
+            if isinstance(event, Connection.SettingsChanged):
+                seen += 1
+                if seen <= version:
+                    since = event.timestamp
+        return since
+
+    def handle(self, applied: Applied, comparisons: Iterable[Comparison], draft: Settings,
+               since: datetime, *, by: str, reason: str, book_corrections: bool,
+               queue: Callable[[UUID], None]) -> None:
+        """Steps 2 and 3 for these documents, their outcome added to ``applied``. Done again
+        for the same documents (an apply tried again) it asks nothing twice: a document asked
+        for again since ``since`` (``version_since``) or already checked with this settings
+        version or a later one is not asked again (only queued again: the try before may have
+        stopped before it queued it), a correction is asked once (``correction_id``)."""
+        version = applied.settings_version
+        for comparison in comparisons:
+            if not comparison.posted:
+                self._reprocess(applied, comparison, since, by, reason, queue)
                 continue
-            except KoppelError as error:
-                applied.refused.append((comparison.number, error.message))
-                continue
-            queue(comparison.document_id)
-            applied.reprocessed.append(comparison.number)
-        for comparison in result.posted:
             correction = None
             # Corrections.request refuses (CannotCorrect) what it cannot correct: a draft
             # that books another ledger system or kind of document, say; the list has it.
@@ -126,8 +168,32 @@ class ApplyDraft:
                 applied.listed.append(comparison.number)
             else:
                 applied.corrections.append(correction)
-        self._record(conn_id, version, by, reason, date_from, date_to, applied)
-        return applied
+
+    def _reprocess(self, applied: Applied, comparison: Comparison, since: datetime, by: str,
+                   reason: str, queue: Callable[[UUID], None]) -> None:
+        doc_id = comparison.document_id
+        document = self.app.document(doc_id)
+        # The dry run listed it open; it may be posted by now, with the settings before the
+        # draft: it is never posted again (R5.7) and goes on the correction list below.
+        checked_with_it = (document.settings_version or 0) >= applied.settings_version
+        if checked_with_it and document.status == Status.POSTED:
+            applied.reprocessed.append(comparison.number)  # booked with the draft already
+            return
+        if not (checked_with_it or self._asked_since(doc_id, since)):
+            try:
+                self.processing.request_reprocess(doc_id, by=by, reason=reason)
+            except DocumentError:  # posted meanwhile: never again (R5.7)
+                applied.listed.append(comparison.number)
+                return
+            except KoppelError as error:
+                applied.refused.append((comparison.number, error.message))
+                return
+        queue(doc_id)
+        applied.reprocessed.append(comparison.number)
+
+    def _asked_since(self, doc_id: UUID, since: datetime) -> bool:
+        return any(isinstance(event, Document.ReprocessRequested) and event.timestamp >= since
+                   for event in self.app.history(doc_id))
 
     def _ask_correction(self, doc_id: UUID, draft: Settings, version: int, by: str,
                         reason: str) -> UUID:
@@ -136,7 +202,7 @@ class ApplyDraft:
         proposed = build_booking(source_as_booked(self.app, document), draft)
         return self.corrections.request(doc_id, proposed, draft, version, by, reason)
 
-    def _record(self, conn_id: UUID, version: int, by: str, reason: str, date_from: date,
+    def record(self, conn_id: UUID, version: int, by: str, reason: str, date_from: date,
                 date_to: date, applied: Applied) -> None:
         if application_id(conn_id, version) in self.app.repository:
             return  # the same version applied again: its first record stands

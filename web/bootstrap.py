@@ -49,7 +49,8 @@ from workers.connectors.rate_limit import CallLimiter, Rate
 from workers.dispatcher import Dispatcher
 from workers.correction_runner import CorrectionRunner
 from workers.dryrun_jobs import DryRunJobs
-from workers.dryrun_runner import DryRunRunner
+from workers.dryrun_apply import DryRunApplications
+from workers.dryrun_runner import ApplyRunner, DryRunRunner
 from workers.import_runner import ImportRunner
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
@@ -89,6 +90,8 @@ class Runtime:
     dry_run_runner: DryRunRunner = None
     corrections: Corrections = None
     apply_draft: ApplyDraft = None
+    dry_run_applications: DryRunApplications = None  # applying a dry run's draft, in the
+    apply_runner: ApplyRunner = None                  # workers too
     correction_runner: CorrectionRunner = None
     replays: LedgerReplays = None
     replay_runner: ReplayRunner = None
@@ -129,6 +132,8 @@ class Runtime:
         if self.config.embedded:  # the in-process queue of the process before is gone:
             for job_id in self.dry_run_jobs.unfinished():  # its dry runs go on here
                 self.dry_run_runner.run.send(str(job_id))
+            for job_id in self.dry_run_applications.unfinished():  # and applying them
+                self.apply_runner.run.send(str(job_id))
         return worker
 
     def intervals(self) -> Intervals:
@@ -271,6 +276,13 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
                                      runtime.corrections)
     runtime.correction_runner = CorrectionRunner(broker, runtime.corrections,
                                                  prefix=config.queue_prefix)
+    runtime.dry_run_applications = DryRunApplications(store, runtime.dry_run_jobs,
+                                                      runtime.apply_draft)
+    runtime.apply_runner = ApplyRunner(
+        broker, runtime.dry_run_applications,
+        queue=lambda doc_id: actors.process.send(str(doc_id)),
+        book=lambda correction: runtime.correction_runner.book.send(str(correction)),
+        prefix=config.queue_prefix)
     runtime.replays = LedgerReplays(app, directory, processing)
     runtime.replay_runner = ReplayRunner(broker, runtime.replays, prefix=config.queue_prefix)
     actors.on_posted = runtime.replays.follow

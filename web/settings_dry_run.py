@@ -12,6 +12,8 @@ is checked here (a draft that does not read, a period that is no period, are ref
 then the dry run is recorded as a job that the workers run (``workers/dryrun_runner.py``) and
 the browser is sent to the job's page, which shows its progress (``static/onboarding.js``
 polls the JSON route; without JavaScript the page reloads itself) and then its result.
+Applying the draft is asked for on that page and done the same way, by the workers from the
+dry run's result (``workers/dryrun_apply.py``): the page follows it and then says what was done.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from flask import (Blueprint, Response, abort, current_app, jsonify, redirect, r
 from flask_babel import gettext as _
 
 from application.apply_draft import DraftRefused, without_secrets
-from application.settings import SettingsError, load_settings_text
+from application.settings import SettingsError, load_settings_text, settings_from_dict
 from domain.access import Action
 from web import access
 from web.correction_list import to_csv, to_xlsx
@@ -136,23 +138,37 @@ def compare(connection_id: str):
 @blueprint.get("/connections/<connection_id>/settings/dry-run/<job_id>")
 def job_page(connection_id: str, job_id: str):
     aggregate = _connection(connection_id, Action.EXPORT)
-    job = _job_of(aggregate, job_id)
-    result = None
+    return _job_page(aggregate, _job_of(aggregate, job_id))
+
+
+def _job_page(aggregate, job, status: int = 200, **extra) -> Response:
+    runtime = _runtime()
+    result = applied = None
     if job.state == "finished":  # the counts, the totals and the first SHOWN documents
-        result = _runtime().dry_run_jobs.summary(job, SHOWN)
-    response = Response(*_page(aggregate, job.draft_text, job=job, result=result,
+        result = runtime.dry_run_jobs.summary(job, SHOWN)
+    application = runtime.dry_run_applications.find(job.id)
+    if application is not None and application.state == "finished":
+        applied = runtime.dry_run_applications.applied(job, application)
+    response = Response(*_page(aggregate, job.draft_text, status, job=job, result=result,
+                               application=application, applied=applied,
                                date_from=job.date_from.isoformat(),
-                               date_to=job.date_to.isoformat()))
+                               date_to=job.date_to.isoformat(), **extra))
     response.headers["Cache-Control"] = "no-store"  # it changes while the job runs
     return response
 
 
 @blueprint.get("/api/connections/<connection_id>/settings/dry-run/<job_id>")
 def progress(connection_id: str, job_id: str):
-    """How far the job is: documents gone through out of those there are."""
+    """How far the job is: documents gone through out of those there are; and, once asked
+    for, how far applying its draft is."""
     aggregate = _connection(connection_id, Action.EXPORT)
     job = _job_of(aggregate, job_id)
-    response = jsonify({"state": job.state, "position": job.position, "total": job.total})
+    application = _runtime().dry_run_applications.find(job.id)
+    response = jsonify({"state": job.state, "position": job.position, "total": job.total,
+                        "apply": None if application is None else {
+                            "state": application.state, "position": application.position,
+                            "total": application.total,
+                            "settings_version": application.settings_version}})
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -171,25 +187,29 @@ def correction_list(connection_id: str, job_id: str, fmt: str):
         "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
-@blueprint.post("/connections/<connection_id>/settings/dry-run/apply")
-def apply(connection_id: str):
+@blueprint.post("/connections/<connection_id>/settings/dry-run/<job_id>/apply")
+def apply(connection_id: str, job_id: str):
+    """Apply the finished dry run's draft: checked here, recorded on the job, done by the
+    workers from the dry run's result (``workers/dryrun_apply.py``); the browser goes back to
+    the job's page, which follows it. Asked again, nothing changes (the page shows how far
+    the first is), unless it failed: then it goes on where it stopped."""
     aggregate = _connection(connection_id, Action.MANAGE)
+    job = _job_of(aggregate, job_id)
     reason = (request.form.get("reason") or "").strip()[:500]
-    text = (request.form.get("draft") or "")[:MAX_DRAFT]
-    if not reason:
-        return _page(aggregate, text, 400, problems=[
-            _("Say why the settings change: it is kept with your name.")])
-    draft, period, refused = _read_draft(aggregate)
-    if refused is not None:
-        return refused
     runtime = _runtime()
+    if not reason:
+        return _job_page(aggregate, job, 400, problems=[
+            _("Say why the settings change: it is kept with your name.")])
+    if job.state != "finished":
+        return _job_page(aggregate, job, 409, problems=[
+            _("The dry run has not finished: it can be applied once it has.")])
     try:
-        applied = runtime.apply_draft.apply(
-            aggregate.id, draft, *period, by=access.me().email, reason=reason,
-            book_corrections=request.form.get("book_corrections") == "on",
-            queue=lambda doc_id: runtime.actors.process.send(str(doc_id)))
+        runtime.apply_draft.check(aggregate.id, settings_from_dict(job.draft))
     except DraftRefused as error:
-        return _page(aggregate, text, 400, problems=[str(error)])
-    for correction in applied.corrections:
-        runtime.correction_runner.book.send(str(correction))
-    return _page(runtime.app.find_connection(aggregate.id), text, applied=applied)
+        return _job_page(aggregate, job, 400, problems=[str(error)])
+    send = runtime.dry_run_applications.request(
+        job, by=access.me().email, reason=reason,
+        book_corrections=request.form.get("book_corrections") == "on")[1]
+    if send:
+        runtime.apply_runner.run.send(str(job.id))
+    return redirect(url_for(".job_page", connection_id=aggregate.id, job_id=job.id), 303)

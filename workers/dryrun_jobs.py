@@ -62,6 +62,26 @@ TABLES = (
         comparison TEXT NOT NULL,
         PRIMARY KEY (job_id, document_id)
     )""",
+    # Applying a finished dry run's draft (``workers/dryrun_apply.py``): who asked, why, and
+    # how far it is; then what each slice of it did, in the order of the documents above.
+    """CREATE TABLE IF NOT EXISTS settings_dry_run_applications (
+        job_id TEXT PRIMARY KEY,
+        requested_by TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        book_corrections INTEGER NOT NULL,
+        settings_version INTEGER,
+        total INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        finished_at TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS settings_dry_run_applied (
+        job_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (job_id, position)
+    )""",
 )
 COLUMNS = ("id, connection_id, requested_by, requested_at, date_from, date_to, draft, total, "
            "position, examined, changed, posted, accounts, vat_codes, state, finished_at")
@@ -261,8 +281,9 @@ class DryRunJobs:
         self._end(job_id, State.FAILED)
 
     def _end(self, job_id: UUID, state: str) -> None:
-        self.store.query("UPDATE settings_dry_runs SET state = ?, finished_at = ? "
-                         "WHERE id = ? AND state = ?", [state, _now(), str(job_id), State.RUNNING])
+        with self.store.transaction() as cur:  # not ``query``: on PostgreSQL it wants rows
+            cur.execute("UPDATE settings_dry_runs SET state = ?, finished_at = ? "
+                        "WHERE id = ? AND state = ?", [state, _now(), str(job_id), State.RUNNING])
 
     def summary(self, job: DryRunJob, shown: int) -> Summary:
         # In the order of ``DryRunResult`` (Python's, by code point: PostgreSQL's "C").
@@ -286,6 +307,11 @@ class DryRunJobs:
 
     @staticmethod
     def _forget(cur, *, before: str) -> None:
-        cur.execute("DELETE FROM settings_dry_run_documents WHERE job_id IN "
-                    "(SELECT id FROM settings_dry_runs WHERE requested_at < ?)", [before])
-        cur.execute("DELETE FROM settings_dry_runs WHERE requested_at < ?", [before])
+        # Not one being applied: its worker reads the documents to the end.
+        old = ("SELECT id FROM settings_dry_runs WHERE requested_at < ? AND id NOT IN "
+               "(SELECT job_id FROM settings_dry_run_applications WHERE state = 'running')")
+        for table, key in (("settings_dry_run_documents", "job_id"),
+                           ("settings_dry_run_applied", "job_id"),
+                           ("settings_dry_run_applications", "job_id"),
+                           ("settings_dry_runs", "id")):
+            cur.execute(f"DELETE FROM {table} WHERE {key} IN ({old})", [before])

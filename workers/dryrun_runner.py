@@ -10,16 +10,22 @@ delivered twice compares nothing twice (``DryRunJobs._save``). A slice that keep
 database gone for minutes, or a document the rules cannot read in a way they do not expect) is
 given up after ``RETRIES``: the job is marked failed, so its page says so instead of showing a
 bar that never moves, and the dry run may be asked for again.
+
+Applying a finished dry run's draft (``workers/dryrun_apply.py``) runs the same way, on the same
+queue: a message a slice, the next sent while it is not done, given up after ``RETRIES`` (then
+asked for again on the page, it goes on where it stopped).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 from uuid import UUID
 
 import dramatiq
 
+from workers.dryrun_apply import DryRunApplications
 from workers.dryrun_jobs import DryRunJobs, State
 
 log = logging.getLogger(__name__)
@@ -59,3 +65,39 @@ class DryRunRunner:
         job_id = UUID(message["args"][0])
         self.jobs.fail(job_id)
         log.warning("dry run %s failed %d times; given up", job_id, retries.get("retries", 0))
+
+
+class ApplyRunner:
+    """``queue(doc_id)``: a document asked for again, to the workers; ``book(correction_id)``:
+    a correction, to the workers."""
+
+    def __init__(self, broker: dramatiq.Broker, applications: DryRunApplications,
+                 queue: Callable[[UUID], None], book: Callable[[UUID], None],
+                 prefix: str = "koppel") -> None:
+        self.applications, self.queue_document, self.book = applications, queue, book
+        self.given_up = dramatiq.actor(self._given_up, broker=broker,
+                                       actor_name=f"{prefix}.dryrun_apply_given_up",
+                                       queue_name=f"{prefix}.dryrun")
+        self.run = dramatiq.actor(self._run, broker=broker, actor_name=f"{prefix}.dryrun_apply",
+                                  queue_name=f"{prefix}.dryrun", max_retries=RETRIES,
+                                  on_retry_exhausted=self.given_up.actor_name)
+
+    def _run(self, job_id: str) -> None:
+        started = time.monotonic()
+        try:
+            application = self.applications.run(
+                UUID(job_id), self.queue_document, self.book,
+                keep_going=lambda: time.monotonic() - started < SLICE_SECONDS)
+        except LookupError:  # forgotten meanwhile: nobody waits for it any more
+            log.info("applying dry run %s: it is gone; stopped", job_id)
+            return
+        if application.state == State.RUNNING:
+            self.run.send(job_id)  # the next slice
+        log.info("applying dry run %s: %s at %d of %d", job_id, application.state,
+                 application.position, application.total)
+
+    def _given_up(self, message: dict, retries: dict) -> None:
+        job_id = UUID(message["args"][0])
+        self.applications.fail(job_id)
+        log.warning("applying dry run %s failed %d times; given up", job_id,
+                    retries.get("retries", 0))

@@ -74,7 +74,8 @@ DECISIONS = {
     "settings_dry_run.job_page": "connection: export; the job of that connection only",
     "settings_dry_run.progress": "connection: export; the job of that connection only",
     "settings_dry_run.correction_list": "connection: export; the job of that connection only",
-    "settings_dry_run.apply": "connection: manage, with a reason",
+    "settings_dry_run.apply": "connection: manage, with a reason; the job of that connection "
+                              "only (done by the workers)",
     "ledgers.ledgers_page": "connection: manage",
     "ledgers.add": "connection: manage",
     "ledgers.pause_or_resume": "connection: manage",
@@ -545,11 +546,16 @@ def test_trying_and_applying_a_settings_draft(scene, role, target):
             data["csrf_token"] = _form_token(client)
         return client.post(f"/connections/{conn}/settings/dry-run{path}", data=data)
 
+    other = "B" if target == "A" else "A"
+    job, foreign = _finished_dry_run(scene, target), _finished_dry_run(scene, other)
     answers = {"page": client.get(f"/connections/{conn}/settings/dry-run"),
                "compare": post(""),
-               "apply without a reason": post("/apply"),
-               "apply": post("/apply", reason=f"{role} tries the matrix")}
+               "apply without a reason": post(f"/{job}/apply"),
+               "apply": post(f"/{job}/apply", reason=f"{role} tries the matrix"),
+               # another connection's dry run at this connection's address is not there
+               "apply another's": post(f"/{foreign}/apply", reason=f"{role} tries the matrix")}
     jobs_after = scene.h.runtime.store.scalar("SELECT COUNT(*) FROM settings_dry_runs")
+    applications = scene.h.runtime.dry_run_applications
     if target in EXPORT[role]:
         page = answers["page"].get_data(as_text=True)
         assert answers["page"].status_code == 200 and 'id="draft"' in page
@@ -557,18 +563,25 @@ def test_trying_and_applying_a_settings_draft(scene, role, target):
             assert secret not in page  # a draft never shows a credential
         assert answers["compare"].status_code == 303  # to the job's page
         assert f"/connections/{conn}/settings/dry-run/" in answers["compare"].headers["Location"]
-        assert jobs_after == jobs_before + 1
+        assert jobs_after == jobs_before + 3  # the one compared, and the two applied
     else:
         for name in ("page", "compare"):
             assert _refused(role, answers[name]), (name, answers[name].status_code)
-        assert jobs_after == jobs_before  # no job for whoever may not see the connection
+        assert jobs_after == jobs_before + 2  # no job for whoever may not see the connection
+    assert _refused(role, answers["apply another's"])
+    assert applications.find(UUID(foreign)) is None
     if target in MANAGE[role]:
         assert answers["apply without a reason"].status_code == 400
-        assert answers["apply"].status_code == 200
-        assert "Settings version" in answers["apply"].get_data(as_text=True)
+        assert answers["apply"].status_code == 303  # to the job's page, which follows it
+        assert answers["apply"].headers["Location"].endswith(f"/settings/dry-run/{job}")
+        application = applications.find(UUID(job))
+        assert application.reason == f"{role} tries the matrix"
+        assert 'id="applying"' in client.get(answers["apply"].headers["Location"]).get_data(
+            as_text=True)
     else:
         for name in ("apply without a reason", "apply"):
             assert _refused(role, answers[name]), (name, answers[name].status_code)
+        assert applications.find(UUID(job)) is None  # nothing asked for
         assert len(app.history(UUID(conn))) == before  # nothing recorded
 
 

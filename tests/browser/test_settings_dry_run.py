@@ -66,11 +66,18 @@ def test_a_merchant_tries_and_applies_a_settings_draft(koppel, page, paid_domest
     before = {m["invoiceNumber"] for m in h.mutations()}
     page.fill("#apply-reason", "accountant: 21% revenue on 8005")
     page.check("#book-corrections")
+    job_page = page.url
     page.click("#apply-draft")
+    # The workers apply it; the job's page follows them and then says what was done.
     expect(page.locator("#applied")).to_contain_text("Settings version 2 recorded.")
+    assert page.url == job_page  # back on the dry run's page (the form's answer redirects)
     expect(page.locator("#applied")).to_contain_text(f"Correction bookings queued: {len(numbers)}")
+    expect(page.locator("#applied")).to_contain_text("accountant: 21% revenue on 8005")
+    expect(page.locator("#apply-draft")).to_have_count(0)  # applied: no second form
     expected = before | {f"{n}-R2" for n in numbers} | {f"{n}-C2" for n in numbers}
     h.wait_until(lambda: {m["invoiceNumber"] for m in h.mutations()} == expected, timeout=60)
+    page.reload()  # loading the page again applies nothing again
+    expect(page.locator("#applied")).to_contain_text("Settings version 2 recorded.")
     assert len(h.mutations()) == len(expected)  # each once
 
     # The document's history says who asked for the correction and why.

@@ -69,7 +69,8 @@ def test_the_page_runs_the_dry_run_in_the_workers_with_its_progress(harness,
     progress_url = f"/api/connections/{h.connection.id}/settings/dry-run/{job_id}"
     first = h.merchant.get(progress_url)
     assert first.headers["Cache-Control"] == "no-store"
-    assert first.get_json() == {"state": "running", "position": 0, "total": len(posted)}
+    assert first.get_json() == {"state": "running", "position": 0, "total": len(posted),
+                                "apply": None}
 
     h.runtime.start_workers(1)  # embedded: the in-process broker's worker
     seen = [0]

@@ -98,21 +98,37 @@ def test_a_settings_dry_runs_progress_is_read_as_described(installation, api):
               f"{installation.dry_run_id}"
     operation = api["/api/connections/{connection_id}/settings/dry-run/{job_id}"]["get"]
     jobs = installation.runtime.dry_run_jobs
-    for run_it in (False, True):
-        if run_it:
-            while jobs.run(installation.dry_run_id).state == "running":
-                pass
+    applications = installation.runtime.dry_run_applications
+
+    def read() -> dict:
         answer = installation.merchant.get(address)
         assert answer.status_code == 200
         operation.Case(path_parameters={"connection_id": str(installation.connection.id),
                                         "job_id": str(installation.dry_run_id)},
                        ).validate_response(answer, excluded_checks=[ignored_auth])
-        job = jobs.find(installation.dry_run_id)
-        assert answer.get_json() == {"state": job.state, "position": job.position,
-                                     "total": job.total}
         assert answer.headers["Cache-Control"] == "no-store"
-    assert answer.get_json()["state"] == "finished"
-    assert answer.get_json()["position"] == answer.get_json()["total"] > 0
+        return answer.get_json()
+
+    for run_it in (False, True):
+        if run_it:
+            while jobs.run(installation.dry_run_id).state == "running":
+                pass
+        job = jobs.find(installation.dry_run_id)
+        assert read() == {"state": job.state, "position": job.position, "total": job.total,
+                          "apply": None}
+    assert job.state == "finished" and job.position == job.total > 0
+    # Once applying its draft is asked for, and after a worker applied it.
+    applications.request(job, by="test", reason="the description", book_corrections=False)
+    for run_it in (False, True):
+        if run_it:
+            while applications.run(job.id, lambda doc_id: None, lambda correction: None
+                                   ).state == "running":
+                pass
+        application = applications.find(job.id)
+        assert read()["apply"] == {"state": application.state, "position": application.position,
+                                   "total": application.total,
+                                   "settings_version": application.settings_version}
+    assert application.state == "finished" and application.settings_version
 
 
 @pytest.mark.parametrize("path, method", OPERATIONS,
@@ -244,7 +260,7 @@ def test_every_json_route_is_described(installation):
              # trying a settings change over history: a page, its forms, the dry run's page
              # and its file (the dry run's progress is JSON: described)
              "/connections/<connection_id>/settings/dry-run",
-             "/connections/<connection_id>/settings/dry-run/apply",
+             "/connections/<connection_id>/settings/dry-run/<job_id>/apply",
              "/connections/<connection_id>/settings/dry-run/<job_id>",
              "/connections/<connection_id>/settings/dry-run/<job_id>/list.<any(csv, xlsx):fmt>",
              # the Settings page and its forms: pause, resume, remove

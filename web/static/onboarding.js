@@ -9,6 +9,9 @@
       fetch(box.getAttribute("data-progress"), {cache: "no-store"})
         .then(function (answer) { return answer.ok ? answer.json() : null; })
         .then(function (progress) {
+          // A box may follow a part of the answer: applying a dry run's draft ("apply").
+          var part = box.getAttribute("data-part");
+          if (progress && part) { progress = progress[part]; }
           if (!progress) { return; }
           bar.max = progress.total || 1;
           bar.value = progress.total ? progress.position : 1;
