@@ -72,8 +72,15 @@ def test_the_page_runs_the_dry_run_in_the_workers_with_its_progress(harness,
     assert first.get_json() == {"state": "running", "position": 0, "total": len(posted),
                                 "apply": None}
 
-    h.runtime.start_workers(1)  # embedded: the in-process broker's worker
+    # The first slices run here, one at a time (what a worker does with each message), so
+    # the page's progress is read between them whatever the machine's speed; the in-process
+    # broker's worker then runs the rest.
     seen = [0]
+    for _ in range(2):
+        h.runtime.dry_run_runner.run.fn(job_id)
+        seen.append(h.merchant.get(progress_url).get_json()["position"])
+    assert seen == [0, 1, 2]
+    h.runtime.start_workers(1)
 
     def finished():
         progress = h.merchant.get(progress_url).get_json()
@@ -83,7 +90,6 @@ def test_the_page_runs_the_dry_run_in_the_workers_with_its_progress(harness,
 
     h.wait_until(finished, timeout=60, interval=0.02)
     assert seen == sorted(seen) and seen[-1] == len(posted)
-    assert len(seen) > 2  # seen between its start and its end, not only at the end
 
     job = h.runtime.dry_run_jobs.find(UUID(job_id))
     shown = h.runtime.dry_run_jobs.result(job, h.connection.name)
