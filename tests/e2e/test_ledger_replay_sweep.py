@@ -55,28 +55,32 @@ def _copy(h: Harness):
     return target
 
 
-def _follow_fails(h: Harness, doc_id, fault: dict) -> None:
-    """The workers' follow after ``Posted`` while the target's ledger answers 503: its claim
-    given back, and then (retries run out) its message gone."""
-    h.second.post("/__sandbox/faults", json={**fault, "mode": "error", "status": 503,
+def _follow_fails(h: Harness, doc_id, fault: dict, mode: str = "error") -> None:
+    """The workers' follow after ``Posted`` while the target's ledger answers 503 (or, with
+    ``after_commit``, commits and answers 500): its claim given back, and then (retries run
+    out) its message gone."""
+    h.second.post("/__sandbox/faults", json={**fault, "mode": mode, "status": 503,
                                              "count": 100}).raise_for_status()
     with pytest.raises(TransientError):
         h.runtime.replays.follow(doc_id, h.connection.id)
     h.second.delete("/__sandbox/faults").raise_for_status()
 
 
+@pytest.mark.parametrize("mode", ["error", "after_commit"])
 def test_a_follow_whose_message_is_gone_is_booked_by_the_dispatcher_once(
-        two, paid_domestic_orders):
+        two, paid_domestic_orders, mode):
+    """``after_commit``: the target holds the sale though koppel heard a 500; the sent-again
+    posting looks it up (after the settle window) and books nothing twice."""
     h = two
     orders = paid_domestic_orders(3)
     book(h, orders[:2])
     target = _copy(h)
     [doc_id] = book(h, orders[2:])  # booked by the connection after the replay finished
-    _follow_fails(h, doc_id, SALE)
+    _follow_fails(h, doc_id, SALE, mode)
     posting = h.runtime.replays.find_posting(target.id, doc_id)
     row = _row(h, posting.id)
     assert (row["status"], row["attempts"]) == ("debtor_resolved", 1)
-    assert posting.number not in sales(h.second)
+    assert (posting.number in sales(h.second)) == (mode == "after_commit")
 
     dispatcher = h.runtime.dispatcher
     now = datetime.now(timezone.utc)
@@ -90,6 +94,11 @@ def test_a_follow_whose_message_is_gone_is_booked_by_the_dispatcher_once(
     assert sales(h.second) == sales(h.ledger) and set(sales(h.second).values()) == {1}
     assert payments(h.second) == sales(h.second) and set(payments(h.second).values()) == {1}
     assert dispatcher.requeue_stale_targets(_later()) == 0  # nothing left behind
+    history = h.runtime.app.history(posting.id)
+    names = [type(e).__name__ for e in history]
+    assert names.count("PostingStarted") == 2 and names.count("Posted") == 1
+    [posted] = [e for e in history if type(e).__name__ == "Posted"]
+    assert posted.found_by_lookup == (mode == "after_commit")  # found there, not sent again
 
 
 def test_a_stale_interrupted_target_payment_is_booked_by_the_dispatcher_once(
