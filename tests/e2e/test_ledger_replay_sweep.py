@@ -200,3 +200,32 @@ def test_status_counts_the_target_from_the_read_model(two, paid_domestic_orders)
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "3 booked, 0 failed, 1 waiting" in text or "3 geboekt, 0 mislukt, 1 wachtend" in text
+
+
+def test_a_follow_whose_worker_died_holding_the_claim_is_booked_once_the_lease_is_over(
+        two, paid_domestic_orders):
+    """A worker killed mid-follow: its claim (``PostingStarted``) saved, no outcome. The
+    dispatcher's message waits out the lease, looks the sale up in the target (the dead
+    worker's call may have arrived), finds nothing and books it, once."""
+    h = two
+    orders = paid_domestic_orders(2)
+    book(h, orders[:1])
+    target = _copy(h)
+    [doc_id] = book(h, orders[1:])
+    replays = h.runtime.replays
+    context = replays.context(replays.get(target.id))
+    document = h.runtime.app.document(doc_id)
+    posting = replays._check(context, document)  # the dead worker's steps, up to its claim
+    replays._resolve_debtor(posting, context, document)
+    posting.start_posting("killed-worker", {"body": "never answered"}, 3.0,
+                          datetime.now(timezone.utc))
+    h.runtime.app.save(posting)
+    assert _row(h, posting.id)["status"] == "posting"
+
+    assert h.runtime.dispatcher.requeue_stale_targets(_later()) == 1
+    h.runtime.start_workers(2)
+    h.wait_until(lambda: _row(h, posting.id)["status"] == "posted", timeout=60)
+    names = [type(e).__name__ for e in h.runtime.app.history(posting.id)]
+    assert names.count("PostingStarted") == 2 and "LookedUp" in names
+    assert sales(h.second) == sales(h.ledger) and set(sales(h.second).values()) == {1}
+    assert h.runtime.dispatcher.requeue_stale_targets(_later()) == 0
