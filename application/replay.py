@@ -104,13 +104,18 @@ class Progress:
     failed: int = 0
     paid: int = 0  # payments booked into the target (R8)
     payments_failed: int = 0
+    waiting: int = 0  # postings left part-way (a follow or replay under way, or to be resent)
 
 
 class LedgerReplays:
     def __init__(self, app: Koppel, connections: ConnectionDirectory, processing: Processing,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 counts: Callable[[UUID], dict[str, int]] | None = None) -> None:
         self.app, self.connections, self.processing = app, connections, processing
         self.clock = clock
+        # A target's postings counted by state (the read model, projections/targets.py); None:
+        # counted by loading each posting (slow, for a bare application without read model).
+        self.counts = counts
         self._lock = threading.Lock()
         self._ports: dict[tuple[UUID, int], object] = {}
         self._parsed: dict[tuple[UUID, int], Settings] = {}
@@ -577,19 +582,23 @@ class LedgerReplays:
         return found if isinstance(found, TargetPosting) else None
 
     def progress(self, tid: UUID, count: bool = True) -> Progress:
+        """How far the replay is and, with ``count``, the target's postings (replayed and
+        followed alike) by state: booked, failed, waiting, and their payments."""
         target = self.get(tid)
-        posted = failed = paid = payments_failed = 0
-        if count:
-            for doc_id in target.document_ids[:target.position]:
-                posting = self.find_posting(tid, UUID(doc_id))
-                if posting is None:
-                    continue
-                posted += posting.status == PostingState.POSTED
-                failed += posting.status == PostingState.FAILED
-                paid += posting.payment_status == "posted"
-                payments_failed += posting.payment_status == "failed"
+        counted = (self.counts or self._count_postings)(tid) if count else {}
         return Progress(target.name, target.purpose, target.state, target.position,
-                        target.total, target.from_date, posted, failed, paid, payments_failed)
+                        target.total, target.from_date, **counted)
+
+    def _count_postings(self, tid: UUID) -> dict[str, int]:
+        target = self.get(tid)
+        postings = [p for p in (self.find_posting(tid, UUID(d)) for d in target.document_ids)
+                    if p is not None]
+        posted = sum(p.status == PostingState.POSTED for p in postings)
+        failed = sum(p.status == PostingState.FAILED for p in postings)
+        return {"posted": posted, "failed": failed,
+                "waiting": len(postings) - posted - failed,
+                "paid": sum(p.payment_status == "posted" for p in postings),
+                "payments_failed": sum(p.payment_status == "failed" for p in postings)}
 
     def _record(self, tid: UUID, command: Callable[[LedgerTarget], object]) -> LedgerTarget:
         for _ in range(CONFLICT_RETRIES):

@@ -16,7 +16,7 @@ import logging
 import threading
 from typing import Callable
 
-from projections import bookings, documents, notices, parallel, users
+from projections import bookings, documents, notices, parallel, targets, users
 from projections.page import apply_page
 from projections.store import ReadStore
 
@@ -28,7 +28,8 @@ TRACKING = """
         position BIGINT NOT NULL
     )"""
 
-VIEWS = (documents, bookings, users, notices)  # bookings reads the documents' rows: after them
+# bookings reads the documents' rows: after them. targets reads only its own rows.
+VIEWS = (documents, bookings, users, notices, targets)
 
 
 Progress = Callable[[int, int], None]

@@ -208,3 +208,52 @@ def dry_run_candidates(store: ReadStore, conn_id: UUID, date_from: date,
         [str(conn_id), (date_from - timedelta(days=1)).isoformat(),
          (date_to + timedelta(days=1)).isoformat()])
     return [UUID(row["id"]) for row in rows]
+
+
+# -- further ledgers (issue 13.3) -------------------------------------------------------------
+
+# A posting the claim protocol left part-way (checked, debtor found, a claim taken or given
+# back): a follow or replay stopped there.
+_UNFINISHED_POSTING = "('checked', 'debtor_resolved', 'posting')"
+# A document whose history was erased, or whose connection was removed, has no row in
+# ``documents`` any more: nothing to send for it (it would be dropped, again every run).
+_STILL_BOOKED = "JOIN documents d ON d.id = p.document_id AND d.status = 'posted'"
+
+
+def stale_target_postings(store: ReadStore, older_than: str, limit: int = 500) -> list[dict]:
+    """Postings into a further ledger, or their payments, left part-way and not moved since
+    ``older_than``: the follow's message ran out of retries or died with its worker. Only
+    targets whose replay is not paused (a paused one waits for its merchant)."""
+    return store.query(
+        "SELECT p.target_id, p.document_id, p.number, p.status, p.payment_status, "
+        "p.updated_at FROM target_postings p JOIN ledger_targets t ON t.id = p.target_id "
+        f"{_STILL_BOOKED} WHERE t.state <> 'paused' AND p.updated_at < ? "
+        f"AND (p.status IN {_UNFINISHED_POSTING}"
+        " OR (p.status = 'posted' AND p.payment_status IN ('posting', 'interrupted'))) "
+        "ORDER BY p.updated_at LIMIT ?", [older_than, limit])
+
+
+def target_payments_to_check(store: ReadStore, limit: int = 1000) -> list[dict]:
+    """R8.3 for further ledgers: sales in a target whose payment failed (no open item yet,
+    another amount), in targets that follow (or, switched, keep the sales from before)."""
+    return store.query(
+        "SELECT p.target_id, p.document_id, p.number FROM target_postings p "
+        f"JOIN ledger_targets t ON t.id = p.target_id {_STILL_BOOKED} "
+        "WHERE t.state <> 'paused' AND p.status = 'posted' AND p.payment_status = 'failed' "
+        "ORDER BY p.updated_at LIMIT ?",
+        [limit])
+
+
+def target_counts(store: ReadStore, target_id: UUID | str) -> dict[str, int]:
+    """A target's postings by how far they are: booked, failed, waiting (part-way), and its
+    payments booked and failed."""
+    row = store.query(
+        "SELECT COUNT(*) AS postings, "
+        "SUM(CASE WHEN status = 'posted' THEN 1 ELSE 0 END) AS posted, "
+        "SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, "
+        "SUM(CASE WHEN payment_status = 'posted' THEN 1 ELSE 0 END) AS paid, "
+        "SUM(CASE WHEN payment_status = 'failed' THEN 1 ELSE 0 END) AS payments_failed "
+        "FROM target_postings WHERE target_id = ?", [str(target_id)])[0]
+    counts = {key: int(value or 0) for key, value in row.items()}
+    counts["waiting"] = counts.pop("postings") - counts["posted"] - counts["failed"]
+    return counts

@@ -283,7 +283,12 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
         queue=lambda doc_id: actors.process.send(str(doc_id)),
         book=lambda correction: runtime.correction_runner.book.send(str(correction)),
         prefix=config.queue_prefix)
-    runtime.replays = LedgerReplays(app, directory, processing)
+    def target_counts(tid):
+        projector.catch_up()  # what was booked a moment ago is counted too
+        return queries.target_counts(store, tid)
+
+    runtime.replays = LedgerReplays(app, directory, processing, counts=target_counts)
     runtime.replay_runner = ReplayRunner(broker, runtime.replays, prefix=config.queue_prefix)
     actors.on_posted = runtime.replays.follow
+    actors.on_target = runtime.replays.post
     return runtime

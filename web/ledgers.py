@@ -45,8 +45,8 @@ def _target_of(connection, target_id: str):
 
 def _page(connection, status: int = 200, **extra):
     replays = _runtime().replays
-    # Counting each posting reads every one: the page shows the position, the CLI counts.
-    targets = [(t, replays.progress(t.id, count=False)) for t in replays.targets(connection.id)]
+    # Counted in the read model (projections/targets.py): one query per target.
+    targets = [(t, replays.progress(t.id)) for t in replays.targets(connection.id)]
     return render_template("ledgers.html", connection=connection, targets=targets,
                            **extra), status
 

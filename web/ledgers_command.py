@@ -163,8 +163,8 @@ def status(name: str) -> None:
             progress = runtime.replays.progress(target.id)
             click.echo(f"{progress.name} ({progress.purpose}, since {progress.from_date}): "
                        f"{progress.state}, {progress.position} of {progress.total} replayed, "
-                       f"{progress.posted} booked, {progress.failed} failed"
-                       f"{_payments(progress)}")
+                       f"{progress.posted} booked, {progress.failed} failed, "
+                       f"{progress.waiting} waiting{_payments(progress)}")
     finally:
         runtime.stop()
 

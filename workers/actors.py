@@ -17,7 +17,8 @@ from structlog.contextvars import bind_contextvars
 
 from application.connections import UnknownConnection
 from application.errors import TransientError
-from application.processing import ClaimHeld, Processing, WaitingForReconnect
+from application.processing import (ClaimHeld, ConnectionPaused, Processing,
+                                    WaitingForReconnect)
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
 
@@ -66,11 +67,19 @@ class Actors:
         # Set by the composition root: books a posted document into the connection's further
         # ledgers (ledger targets); raises TransientError to be retried.
         self.on_posted = None
+        # Set by the composition root too: books one document (and its payment) into one
+        # further ledger, exactly once by the posting's claim (``LedgerReplays.post``).
+        self.on_target = None
         self.intake = dramatiq.actor(
             self._intake, broker=broker, actor_name=f"{prefix}.intake",
             queue_name=f"{prefix}.intake")
         self.process = dramatiq.actor(
             self._process, broker=broker, actor_name=f"{prefix}.process",
+            queue_name=f"{prefix}.process")
+        # Work for a further ledger the dispatcher or the payment check sends again; on the
+        # process queue, so every worker that books documents takes it.
+        self.target = dramatiq.actor(
+            self._target, broker=broker, actor_name=f"{prefix}.target",
             queue_name=f"{prefix}.process")
 
     def send_intake(self, intake: Intake, via: str, inbox_id: int | None = None) -> None:
@@ -138,3 +147,22 @@ class Actors:
                          error.message)
                 _retry(error, self.processing.claim_lease)
         log.debug("document %s is %s", outcome.number, outcome.status)
+
+    def _target(self, target_id: str, document_id: str, recheck_payment: bool = False) -> None:
+        bind_contextvars(document_id=document_id, target_id=target_id)
+        try:
+            status = self.on_target(UUID(target_id), UUID(document_id), recheck_payment)
+        except ConnectionPaused as error:
+            # Not held on the broker for as long as the pause lasts: still left part-way
+            # after the resume, the dispatcher sends it again.
+            log.info("document %s waits for its further ledger: %s", document_id,
+                     error.message)
+            return
+        except (UnknownConnection, AggregateNotFoundError, LookupError):
+            log.info("document %s: its further ledger or connection is gone; nothing booked",
+                     document_id)
+            return
+        except TransientError as error:
+            log.info("document %s waits for a further ledger: %s", document_id, error.message)
+            _retry(error, self.processing.claim_lease)
+        log.debug("document %s in further ledger %s: %s", document_id, target_id, status)

@@ -55,6 +55,19 @@ class Dispatcher:
             self.actors.process.send(row["id"])
         return len(rows)
 
+    def requeue_stale_targets(self, now: datetime | None = None) -> int:
+        """Postings into a further ledger (issue 13.3), or their payments, left part-way: the
+        follow after ``Posted`` ran out of retries (that ledger down for hours) or died with
+        its worker. Sent again as the posting of that one document into that one target,
+        which books nothing twice (its claim, the lookup before a retry) and skips a
+        document the target no longer takes."""
+        cutoff = ((now or datetime.now(timezone.utc)) - self.stale_after).isoformat()
+        rows = queries.stale_target_postings(self.store, cutoff)
+        for row in rows:
+            self.actors.target.send(row["target_id"], row["document_id"])
+        return len(rows)
+
     def run_once(self, now: datetime | None = None) -> dict[str, int]:
         return {"inbox": self.resend_inbox(now), "stale": self.requeue_stale(now),
-                "payments": self.requeue_stale_payments(now)}
+                "payments": self.requeue_stale_payments(now),
+                "further ledgers": self.requeue_stale_targets(now)}

@@ -90,10 +90,16 @@ class Scheduler:
 
 
 def recheck_payments(store: ReadStore, actors: Actors) -> int:
+    """R8.3: the connection's own payments not booked yet, and the further ledgers' payments
+    that failed (a switched target too: the connection's check skips the sales it booked
+    before the switch, and the target no longer follows)."""
     rows = queries.payments_to_check(store)
     for row in rows:
         actors.process.send(row["id"], True)
-    return len(rows)
+    targets = queries.target_payments_to_check(store)
+    for row in targets:
+        actors.target.send(row["target_id"], row["document_id"], True)
+    return len(rows) + len(targets)
 
 
 def recheck_open(store: ReadStore, actors: Actors) -> int:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import random
 import secrets
 from datetime import datetime, timezone
+from uuid import uuid4
 
 import pytest
 
 from domain.connection import Connection
 from domain.document import Document
+from domain.ledger_target import LedgerTarget, Purpose, TargetPosting
 from domain.users import User
 from projections import documents
 from projections import projector as projector_module
@@ -112,6 +114,41 @@ class _Lazy:
         return getattr(self._holder["doc"], name)
 
 
+def _target_posting_story(target_id, document_id, number: str, story: str):
+    """A document's posting into a further ledger (issue 13.3) and its steps, one event each."""
+    holder: dict = {}
+    booking = {"date": "2026-03-02", "lines": []}
+
+    def check(ok=True):
+        holder["doc"] = TargetPosting.check(target_id, document_id, number, booking, 1, ok)
+
+    posting = _Lazy(holder)
+    debtor = lambda: posting.resolve_debtor({"id": 9, "action": "matched"})  # noqa: E731
+    start = lambda: posting.start_posting("w1", {"n": number}, 30.0, _now())  # noqa: E731
+    posted = lambda: posting.record_posted({"mutation": number}, {}, found_by_lookup=False)  # noqa
+    pay = lambda: posting.start_payment("w1", {}, 30.0, _now())  # noqa: E731
+    if story == "booked and paid":
+        steps = [check, debtor, start, posted, pay,
+                 lambda: posting.record_payment({"payment": number}, {}, found_by_lookup=False)]
+    elif story == "interrupted, looked up, payment failed":
+        steps = [check, debtor, start,
+                 lambda: posting.interrupt_posting("timeout", True, _now()), start,
+                 lambda: posting.record_lookup({"mutation": number}), posted, pay,
+                 lambda: posting.interrupt_payment("503", outcome_unknown=True,
+                                                   settle_until=_now()), pay,
+                 lambda: posting.fail_payment("E_OPEN_ITEM", "R8.2", "geen post", "no item")]
+    elif story == "refused, retried":
+        steps = [lambda: check(False),
+                 lambda: posting.fail("check", "E_VAT", "R5.1", "btw", "vat"),
+                 lambda: posting.retry("anna", booking, 1), debtor, start, posted]
+    else:  # left part-way: a claim taken and never given back
+        steps = [check, debtor, start]
+    return holder, steps
+
+
+TARGET_STORIES = ["booked and paid", "interrupted, looked up, payment failed",
+                  "refused, retried", "left part-way"]
+
 STORIES = ["happy", "retried and changed after posting", "waits for payment, then checked again",
            "fails, reprocessed", "shop fails", "before the start date", "refreshed while posting"]
 
@@ -130,6 +167,12 @@ def write_varied_log(runtime, project_live, seed: int = 3) -> dict:
         story = STORIES[n % len(STORIES)]
         holder, steps = _document_story(rng, connections[n % 2].id, 1000 + n, story)
         stories.append((holder, steps))
+    target = LedgerTarget.add(connections[0].id, "Accountant", Purpose.SWITCH, {"n": 0},
+                              "2026-01-01T00:00:00+00:00", "anna", [])
+    for n in range(8):
+        story = TARGET_STORIES[n % len(TARGET_STORIES)]
+        stories.append(_target_posting_story(target.id, uuid4(),
+                                             f"ORD{1000 + n}", story))
     merchant = User.create("merchant@example.nl", "merchant", HASH, by="admin")
     support = User.create("support@example.nl", "support", HASH, by="admin")
     others = [
@@ -144,14 +187,18 @@ def write_varied_log(runtime, project_live, seed: int = 3) -> dict:
         lambda: merchant.revoke(connections[0].id, by="admin"),
         lambda: merchant.choose_notifications(digest=False, reconnect=True, by="merchant"),
         lambda: merchant.enable_second_factor("enc:" + secrets.token_hex(8), by="merchant"),
+        lambda: target.pause(by="anna"),
+        lambda: target.resume(by="anna"),
+        lambda: target.finish(),
+        lambda: target.switched("anna", 4),
     ]
-    app.save(merchant, support)
+    app.save(merchant, support, target)
     project_live()
     pending = [(holder, list(steps)) for holder, steps in stories]
     while pending or others:
         if others and (not pending or rng.random() < 0.08):
             others.pop(0)()
-            app.save(*connections, merchant, support)
+            app.save(*connections, merchant, support, target)
         else:
             index = rng.randrange(len(pending))
             holder, steps = pending[index]
@@ -162,7 +209,10 @@ def write_varied_log(runtime, project_live, seed: int = 3) -> dict:
             if not steps:
                 pending.pop(index)
         project_live()
-    return {"connections": connections, "documents": [h["doc"] for h, _ in stories]}
+    return {"connections": connections, "target": target,
+            "documents": [h["doc"] for h, _ in stories if isinstance(h["doc"], Document)],
+            "target postings": [h["doc"] for h, _ in stories
+                                if isinstance(h["doc"], TargetPosting)]}
 
 
 def snapshot(store) -> dict[str, list]:
@@ -218,6 +268,19 @@ def test_live_projection_equals_rebuilds_in_pages_of_any_size(runtime):
     assert connections["shop-1"]["credentials_problem"] == "shop: 403 forbidden"
     grants = runtime.store.query("SELECT * FROM grants ORDER BY connection_id")
     assert len(grants) == 2 and sum(g["revoked_at"] is not None for g in grants) == 1
+    # the further ledger's postings (projections/targets.py), by number, and its target
+    postings = {p.number: p for p in written["target postings"]}
+    shown = {r["number"]: r for r in runtime.store.query("SELECT * FROM target_postings")}
+    assert {n: (r["status"], r["payment_status"]) for n, r in shown.items()} == {
+        n: (p.status, p.payment_status) for n, p in postings.items()}
+    assert (shown["ORD1001"]["attempts"], shown["ORD1001"]["payment_attempts"]) == (2, 2)
+    assert shown["ORD1001"]["payment_code"] == "E_OPEN_ITEM"
+    assert shown["ORD1001"]["payment_settle_until"] is not None
+    assert shown["ORD1002"]["failure_code"] is None and shown["ORD1002"]["status"] == "posted"
+    assert shown["ORD1003"]["status"] == "posting"
+    [target] = runtime.store.query("SELECT * FROM ledger_targets")
+    assert (target["state"], target["switch_version"]) == ("switched", 4)
+    assert target["connection_id"] == str(written["connections"][0].id)
 
     for page in (1, 7, 5000):
         if page == 7:  # a boundary falls inside some document's events
