@@ -283,6 +283,7 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
         queue=lambda doc_id: actors.process.send(str(doc_id)),
         book=lambda correction: runtime.correction_runner.book.send(str(correction)),
         prefix=config.queue_prefix)
+
     def target_counts(tid):
         projector.catch_up()  # what was booked a moment ago is counted too
         return queries.target_counts(store, tid)
