@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
-from dramatiq.middleware import TimeLimit
+from dramatiq.middleware import AgeLimit, Callbacks, CurrentMessage, Pipelines, Retries
+from dramatiq.middleware import ShutdownNotifications, TimeLimit
 
 # A transient fault (a ledger outage) is retried for about an hour with growing waits; after
 # that the message is dropped, but the document is still open and the scheduler's re-queue of
@@ -28,6 +28,8 @@ def middleware(time_limit_ms: int) -> list:
         Callbacks(),
         Pipelines(),
         Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+        # A message sent again for later (workers/fairness.py) carries the retries so far.
+        CurrentMessage(),
     ]
 
 
