@@ -33,11 +33,23 @@ def middleware(time_limit_ms: int) -> list:
     ]
 
 
+class InProcessBroker(StubBroker):
+    """Dramatiq's in-process broker, with its delay queues listed apart from its queues, as
+    the other brokers list them. The stub lists them among its queues, so a worker started
+    after the actors were declared consumes each delay queue with a queue's prefetch (2 per
+    thread) instead of a delay queue's (1000 per thread): a few messages waiting out a long
+    delay (a paused connection's minute) then hold every shorter one back until they are
+    due, such as the messages the fairness gate sends again for later (workers/fairness.py)."""
+
+    def get_declared_queues(self) -> set[str]:
+        return super().get_declared_queues() - self.delay_queues
+
+
 def make_broker(url: str | None, *, namespace: str = "koppel",
                 time_limit_ms: int = 60_000) -> dramatiq.Broker:
     mw = middleware(time_limit_ms)
     if not url:
-        broker = StubBroker(middleware=mw)
+        broker = InProcessBroker(middleware=mw)
         broker.emit_after("process_boot")
         return broker
     if url.startswith(("amqp://", "amqps://")):

@@ -225,3 +225,21 @@ def test_a_deferred_message_is_sent_again_with_its_retries_and_booked_once(broke
     assert fairness.busy(A) == 0
     assert broker.dead_letters == []
     assert MAX_RETRIES > 2
+
+
+def test_messages_waiting_long_do_not_hold_back_a_short_wait_in_process(broker):
+    """The in-process broker's delay queue is consumed with a delay queue's prefetch: more
+    messages waiting a minute (a paused connection's) than a queue's prefetch (2 per thread)
+    leave room for a message sent again for a moment later."""
+    ran = threading.Event()
+    actor = dramatiq.actor(lambda what: ran.set() if what == "soon" else None, broker=broker,
+                           actor_name=f"t{uuid.uuid4().hex[:8]}")
+    for _ in range(8):
+        actor.send_with_options(args=("later",), delay=60_000)
+    actor.send_with_options(args=("soon",), delay=50)
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        assert ran.wait(10), "the short wait waited for the long ones"
+    finally:
+        worker.stop()
