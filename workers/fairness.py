@@ -41,6 +41,12 @@ log = logging.getLogger(__name__)
 
 # How much the latest turn counts in the average (the rest: the turns before it).
 LATEST_WEIGHT = 0.2
+# Deferred messages are spaced this share of a turn's length / cap apart: the connection's
+# threads get free that often on average, but not evenly, and a message comes back only when
+# Dramatiq next looks at its delay queue; one back too early is sent again (cheap), one too
+# late leaves a thread idle. So each connection sends about 1 / EARLY messages again per
+# turn it ends, however long its line.
+EARLY = 0.5
 # A 429 without Retry-After holds the connection's messages back this long.
 SLOW_DOWN_SECONDS = 5.0
 # A deferred message comes back after at least this long (no busy loop through the broker)
@@ -159,7 +165,7 @@ class Fairness:
         else:
             self._held_until.pop(connection_id, None)
             return None
-        spacing = self._turn_guess(connection_id, now) / self.cap
+        spacing = self._turn_guess(connection_id, now) / self.cap * EARLY
         due = max(free_at, self._next_due.get(connection_id, 0.0)) + spacing
         due = min(due, free_at + LONGEST_WAIT)
         self._next_due[connection_id] = due

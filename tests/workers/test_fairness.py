@@ -20,7 +20,7 @@ from application.errors import SlowDown, Throttled, TransientError
 from application.processing import Outcome
 from workers.actors import Actors
 from workers.broker import MAX_RETRIES, make_broker
-from workers.fairness import Deferred, Fairness, SHORTEST_WAIT, default_cap
+from workers.fairness import EARLY, SHORTEST_WAIT, Deferred, Fairness, default_cap
 
 A, B = uuid.uuid4(), uuid.uuid4()
 
@@ -65,8 +65,9 @@ def test_a_turn_is_given_back_however_the_work_ends():
 
 
 def test_refused_messages_queue_up_behind_each_other_as_fast_as_turns_end():
-    """Each refusal is due a turn's length / cap after the one before: deferred messages come
-    back about as fast as the connection's threads get free, not all at the same moment."""
+    """Each refusal is due a turn's length / cap after the one before (a little earlier:
+    EARLY): deferred messages come back about as fast as the connection's threads get free,
+    not all at the same moment."""
     clock = Clock()
     fairness = Fairness(2, clock=clock)
     with fairness.turn(A):  # one turn of 4 s: the connection's turns take 4 s here
@@ -80,7 +81,7 @@ def test_refused_messages_queue_up_behind_each_other_as_fast_as_turns_end():
             with fairness.turn(A):
                 pass
         waits.append(refused.value.wait)
-    assert waits == pytest.approx([2.0, 4.0, 6.0])
+    assert waits == pytest.approx([2.0 * EARLY, 4.0 * EARLY, 6.0 * EARLY])
     for turn in holding:
         turn.__exit__(None, None, None)
 
@@ -97,7 +98,7 @@ def test_before_any_turn_ended_the_guess_is_the_running_turns_age():
         with pytest.raises(Deferred) as refused:
             with fairness.turn(A):
                 pass
-        assert refused.value.wait == pytest.approx(3.0)  # one turn, as long as that one
+        assert refused.value.wait == pytest.approx(3.0 * EARLY)  # as long as that one
 
 
 @pytest.mark.parametrize("error", [SlowDown("429", retry_after=7.0),
