@@ -127,8 +127,11 @@ class Runtime:
     def start_workers(self, threads: int | None = None) -> dramatiq.Worker:
         threads = threads or self.config.worker_threads
         self._worker_threads += threads
-        self.actors.fairness.cap = (self.config.threads_per_connection
-                                    or default_cap(self._worker_threads))
+        fairness = self.actors.fairness
+        fairness.cap = self.config.threads_per_connection or default_cap(self._worker_threads)
+        # The default cap keeps a thread free for other connections; with none, a lone
+        # connection takes them all. A cap the operator set holds always.
+        fairness.threads = None if self.config.threads_per_connection else self._worker_threads
         worker = dramatiq.Worker(self.broker, worker_threads=threads,
                                  queues={*self.actors.queues, self.import_runner.queue,
                                          self.correction_runner.queue,
@@ -252,6 +255,8 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     # hands its marker back), so a marker running longer belongs to a killed worker.
     markers = IntakeMarkers(store, running_for=config.time_limit_ms / 1000 + 15)
     actors = Actors(broker, processing, inbox, markers, prefix=config.queue_prefix)
+    actors.fairness.alone = lambda: int(
+        store.scalar("SELECT COUNT(*) FROM connections") or 0) <= 1
     actors.on_deferred = lambda conn_id, reason: metrics.deferred(
         directory.name_of(conn_id), reason)
     dispatcher = Dispatcher(store, inbox, actors,

@@ -58,13 +58,16 @@ LONGEST_WAIT = 30.0
 REMEMBERED_DOCUMENTS = 10_000
 # A refusal after this long without one is news: logged at INFO (the others at DEBUG).
 QUIET_SECONDS = 60.0
+# How long the answer to "is this connection the installation's only one?" is kept.
+ALONE_SECONDS = 30.0
 
 
 def default_cap(threads: int) -> int:
-    """All threads but one: a slow connection alone still has the rest of them (the work is
-    its own, no other connection is waiting), and however many messages of one connection
-    stand in the queue, one thread of every process stays free to take another connection's
-    message from behind them. With a single thread nothing can be kept free: one."""
+    """All threads but one: however many messages of one connection stand in the queue, one
+    thread of every process stays free to take another connection's message from behind them
+    (a worker cannot see into the broker's queue to know whether one is there). With a single
+    thread nothing can be kept free: one. An installation with one connection keeps nothing
+    free (``Fairness._limit``): it has no other connection to wait for."""
     return max(1, threads - 1)
 
 
@@ -82,10 +85,17 @@ class Deferred(Exception):
 
 
 class Fairness:
-    def __init__(self, cap: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, cap: int, *, clock: Callable[[], float] = time.monotonic,
+                 alone: Callable[[], bool] = lambda: False) -> None:
         if cap < 1:
             raise ValueError(f"a connection needs at least one thread, not {cap}")
         self.cap = cap
+        # An installation with one connection has nobody to keep a thread free for: that
+        # connection may have all ``threads`` (the composition root sets both). Asked every
+        # ALONE_SECONDS; None: the cap holds always (an operator's own setting).
+        self.threads: int | None = None
+        self.alone = alone
+        self._alone_at, self._alone = float("-inf"), False
         self.clock = clock
         self._lock = threading.Lock()
         self._busy: dict[UUID, int] = {}
@@ -160,7 +170,7 @@ class Fairness:
         held = self._held_until.get(connection_id, 0.0)
         if held > now:
             reason, free_at = "slowed", held
-        elif self._busy.get(connection_id, 0) >= self.cap:
+        elif self._busy.get(connection_id, 0) >= self._limit(now):
             reason, free_at = "busy", now
         else:
             self._held_until.pop(connection_id, None)
@@ -172,6 +182,19 @@ class Fairness:
         news = now - self._last_refused.get(connection_id, now - QUIET_SECONDS) >= QUIET_SECONDS
         self._last_refused[connection_id] = now
         return Deferred(connection_id, reason, max(SHORTEST_WAIT, due - now), news)
+
+    def _limit(self, now: float) -> int:
+        """The cap, or every thread while the installation has one connection only."""
+        if self.threads is None:
+            return self.cap
+        if now - self._alone_at >= ALONE_SECONDS:
+            self._alone_at = now
+            try:
+                self._alone = bool(self.alone())
+            except Exception:  # noqa: BLE001 - the read model busy: keep the cap, ask later
+                log.debug("fairness: the number of connections is unknown now", exc_info=True)
+                self._alone = False
+        return max(self.cap, self.threads) if self._alone else self.cap
 
     def _turn_guess(self, connection_id: UUID, now: float) -> float:
         """How long a turn of the connection takes: the average of its turns here, or before

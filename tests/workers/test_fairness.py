@@ -20,7 +20,8 @@ from application.errors import SlowDown, Throttled, TransientError
 from application.processing import Outcome
 from workers.actors import Actors
 from workers.broker import MAX_RETRIES, make_broker
-from workers.fairness import EARLY, SHORTEST_WAIT, Deferred, Fairness, default_cap
+from workers.fairness import (ALONE_SECONDS, EARLY, SHORTEST_WAIT, Deferred, Fairness,
+                              default_cap)
 
 A, B = uuid.uuid4(), uuid.uuid4()
 
@@ -35,6 +36,38 @@ class Clock:
 
 def test_the_default_keeps_one_thread_for_the_other_connections():
     assert [default_cap(threads) for threads in (1, 2, 4, 8)] == [1, 1, 3, 7]
+
+
+def test_the_only_connection_of_an_installation_may_have_every_thread():
+    clock, connections, asked = Clock(), [1], []
+
+    def alone() -> bool:
+        asked.append(clock.now)
+        return connections[0] <= 1
+
+    fairness = Fairness(default_cap(4), clock=clock, alone=alone)
+    fairness.threads = 4
+    with fairness.turn(A), fairness.turn(A), fairness.turn(A), fairness.turn(A):
+        assert fairness.busy(A) == 4  # nobody else to keep a thread free for
+        with pytest.raises(Deferred):
+            with fairness.turn(A):
+                pytest.fail("a fifth turn ran on four threads")
+    assert len(asked) == 1  # asked once, then kept for a while
+    connections[0] = 2  # a second connection is added
+    clock.now += ALONE_SECONDS
+    with fairness.turn(A), fairness.turn(A), fairness.turn(A):
+        with pytest.raises(Deferred):
+            with fairness.turn(A):
+                pytest.fail("a fourth turn ran although another connection may wait")
+    assert len(asked) == 2
+
+
+def test_a_cap_the_operator_set_holds_for_a_lone_connection_too():
+    fairness = Fairness(2, alone=lambda: True)  # ``threads`` stays None: the operator's cap
+    with fairness.turn(A), fairness.turn(A):
+        with pytest.raises(Deferred):
+            with fairness.turn(A):
+                pytest.fail("a third turn ran past the operator's cap")
 
 
 def test_a_connection_at_its_cap_is_refused_and_the_others_are_not():
