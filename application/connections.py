@@ -112,6 +112,13 @@ class ConnectionDirectory:
             self._current[conn_id] = (aggregate.version, context)
         return context
 
+    def name_of(self, conn_id: UUID) -> str:
+        """The connection's name as last read here, without reading (a label for the
+        metrics); its id when it was never read in this process."""
+        with self._lock:
+            known = self._current.get(conn_id)
+        return known[1].name if known is not None else str(conn_id)
+
     def shop(self, connection: ConnectionContext) -> Shop:
         return self._port(connection, "shop", self.connectors.shop)
 

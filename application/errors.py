@@ -36,7 +36,14 @@ class TransientError(KoppelError):
         self.outcome_unknown = outcome_unknown
 
 
-class Throttled(TransientError):
+class SlowDown(TransientError):
+    """The remote asks koppel to slow down (HTTP 429): not this call alone but every call of
+    the connection must wait ``retry_after`` (if given). A worker holds the connection's
+    other messages back for that long instead of letting each find out with a call of its
+    own (``workers/fairness.py``)."""
+
+
+class Throttled(SlowDown):
     """koppel's own rate limit for a shop or ledger is reached: nothing was sent, the message
     is retried after ``retry_after``."""
 

@@ -31,6 +31,7 @@ import logging
 import os
 import socket
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -71,6 +72,9 @@ DEFAULT_CLAIM_LEASE = 120.0
 # workers; waiting that long before a retry costs a bookkeeper nothing.
 DEFAULT_SETTLE_WINDOW = 300.0
 CONFLICT_RETRIES = 8
+
+# Entered around one document's work with its connection's ledger (see ``Processing.process``).
+Turn = Callable[[UUID], AbstractContextManager]
 
 
 class ClaimHeld(TransientError):
@@ -225,17 +229,21 @@ class Processing:
 
     # -- processing ------------------------------------------------------------------------
 
-    def process(self, doc_id: UUID, *, recheck_payment: bool = False) -> Outcome:
+    def process(self, doc_id: UUID, *, recheck_payment: bool = False,
+                turn: Turn = nullcontext) -> Outcome:
         """Take the document as far as it can go now. ``recheck_payment``: the scheduled
-        payment check also tries payments that failed for want of an open item (R8.3)."""
+        payment check also tries payments that failed for want of an open item (R8.3).
+        ``turn(connection_id)`` is entered around the work with the connection's ledger: a
+        worker's share of its threads for one connection (``workers/fairness.py``). It may
+        refuse by raising; nothing of the document has changed then."""
         for _ in range(CONFLICT_RETRIES):
             try:
-                return self._advance(doc_id, recheck_payment)
+                return self._advance(doc_id, recheck_payment, turn)
             except RecordConflictError:
                 continue  # another worker advanced the document: reload and re-decide
         raise TransientError("the document kept changing under this worker; trying again")
 
-    def _advance(self, doc_id: UUID, recheck_payment: bool) -> Outcome:
+    def _advance(self, doc_id: UUID, recheck_payment: bool, turn: Turn) -> Outcome:
         document = self.app.document(doc_id)
         if document.next_step == "fetch":
             self.intake(document.connection_id, document.kind, document.shop_id, "reprocess")
@@ -249,23 +257,24 @@ class Processing:
         if connection.paused is not None:
             raise ConnectionPaused(f"{connection.name} is paused ({connection.paused}); "
                                    f"{document.number} waits")
-        try:
-            while (step := document.next_step) is not None:
-                if step == "check":
-                    if not self._booked_by_connection(document, connection):
-                        break
-                    self._check(document, connection)
-                elif step == "debtor":
-                    self._resolve_debtor(document, connection)
-                else:
-                    self._post(document, connection)
-            if self._payment_due(document, connection, recheck_payment):
-                self._pay(document, connection)
-        except TransientError:
-            self._keep_what_is_known(document)
-            raise
-        if document.pending_events:
-            self.app.save(document)
+        with turn(connection.id):
+            try:
+                while (step := document.next_step) is not None:
+                    if step == "check":
+                        if not self._booked_by_connection(document, connection):
+                            break
+                        self._check(document, connection)
+                    elif step == "debtor":
+                        self._resolve_debtor(document, connection)
+                    else:
+                        self._post(document, connection)
+                if self._payment_due(document, connection, recheck_payment):
+                    self._pay(document, connection)
+            except TransientError:
+                self._keep_what_is_known(document)
+                raise
+            if document.pending_events:
+                self.app.save(document)
         return Outcome(document.status, document.number, document.connection_id)
 
     def _keep_what_is_known(self, document: Document) -> None:

@@ -18,7 +18,19 @@ isolation
     shop" into e-Boekhouden, "Billit shop" into Billit (the fakes have one e-Boekhouden
     address, so the second ledger is the Billit fake). First both ledgers answer at once, then
     only e-Boekhouden is slow (``--seconds`` a call): how much later does the Billit
-    connection finish its orders when the other connection's ledger is slow?
+    connection finish its orders when the other connection's ledger is slow? Each row also
+    says how many of a connection's messages were sent again for later (``deferred``).
+
+    Without a limit every thread sat waiting on the slow ledger while the Billit
+    connection's messages waited in the queue behind them: at 30 orders (0.15 s) Billit's
+    last order came after 8.0-8.2 s, against 1.7-2.4 s with both ledgers fast. Since
+    ``workers/fairness.py`` one connection has at most all worker threads but one
+    (``KOPPEL_THREADS_PER_CONNECTION``): Billit's last order came after 1.0-1.8 s, as soon
+    as with both fast. The price is the slow connection's: it has 3 threads of 4, and keeps
+    about 2.6 of them busy (a deferred message comes back only when Dramatiq next looks at
+    its delay queue), so its 30 orders took 11.7-12.8 s instead of 8.5-8.7 s, alone too
+    (the scaling row 1x4: 2.5 instead of 3.6 orders/s). Measured 2026-11-30 on 2 shared
+    cores, load average 4.7-5.4.
 """
 
 from __future__ import annotations
@@ -118,12 +130,14 @@ def _two_connections(control, documents: list[dict], args, slow: float) -> dict:
                 load_settings_text(text), by="bench",
                 start_date=datetime(2020, 1, 1, tzinfo=timezone.utc))
             names = {str(side.connection.id): "e-Boekhouden", str(second.id): "Billit"}
+            labels = {"e-Boekhouden": side.connection.name, "Billit": second.name}
             side.register_webhooks()
             shop = runtime.connections.shop(second)
             for event in EVENTS:
                 shop.register_webhook(event, runtime.webhook_address(second.id, event))
             runtime.start_workers(4)
             side.start_background(scheduler=False)
+            deferred_before = {name: _deferred(label) for name, label in labels.items()}
             started_wall = datetime.now(timezone.utc)
             started = time.monotonic()
             control.put_orders(documents)
@@ -137,6 +151,8 @@ def _two_connections(control, documents: list[dict], args, slow: float) -> dict:
                 if all(done[c] >= n for c in names) or time.monotonic() - started > args.timeout:
                     break
                 time.sleep(0.25)
+            deferred = {name: _deferred(label) - deferred_before[name]
+                        for name, label in labels.items()}
         finally:
             side.stop()
     finally:
@@ -149,9 +165,20 @@ def _two_connections(control, documents: list[dict], args, slow: float) -> dict:
         posted = sum(1 for r in mine if r["status"] == "posted")
         out[name] = {"posted": posted, "failed": sum(1 for r in mine if r["status"] == "failed"),
                      "seconds_to_last_posted": round(last, 2) if last else None,
-                     "orders_per_second": round(posted / last, 2) if last else None}
+                     "orders_per_second": round(posted / last, 2) if last else None,
+                     "deferred": int(deferred[name])}
     tp.say(f"{label}: {json.dumps({k: v for k, v in out.items() if isinstance(v, dict)})}")
     return out
+
+
+def _deferred(connection: str) -> float:
+    """Messages of the connection sent again for later so far, for either reason (this
+    process's count)."""
+    from prometheus_client import REGISTRY
+
+    return sum(REGISTRY.get_sample_value("koppel_messages_deferred_total",
+                                         {"connection": connection, "reason": reason}) or 0.0
+               for reason in ("busy", "slowed"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"isolation, e-Boekhouden {r['ledger_latency_eboekhouden_s']}s a call: "
               + "; ".join(f"{name}: {r[name]['posted']} posted, last after "
                           f"{r[name]['seconds_to_last_posted']}s "
-                          f"({r[name]['orders_per_second']}/s)"
+                          f"({r[name]['orders_per_second']}/s, deferred "
+                          f"{r[name]['deferred']})"
                           for name in ("e-Boekhouden", "Billit")))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))

@@ -47,6 +47,7 @@ from workers.connectors.factory import (BillitApp, HttpConnectors, RateLimits, T
                                        real_network)
 from workers.connectors.rate_limit import CallLimiter, Rate
 from workers.dispatcher import Dispatcher
+from workers.fairness import default_cap
 from workers.correction_runner import CorrectionRunner
 from workers.dryrun_jobs import DryRunJobs
 from workers.dryrun_apply import DryRunApplications
@@ -99,6 +100,7 @@ class Runtime:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list = field(default_factory=list)
     _workers: list = field(default_factory=list)
+    _worker_threads: int = 0  # of this process's workers: the threads shared by connections
     _locks: list = field(default_factory=list)
 
     # -- intake from the web ---------------------------------------------------------------
@@ -123,7 +125,14 @@ class Runtime:
     # -- running -------------------------------------------------------------------------
 
     def start_workers(self, threads: int | None = None) -> dramatiq.Worker:
-        worker = dramatiq.Worker(self.broker, worker_threads=threads or self.config.worker_threads,
+        threads = threads or self.config.worker_threads
+        self._worker_threads += threads
+        fairness = self.actors.fairness
+        fairness.cap = self.config.threads_per_connection or default_cap(self._worker_threads)
+        # The default cap keeps a thread free for other connections; with none, a lone
+        # connection takes them all. A cap the operator set holds always.
+        fairness.threads = None if self.config.threads_per_connection else self._worker_threads
+        worker = dramatiq.Worker(self.broker, worker_threads=threads,
                                  queues={*self.actors.queues, self.import_runner.queue,
                                          self.correction_runner.queue,
                                          self.replay_runner.queue, self.dry_run_runner.queue})
@@ -246,6 +255,10 @@ def bootstrap(config: Config, *, transport_for: TransportFor = real_network,
     # hands its marker back), so a marker running longer belongs to a killed worker.
     markers = IntakeMarkers(store, running_for=config.time_limit_ms / 1000 + 15)
     actors = Actors(broker, processing, inbox, markers, prefix=config.queue_prefix)
+    actors.fairness.alone = lambda: int(
+        store.scalar("SELECT COUNT(*) FROM connections") or 0) <= 1
+    actors.on_deferred = lambda conn_id, reason: metrics.deferred(
+        directory.name_of(conn_id), reason)
     dispatcher = Dispatcher(store, inbox, actors,
                             stale_after=timedelta(seconds=config.requeue_age))
     sweeper = Sweeper(app, store, directory, actors)

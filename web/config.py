@@ -31,6 +31,10 @@ class Config:
     claim_lease: float = 120.0
     settle_window: float = 300.0  # see application.processing.DEFAULT_SETTLE_WINDOW
     worker_threads: int = 4
+    # How many of a worker process's threads may work for one connection at once; 0: all but
+    # one (workers/fairness.py, default_cap), so a slow or rate-limited ledger never takes
+    # the threads the other connections' documents need.
+    threads_per_connection: int = 0
     http_timeout: float = 15.0
     sweep_interval: float = 600.0  # seconds between sweeps of the shops' lists (I2)
     requeue_age: float = 120.0  # an open document nobody moved for this long is sent again
@@ -118,6 +122,7 @@ def from_environment(environ: Mapping[str, str] = os.environ, var_dir: Path = Pa
         claim_lease=_positive(environ, "KOPPEL_CLAIM_LEASE", 120),
         settle_window=float(environ.get("KOPPEL_SETTLE_WINDOW") or 300),
         worker_threads=_whole(environ, "KOPPEL_WORKER_THREADS", 4, least=1),
+        threads_per_connection=_whole(environ, "KOPPEL_THREADS_PER_CONNECTION", 0, least=0),
         http_timeout=_positive(environ, "KOPPEL_HTTP_TIMEOUT", 15),
         sweep_interval=_positive(environ, "KOPPEL_SWEEP_INTERVAL", 600),
         requeue_age=_positive(environ, "KOPPEL_REQUEUE_AGE", 120),

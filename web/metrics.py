@@ -9,6 +9,10 @@ counts to files there and /metrics adds them up, so the web workers, ``koppel wo
   koppel_messages_retried_total{actor}          a message taken up again after a failure
   koppel_message_failures_total{actor,error}    a message that ended in an exception
   koppel_claims_taken_over_total{subject}       a claim whose worker was gone (lease ran out)
+  koppel_messages_deferred_total{connection,reason}  a document's message sent again for later
+                                                because its connection had no free thread
+                                                (reason busy) or its ledger asked to slow down
+                                                (slowed); see workers/fairness.py
   koppel_webhooks_total{status}                 webhooks answered, by HTTP status
 Read at scrape time (the same in every process; never a customer's name or amount):
   koppel_documents{connection,status}, koppel_payments{connection,status},
@@ -51,6 +55,10 @@ FAILURES = Counter("koppel_message_failures_total",
                    "Messages whose actor raised (Retry: waits it asked for).", ["actor", "error"])
 TAKEN_OVER = Counter("koppel_claims_taken_over_total",
                      "Claims taken over because the worker holding them was gone.", ["subject"])
+DEFERRED = Counter("koppel_messages_deferred_total",
+                   "Messages sent again for later: their connection had all the threads it may "
+                   "have (busy) or its ledger asked to slow down (slowed).",
+                   ["connection", "reason"])
 WEBHOOKS = Counter("koppel_webhooks_total", "Webhooks answered, by HTTP status.", ["status"])
 
 
@@ -92,7 +100,9 @@ def measuring(systems: dict[str, str], default: str = "ccvshop"):
 
 class MessageCounts(dramatiq.Middleware):
     def before_process_message(self, broker, message):
-        if message.options.get("retries", 0):
+        # A message sent again for later carries the retries of the one before it; it is no
+        # retry itself (taken off here, so a failure of its own counts when retried).
+        if message.options.get("retries", 0) and not message.options.pop("deferred", False):
             RETRIED.labels(message.actor_name).inc()
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
@@ -102,6 +112,10 @@ class MessageCounts(dramatiq.Middleware):
 
 def claim_taken_over(subject: str) -> None:
     TAKEN_OVER.labels(subject).inc()
+
+
+def deferred(connection: str, reason: str) -> None:
+    DEFERRED.labels(connection, reason).inc()
 
 
 # -- read when Prometheus asks --------------------------------------------------------------

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import dramatiq
 from dramatiq.errors import Retry
+from dramatiq.middleware import CurrentMessage
 from eventsourcing.application import AggregateNotFoundError
 from structlog.contextvars import bind_contextvars
 
@@ -19,6 +20,7 @@ from application.connections import UnknownConnection
 from application.errors import TransientError
 from application.processing import (ClaimHeld, ConnectionPaused, Processing,
                                     WaitingForReconnect)
+from workers.fairness import Deferred, Fairness, default_cap
 from workers.inbox import Inbox
 from workers.intake_markers import Intake, IntakeMarkers
 
@@ -58,12 +60,19 @@ def _retry(error: TransientError, claim_lease: float):
 
 class Actors:
     def __init__(self, broker: dramatiq.Broker, processing: Processing, inbox: Inbox,
-                 markers: IntakeMarkers, prefix: str = "koppel") -> None:
+                 markers: IntakeMarkers, prefix: str = "koppel",
+                 fairness: Fairness | None = None) -> None:
         self.broker = broker
         self.processing = processing
         self.inbox = inbox
         self.markers = markers
         self.prefix = prefix
+        # This process's threads per connection; the composition root sets the cap for the
+        # worker threads it starts (``Runtime.start_workers``).
+        self.fairness = fairness or Fairness(default_cap(1))
+        # Told of every message sent again for a connection without a free turn
+        # (connection id, reason): the operator's metrics count them.
+        self.on_deferred = lambda connection_id, reason: None
         # Set by the composition root: books a posted document into the connection's further
         # ledgers (ledger targets); raises TransientError to be retried.
         self.on_posted = None
@@ -130,8 +139,15 @@ class Actors:
     def _process(self, document_id: str, recheck_payment: bool = False) -> None:
         bind_contextvars(document_id=document_id)
         try:
+            refused = self.fairness.refusal_for(document_id)
+            if refused is not None:
+                raise refused
             outcome = self.processing.process(UUID(document_id),
-                                              recheck_payment=recheck_payment)
+                                              recheck_payment=recheck_payment,
+                                              turn=self.fairness.turn)
+        except Deferred as deferred:
+            self._defer(document_id, recheck_payment, deferred)
+            return
         except (UnknownConnection, AggregateNotFoundError):
             log.info("document %s: its connection was removed (or its history erased); "
                      "nothing booked", document_id)
@@ -166,3 +182,22 @@ class Actors:
             log.info("document %s waits for a further ledger: %s", document_id, error.message)
             _retry(error, self.processing.claim_lease)
         log.debug("document %s in further ledger %s: %s", document_id, target_id, status)
+
+    def _defer(self, document_id: str, recheck_payment: bool, deferred: Deferred) -> None:
+        """Send the message again for later, as it is: its retries so far go with it, and
+        the deferral adds none (it is no failure). It is in the broker before this one is
+        acknowledged (Dramatiq acks when the actor returns): a worker dying in between leaves
+        two messages for the document, which the claim protocol books once (I1)."""
+        self.fairness.remember(document_id, deferred.connection_id)
+        message = CurrentMessage.get_current_message()
+        retries = message.options.get("retries", 0) if message is not None else 0
+        self.process.send_with_options(args=(document_id, recheck_payment),
+                                       delay=int(deferred.wait * 1000), retries=retries,
+                                       deferred=True)
+        self.on_deferred(deferred.connection_id, deferred.reason)
+        if deferred.news:  # an operator sees a connection held back without a line per message
+            log.info("connection %s is held back (%s: %s threads of this worker at most, or "
+                     "its ledger asked to slow down); its documents wait their turn",
+                     deferred.connection_id, deferred.reason, self.fairness.cap)
+        log.debug("document %s waits %.2f s: its connection is %s", document_id,
+                  deferred.wait, deferred.reason)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
-from dramatiq.middleware import TimeLimit
+from dramatiq.middleware import AgeLimit, Callbacks, CurrentMessage, Pipelines, Retries
+from dramatiq.middleware import ShutdownNotifications, TimeLimit
 
 # A transient fault (a ledger outage) is retried for about an hour with growing waits; after
 # that the message is dropped, but the document is still open and the scheduler's re-queue of
@@ -28,14 +28,28 @@ def middleware(time_limit_ms: int) -> list:
         Callbacks(),
         Pipelines(),
         Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+        # A message sent again for later (workers/fairness.py) carries the retries so far.
+        CurrentMessage(),
     ]
+
+
+class InProcessBroker(StubBroker):
+    """Dramatiq's in-process broker, with its delay queues listed apart from its queues, as
+    the other brokers list them. The stub lists them among its queues, so a worker started
+    after the actors were declared consumes each delay queue with a queue's prefetch (2 per
+    thread) instead of a delay queue's (1000 per thread): a few messages waiting out a long
+    delay (a paused connection's minute) then hold every shorter one back until they are
+    due, such as the messages the fairness gate sends again for later (workers/fairness.py)."""
+
+    def get_declared_queues(self) -> set[str]:
+        return super().get_declared_queues() - self.delay_queues
 
 
 def make_broker(url: str | None, *, namespace: str = "koppel",
                 time_limit_ms: int = 60_000) -> dramatiq.Broker:
     mw = middleware(time_limit_ms)
     if not url:
-        broker = StubBroker(middleware=mw)
+        broker = InProcessBroker(middleware=mw)
         broker.emit_after("process_boot")
         return broker
     if url.startswith(("amqp://", "amqps://")):

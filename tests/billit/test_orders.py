@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from application.errors import DuplicateError, RejectedError, TransientError
+from application.errors import DuplicateError, RejectedError, SlowDown, TransientError
 
 from .conftest import billit_settings, bundles, order_for
 
@@ -130,7 +130,7 @@ def test_500_on_a_read_is_transient_with_a_known_outcome(fake, client):
 def test_429_carries_retry_after(fake, client):
     request, _ = order_for(bundles("order")[0], billit_settings(), "conn-1:order:10")
     fake.fault(mode="rate_limit", method="POST", path="/v1/orders", count=1, seconds=7)
-    with pytest.raises(TransientError) as caught:
+    with pytest.raises(SlowDown) as caught:  # the whole connection waits (fairness)
         _post(client, request)
     assert caught.value.retry_after == 7.0 and caught.value.outcome_unknown is False
     assert fake.get("orders") == []

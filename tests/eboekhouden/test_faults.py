@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from application.errors import TransientError
+from application.errors import SlowDown, TransientError
 from workers.connectors.eboekhouden import EBoekhoudenClient
 
 from .conftest import API_TOKEN, payment, sale
@@ -64,7 +64,7 @@ def test_5xx_on_a_read_is_transient_with_a_known_outcome(fake, client):
 
 def test_429_carries_retry_after(fake, client):
     fake.fault(mode="rate_limit", method="POST", path="/v1/relation", count=1, seconds=7)
-    with pytest.raises(TransientError) as caught:
+    with pytest.raises(SlowDown) as caught:  # the whole connection waits (fairness)
         client.create_relation({"name": "Jan"})
     assert caught.value.retry_after == 7.0
     assert caught.value.outcome_unknown is False  # 429: the server did not do it

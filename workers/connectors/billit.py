@@ -33,7 +33,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from application.errors import (CredentialsError, DuplicateError, NotFoundError, RejectedError,
-                                TransientError)
+                                SlowDown, TransientError)
 from workers.connectors import exchange
 from workers.connectors.reads import read_each
 
@@ -467,7 +467,7 @@ class BillitClient:
         body = self._scrub(exchange.parse_body(response))
         code = _code(body)
         if status == 429:
-            raise TransientError("Billit asks koppel to slow down; it will try again.",
+            raise SlowDown("Billit asks koppel to slow down; it will try again.",
                                  code=code or "429", detail=body,
                                  retry_after=exchange.retry_after(response.headers.get("Retry-After")))
         if status >= 500:

@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import httpx
 
 from application.errors import (CredentialsError, DuplicateError, NotFoundError, RejectedError,
-                                TransientError)
+                                SlowDown, TransientError)
 from workers.connectors import exchange
 from workers.connectors.reads import read_each
 
@@ -509,7 +509,7 @@ class EBoekhoudenClient:
             return exchange.parse_body(response)
         body = self._scrub(exchange.parse_body(response))
         if status == 429:
-            raise TransientError("e-Boekhouden asks koppel to slow down; it will try again.",
+            raise SlowDown("e-Boekhouden asks koppel to slow down; it will try again.",
                                  code="429", detail=body,
                                  retry_after=exchange.retry_after(response.headers.get("Retry-After")))
         if status >= 500:
@@ -556,7 +556,7 @@ class EBoekhoudenClient:
             log.info("e-Boekhouden session opened")
             return exchange.Secret(str(answer["token"]))
         if status == 429:
-            raise TransientError("e-Boekhouden asks koppel to slow down; it will try again.",
+            raise SlowDown("e-Boekhouden asks koppel to slow down; it will try again.",
                                  code="429", detail=body,
                                  retry_after=exchange.retry_after(response.headers.get("Retry-After")))
         if status >= 500 or not 400 <= status < 500:
