@@ -31,6 +31,9 @@ BILLIT_CLIENT = ("demo-client", "demo-client-secret")
 PUBLIC_URL = "http://koppel.test"
 SHOP_KEYS = ("demo-public-key", "demo-shop-secret")
 LEDGER_TOKEN = "demo-ledger-token"
+# A second administration of the ledger fake (``Harness(administrations=...)``): the further
+# ledger of the replay tests.
+SECOND_ADMINISTRATION = "second-administration-token"
 SECRET_KEY = "test-secret-key"  # the installation key of every harness
 MERCHANT = ("merchant@example.test", "merchant-password-1")
 

@@ -4,13 +4,24 @@ from sandbox import ccvshop as sandbox_shop
 from sandbox import eboekhouden as sandbox_ledger
 from sandbox.generator import generate
 from sandbox.serve import serve
-from tests.harness import LEDGER_TOKEN, SHOP_KEYS, Harness
+from tests.harness import LEDGER_TOKEN, SECOND_ADMINISTRATION, SHOP_KEYS, Harness
 
 
 @pytest.fixture
 def harness(database_url):
     h = Harness(database_url)
     yield h
+    h.close()
+
+
+@pytest.fixture
+def two(database_url):
+    """A harness whose ledger fake has a second administration (``h.second``, its client):
+    the further ledger a connection's documents are replayed into."""
+    h = Harness(database_url, administrations=(SECOND_ADMINISTRATION,))
+    h.second = h.administration(SECOND_ADMINISTRATION)
+    yield h
+    h.second.close()
     h.close()
 
 

@@ -16,9 +16,9 @@ from application.processing import ConnectionPaused
 from application.replay import CHUNK, HandOverBlocked
 from domain.ledger_target import Purpose
 from sandbox.generator import generate
-from tests.harness import Harness, test_settings
+from tests.harness import SECOND_ADMINISTRATION, Harness, test_settings
 
-SECOND = "second-administration-token"
+SECOND = SECOND_ADMINISTRATION
 SINCE = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
 
@@ -45,14 +45,6 @@ def book(h: Harness, orders: list[dict]) -> list:
         ids.append(doc_id)
     return ids
 
-
-@pytest.fixture
-def two(database_url):
-    h = Harness(database_url, administrations=(SECOND,))
-    h.second = h.administration(SECOND)
-    yield h
-    h.second.close()
-    h.close()
 
 
 def test_a_copy_into_a_second_administration_gets_each_booking_once(two, paid_domestic_orders):

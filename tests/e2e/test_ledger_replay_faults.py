@@ -20,10 +20,9 @@ from domain.ledger_target import Purpose
 from sandbox import ccvshop as sandbox_shop
 from sandbox import eboekhouden as sandbox_ledger
 from sandbox.serve import serve
-from tests.harness import LEDGER_TOKEN, SHOP_KEYS, Harness
+from tests.harness import LEDGER_TOKEN, SECOND_ADMINISTRATION as SECOND, SHOP_KEYS, Harness
 from web.demo import demo_settings_text
 
-SECOND = "second-administration-token"
 SINCE = datetime(2020, 1, 1, tzinfo=timezone.utc)
 # A fault on a sale's POST alone (a payment takes the same path), or on a payment's alone.
 SALE, PAYMENT = '^\\{"type":"2"', "betaling "

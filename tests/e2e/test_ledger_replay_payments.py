@@ -12,20 +12,12 @@ import pytest
 
 from application.errors import TransientError
 from domain.ledger_target import Purpose
-from tests.e2e.test_ledger_replay import SECOND, SINCE, book, sales, second_settings
+from tests.e2e.test_ledger_replay import SINCE, book, sales, second_settings
 from tests.harness import Harness
 
 # A fault on the payment's POST alone: the sale takes the same path (R8.2's reference).
 PAYMENT = {"method": "POST", "path": "/v1/mutation", "body": "betaling "}
 
-
-@pytest.fixture
-def two(database_url):
-    h = Harness(database_url, administrations=(SECOND,))
-    h.second = h.administration(SECOND)
-    yield h
-    h.second.close()
-    h.close()
 
 
 def payments(client) -> Counter:

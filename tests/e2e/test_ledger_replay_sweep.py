@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from application.errors import TransientError
 from domain.ledger_target import Purpose
-from tests.e2e.test_ledger_replay import SECOND, SINCE, book, sales, second_settings
+from tests.e2e.test_ledger_replay import SINCE, book, sales, second_settings
 from tests.e2e.test_ledger_replay_payments import PAYMENT, payments
 from tests.harness import Harness
 from projections import queries
@@ -25,14 +25,6 @@ from workers.scheduler import recheck_payments
 # A fault on a sale's POST alone (a payment takes the same path).
 SALE = {"method": "POST", "path": "/v1/mutation", "body": '^\\{"type":"2"'}
 
-
-@pytest.fixture
-def two(database_url):
-    h = Harness(database_url, administrations=(SECOND,))
-    h.second = h.administration(SECOND)
-    yield h
-    h.second.close()
-    h.close()
 
 
 def _later() -> datetime:
