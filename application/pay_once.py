@@ -31,6 +31,16 @@ class Paid:
     problem: PaymentProblem | None = None
     detail: Any = None
 
+    def record_on(self, holder) -> None:
+        """Record the outcome on the aggregate whose claim this attempt held (a ``Document``
+        or a ``TargetPosting``: both record a payment, or its failure, alike)."""
+        if self.problem is not None:
+            holder.fail_payment(self.problem.code, self.problem.rule, self.problem.message_nl,
+                                self.problem.message_en, detail=self.detail)
+        else:
+            holder.record_payment(reference(self.record), self.record,
+                                  found_by_lookup=self.found_by_lookup)
+
 
 def pay_once(ledger, booking: Booking, request: dict, *, may_have_reached: bool,
              without_open_item: bool, looked_up: Callable[[dict | None], None]) -> Paid:

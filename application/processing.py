@@ -440,12 +440,7 @@ class Processing:
                         may_have_reached=document.payment_may_have_reached_ledger,
                         without_open_item=connection.settings.payments.without_open_item,
                         looked_up=lambda found: document.record_lookup("payment", found))
-        if paid.problem is not None:
-            document.fail_payment(paid.problem.code, paid.problem.rule, paid.problem.message_nl,
-                                  paid.problem.message_en, detail=paid.detail)
-        else:
-            document.record_payment(reference(paid.record), paid.record,
-                                    found_by_lookup=paid.found_by_lookup)
+        paid.record_on(document)
 
     def _fail_rejected(self, document: Document, error: RejectedError, rule: str) -> None:
         document.fail("ledger", error.code or "LEDGER_REJECTED", rule, error.message_nl,

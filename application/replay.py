@@ -468,12 +468,7 @@ class LedgerReplays:
             posting.interrupt_payment(error.message, error.outcome_unknown, self.clock()
                                       + timedelta(seconds=self.processing.settle_window))
             raise
-        if paid.problem is not None:
-            posting.fail_payment(paid.problem.code, paid.problem.rule, paid.problem.message_nl,
-                                 paid.problem.message_en, detail=paid.detail)
-        else:
-            posting.record_payment(reference(paid.record), paid.record,
-                                   found_by_lookup=paid.found_by_lookup)
+        paid.record_on(posting)
 
     @staticmethod
     def _refused(posting: TargetPosting, error: RejectedError, rule: str) -> None:
